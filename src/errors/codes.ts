@@ -1,0 +1,49 @@
+// Every stable error code l7proxy reports, in one table. Codes appear in logs, in
+// `validate` output (JSON) and as metric labels, so they never change meaning once shipped.
+// docs/errors.md lists them all; test/unit/errors/codes.test.ts keeps the two in step.
+
+export const ERROR_CODES = {
+  // Policy files
+  L7P_ERR_YAML_SYNTAX: "YAML or JSON syntax error",
+  L7P_ERR_POLICY_SCHEMA: "a field has the wrong type, an unknown name, or a value outside its enum",
+  L7P_ERR_POLICY_UNKNOWN_FIELD: "a field that the policy API does not define",
+  L7P_ERR_POLICY_MISSING: "a required field is missing",
+  L7P_ERR_POLICY_REGEX: "an HTTP regex that RE2 cannot compile",
+  L7P_ERR_POLICY_CIDR: "an invalid CIDR or IP",
+  L7P_ERR_POLICY_PORT: "a port, port range or protocol that is out of range or not allowed",
+  L7P_ERR_POLICY_SEMANTIC: "a combination of fields that Cilium rejects",
+  L7P_WARN_NOT_ENFORCED: "a valid feature that l7proxy loads but does not enforce yet",
+  // Endpoints
+  L7P_ERR_ENDPOINTS: "an invalid endpoints file",
+  // Configuration and CLI
+  L7P_ERR_USAGE: "a command-line usage error",
+  L7P_ERR_CONFIG: "an invalid configuration file or value",
+  // Data path: HTTP/1.1 parse errors (each answered with 400 or 431, connection closed)
+  L7P_ERR_HTTP_REQUEST_LINE: "malformed request line",
+  L7P_ERR_HTTP_HEADER: "malformed header field",
+  L7P_ERR_HTTP_HEADER_TOO_LARGE: "request line or header block exceeds the limit",
+  L7P_ERR_HTTP_CONTENT_LENGTH: "invalid or duplicate Content-Length",
+  L7P_ERR_HTTP_TRANSFER_ENCODING: "Transfer-Encoding other than exactly chunked, or with Content-Length",
+  L7P_ERR_HTTP_CHUNK: "malformed chunked body",
+  L7P_ERR_HTTP_VERSION: "unsupported HTTP version",
+  L7P_ERR_HTTP_RESPONSE: "malformed response from the upstream",
+  // Data path: connections
+  L7P_ERR_UPSTREAM_CONNECT: "the original destination refused or did not answer",
+  L7P_ERR_TIMEOUT: "a client or upstream was idle or too slow past its limit",
+  L7P_ERR_INTERNAL: "an internal error on a connection (the connection is closed, never forwarded)",
+  // Interception
+  L7P_ERR_RULES: "installing or removing the interception rules failed",
+  L7P_ERR_TRANSPARENT_SOCKET: "the transparent listening socket could not be created",
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class L7ProxyError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = "L7ProxyError";
+  }
+}

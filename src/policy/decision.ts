@@ -1,0 +1,101 @@
+// The contract between the compiled policy snapshot and everything that asks it questions:
+// the data path (per connection and per request), `l7proxy check`, and flow records.
+// Everything here is plain data so it can be logged, serialised to JSON and compared in tests.
+
+export type Protocol = "TCP" | "UDP" | "SCTP";
+export type Direction = "ingress" | "egress";
+
+/** One side of a flow as the engine resolved it. */
+export interface Peer {
+  ip: string;
+  /** Present when the IP belongs to a known endpoint. */
+  endpoint?: { namespace: string; name: string; workload: string; labels: Record<string, string> };
+  /** Reserved identity for non-endpoint IPs: "world", "host", ... */
+  reserved?: string;
+}
+
+/** What decided one side (egress of the source, or ingress of the destination). */
+export type DecidedBy =
+  | { kind: "policy"; policy: string; ruleIndex: number; action: "allow" | "deny"; layer: "l3-l4" | "l7" }
+  | { kind: "default-deny" }
+  /** No policy selects this endpoint in this direction (or the peer is not an endpoint). */
+  | { kind: "not-enforced" };
+
+export interface SideVerdict {
+  direction: Direction;
+  enforced: boolean;
+  allowed: boolean;
+  decidedBy: DecidedBy;
+}
+
+export interface FlowQuery {
+  srcIp: string;
+  dstIp: string;
+  dstPort: number;
+  protocol: Protocol;
+  /** IPs a DNS answer taught the proxy for FQDN names (toFQDNs); name -> IPs. */
+  fqdnIps?: ReadonlyMap<string, readonly string[]>;
+}
+
+export type L7Protocol = "http" | "kafka" | "dns";
+
+export interface FlowVerdict {
+  allowed: boolean;
+  source: Peer;
+  destination: Peer;
+  egress: SideVerdict;
+  ingress: SideVerdict;
+  /**
+   * Set when the flow is allowed at L3/L4 and at least one side has L7 rules for it: every
+   * request on the connection must then be decided by the matching decide* method below.
+   */
+  l7: L7Protocol | null;
+}
+
+/** An HTTP request as the matcher sees it; names passed to `header` are lower case. */
+export interface HttpRequestFacts {
+  method: string;
+  /** The request target exactly as sent (path and query). */
+  path: string;
+  /** The Host header (HTTP/1) or :authority (HTTP/2), port included; "" if absent. */
+  host: string;
+  /** All values of a header joined with ",", or undefined when absent. */
+  header(nameLower: string): string | undefined;
+}
+
+/** headerMatches mismatch actions to apply to the forwarded request, in order. */
+export type HeaderOp =
+  | { op: "add"; name: string; value: string }
+  | { op: "delete"; name: string }
+  | { op: "replace"; name: string; value: string };
+
+export interface L7Verdict {
+  allowed: boolean;
+  egress: SideVerdict;
+  ingress: SideVerdict;
+  headerOps: HeaderOp[];
+  /** headerMatches LOG (and other) notes: header names that were missing or mismatched. */
+  logs: string[];
+}
+
+export interface KafkaRequestFacts {
+  apiKey: number;
+  apiVersion: number;
+  clientId: string | null;
+  /** Topics named by the request; null when the request names none (or "all topics"). */
+  topics: readonly string[] | null;
+}
+
+export interface DnsQueryFacts {
+  qname: string;
+}
+
+export interface PolicySnapshot {
+  readonly revision: number;
+  decideFlow(q: FlowQuery): FlowVerdict;
+  decideHttp(flow: FlowVerdict, q: FlowQuery, req: HttpRequestFacts): L7Verdict;
+  decideKafka(flow: FlowVerdict, q: FlowQuery, req: KafkaRequestFacts): L7Verdict;
+  decideDns(flow: FlowVerdict, q: FlowQuery, req: DnsQueryFacts): L7Verdict;
+  /** Endpoint IPs whose ingress / egress is enforced: what the interception rules redirect. */
+  enforcedIps(): { ingress: string[]; egress: string[] };
+}
