@@ -1,0 +1,196 @@
+// Sockets Node.js cannot make on its own, created by the native addon
+// (src/intercept/native/transparent-socket.c, built by node-gyp into build/Release during
+// `npm ci`) and wrapped in ordinary net.Server / net.Socket objects.
+//
+// - listenTransparent: a listening socket with IP_TRANSPARENT, the only kind that accepts
+//   connections the kernel's TPROXY rule redirected. On an accepted socket,
+//   `localAddress`/`localPort` are the connection's original destination (after any DNAT).
+// - connectUpstream: an outgoing connection carrying SO_MARK and, optionally, the client's
+//   own address as source (IP_TRANSPARENT + bind), so the upstream sees the real client.
+
+import { closeSync } from "node:fs";
+import { createRequire } from "node:module";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { L7ProxyError } from "../errors/codes.js";
+
+interface NativeAddon {
+  listenTransparent(options: { host: string; port: number; backlog?: number; reusePort?: boolean }): number;
+  upstreamSocket(options: {
+    family: 4 | 6;
+    mark?: number;
+    transparent?: boolean;
+    localHost?: string;
+    localPort?: number;
+  }): number;
+  socketInfo(fd: number): { mark: number; transparent: boolean };
+}
+
+/** Where node-gyp puts the addon; the same two levels up from src/intercept and dist/intercept. */
+export const ADDON_PATH = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  "../../build/Release/l7proxy_intercept.node",
+);
+
+let addon: NativeAddon | undefined;
+
+// Loaded on first use, so importing this module never fails on a machine where only the
+// pure parts (rule rendering, policy) are needed.
+function native(): NativeAddon {
+  if (addon) return addon;
+  try {
+    addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+  } catch (cause) {
+    const error = new L7ProxyError(
+      "L7P_ERR_TRANSPARENT_SOCKET",
+      `cannot load the native addon ${ADDON_PATH} (built by \`npm ci\` or \`npx node-gyp rebuild\`): ${String(cause)}`,
+    );
+    error.cause = cause;
+    throw error;
+  }
+  return addon;
+}
+
+export interface TransparentListenOptions {
+  /** Numeric address to bind; "0.0.0.0" or "::" for all. */
+  host: string;
+  port: number;
+  /** SO_REUSEPORT, so several processes can share the port (the kernel balances between them). */
+  reusePort?: boolean;
+  backlog?: number;
+  /** Options for the net.Server that adopts the socket (pauseOnConnect, noDelay...). */
+  serverOptions?: net.ServerOpts;
+}
+
+/**
+ * Creates a transparent listening socket and resolves with a listening net.Server that owns it.
+ * Attach 'connection' listeners to the returned server (or pass them through `server.on`).
+ * Needs CAP_NET_ADMIN (root); fails with L7P_ERR_TRANSPARENT_SOCKET otherwise.
+ */
+export async function listenTransparent(options: TransparentListenOptions): Promise<net.Server> {
+  if (net.isIP(options.host) === 0) {
+    throw new L7ProxyError("L7P_ERR_TRANSPARENT_SOCKET", `listen address must be a numeric IP, got "${options.host}"`);
+  }
+  let fd: number;
+  try {
+    fd = native().listenTransparent({
+      host: options.host,
+      port: options.port,
+      ...(options.backlog !== undefined ? { backlog: options.backlog } : {}),
+      reusePort: options.reusePort ?? false,
+    });
+  } catch (cause) {
+    if (cause instanceof L7ProxyError) throw cause;
+    const error = new L7ProxyError(
+      "L7P_ERR_TRANSPARENT_SOCKET",
+      `cannot listen transparently on ${formatHostPort(options.host, options.port)}: ${errorText(cause)}`,
+    );
+    error.cause = cause;
+    throw error;
+  }
+  const server = net.createServer(options.serverOptions ?? {});
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ fd }, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (cause) {
+    // Close the descriptor exactly once: through the server if it adopted it, directly if not
+    // (closing it twice could close an unrelated descriptor that reused the number).
+    if ((server as unknown as { _handle?: unknown })._handle) server.close();
+    else closeQuietly(fd);
+    const error = new L7ProxyError(
+      "L7P_ERR_TRANSPARENT_SOCKET",
+      `cannot adopt the transparent socket for ${formatHostPort(options.host, options.port)}: ${errorText(cause)}`,
+    );
+    error.cause = cause;
+    throw error;
+  }
+  return server;
+}
+
+export interface UpstreamOptions {
+  /** Numeric destination address: the connection's original destination. */
+  host: string;
+  port: number;
+  /**
+   * SO_MARK for every packet of the connection. Must not carry the interception mark's bits
+   * (those route packets to the local table); InterceptSpec.excludeMark is meant for this.
+   */
+  mark?: number;
+  /**
+   * Source address to use. A non-local address (the client's, for a source-preserving
+   * connection) needs `transparent: true`, and the interception rules then deliver the
+   * replies to this socket (the `socket transparent` rule).
+   */
+  localAddress?: string;
+  transparent?: boolean;
+}
+
+/**
+ * Starts a connection to the upstream and returns the connecting net.Socket; 'connect' and
+ * 'error' are emitted as for net.connect(). Throws L7P_ERR_UPSTREAM_CONNECT synchronously when
+ * the socket cannot even be created (bad address, missing privilege).
+ *
+ * How it works: the addon creates, marks and binds a socket but does not connect it;
+ * `new net.Socket({ fd })` adopts it and `socket.connect()` reuses the adopted handle, so
+ * libuv performs the non-blocking connect and reports its outcome as usual. The adopt and
+ * the connect happen in the same tick: an adopted socket starts reading at once, and an
+ * unconnected TCP socket would poll as hung up if the event loop saw it before connect().
+ */
+export function connectUpstream(options: UpstreamOptions): net.Socket {
+  const family = net.isIP(options.host);
+  if (family !== 4 && family !== 6) {
+    throw new L7ProxyError("L7P_ERR_UPSTREAM_CONNECT", `upstream address must be a numeric IP, got "${options.host}"`);
+  }
+  let fd: number;
+  try {
+    fd = native().upstreamSocket({
+      family,
+      ...(options.mark !== undefined ? { mark: options.mark } : {}),
+      ...(options.localAddress !== undefined ? { localHost: options.localAddress } : {}),
+      transparent: options.transparent ?? false,
+    });
+  } catch (cause) {
+    if (cause instanceof L7ProxyError) throw cause;
+    const error = new L7ProxyError(
+      "L7P_ERR_UPSTREAM_CONNECT",
+      `cannot create the upstream socket for ${formatHostPort(options.host, options.port)}: ${errorText(cause)}`,
+    );
+    error.cause = cause;
+    throw error;
+  }
+  const socket = new net.Socket({ fd, readable: true, writable: true });
+  socket.connect({ host: options.host, port: options.port });
+  return socket;
+}
+
+/** The mark and transparency a socket carries (for checks and tests). */
+export function socketOptions(socket: net.Socket | net.Server): { mark: number; transparent: boolean } {
+  const handle = (socket as unknown as { _handle?: { fd?: number } })._handle;
+  const fd = handle?.fd;
+  if (typeof fd !== "number" || fd < 0) {
+    throw new L7ProxyError("L7P_ERR_INTERNAL", "socket has no file descriptor (closed, or not a TCP socket)");
+  }
+  return native().socketInfo(fd);
+}
+
+function formatHostPort(host: string, port: number): string {
+  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function errorText(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Nothing more to release.
+  }
+}
