@@ -1,0 +1,4 @@
+// Public surface of the Kubernetes source; see kubernetes-source.ts and docs/kubernetes.md.
+export { startKubernetesSource, defaultKubeConfig, isLocalPod, POLICY_COLLECTIONS } from "./kubernetes-source.js";
+export type { KubernetesSource, KubernetesSourceOptions } from "./kubernetes-source.js";
+export type { KubernetesState, InvalidPolicy, KubeObject, PolicyConverter, SourceLogger } from "./types.js";
