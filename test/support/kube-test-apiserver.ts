@@ -75,6 +75,8 @@ interface Watcher {
   namespace: string | undefined;
   nameFilter: string | undefined;
   bookmarks: boolean;
+  /** A frozen watch stays open but receives nothing more, like a stalled connection. */
+  frozen: boolean;
   res: http.ServerResponse;
 }
 
@@ -104,6 +106,7 @@ export class KubeTestApiServer {
   /** Watches from a resourceVersion below this are answered 410 Gone. */
   private compactedBelow = 0;
   private baseUrl = "";
+  private readonly failingLists = new Map<TestResource, number>();
 
   private constructor(opts: KubeTestApiServerOptions) {
     this.goneAs = opts.goneAs ?? "watch-event";
@@ -187,7 +190,7 @@ export class KubeTestApiServer {
   bookmark(): number {
     let sent = 0;
     for (const w of this.watchers) {
-      if (!w.bookmarks) continue;
+      if (!w.bookmarks || w.frozen) continue;
       const t = TEST_RESOURCES[w.resource];
       writeEvent(w.res, { type: "BOOKMARK", object: { kind: t.kind, apiVersion: t.apiVersion, metadata: { resourceVersion: String(this.rv) } } });
       sent++;
@@ -223,6 +226,26 @@ export class KubeTestApiServer {
     }
   }
 
+  /** Open watches stop receiving events (they stay connected); history keeps them for a resumed watch. */
+  freezeWatches(): void {
+    for (const w of this.watchers) w.frozen = true;
+  }
+
+  /** Lists (not watches) of a resource are answered with this HTTP status until `failLists(resource, undefined)`. */
+  failLists(resource: TestResource, status: number | undefined): void {
+    if (status === undefined) this.failingLists.delete(resource);
+    else this.failingLists.set(resource, status);
+  }
+
+  /** Requests that listed (not watched) a resource's collection. */
+  listRequests(): RecordedRequest[] {
+    return this.requests.filter((r) => r.method === "GET" && r.query.watch === undefined);
+  }
+
+  watchRequests(): RecordedRequest[] {
+    return this.requests.filter((r) => r.method === "GET" && (r.query.watch === "1" || r.query.watch === "true"));
+  }
+
   openWatchCount(resource?: TestResource): number {
     return [...this.watchers].filter((w) => resource === undefined || w.resource === resource).length;
   }
@@ -235,7 +258,7 @@ export class KubeTestApiServer {
     const entry: HistoryEntry = { rv: this.rv, resource, type, object: clone(obj) };
     this.history.push(entry);
     for (const w of this.watchers) {
-      if (matches(w, entry)) writeEvent(w.res, { type, object: stripForWire(entry.object) });
+      if (!w.frozen && matches(w, entry)) writeEvent(w.res, { type, object: stripForWire(entry.object) });
     }
   }
 
@@ -266,6 +289,8 @@ export class KubeTestApiServer {
     }
     const namespace = route.namespace ?? selector.namespace;
     if (query.watch === "1" || query.watch === "true") return this.watch(route.resource, namespace, selector.name, query, res);
+    const failWith = this.failingLists.get(route.resource);
+    if (failWith !== undefined) return sendStatus(res, failWith, "ServiceUnavailable", "list failing on purpose (test)");
     this.list(route.resource, namespace, selector.name, res);
   }
 
@@ -285,7 +310,7 @@ export class KubeTestApiServer {
   }
 
   private watch(resource: TestResource, namespace: string | undefined, name: string | undefined, query: Record<string, string>, res: http.ServerResponse): void {
-    const w: Watcher = { resource, namespace, nameFilter: name, bookmarks: query.allowWatchBookmarks === "true", res };
+    const w: Watcher = { resource, namespace, nameFilter: name, bookmarks: query.allowWatchBookmarks === "true", frozen: false, res };
     const from = query.resourceVersion;
     if (from !== undefined && from !== "" && from !== "0") {
       const rv = Number(from);

@@ -28,7 +28,7 @@ export function invalidPolicyEvent(policy: KubeObject, messages: string[], nodeN
     .digest("hex")
     .slice(0, 16);
   let message = messages.join("; ");
-  if (Buffer.byteLength(message) > MAX_MESSAGE) message = `${Buffer.from(message).subarray(0, MAX_MESSAGE - 3).toString("utf8")}...`;
+  if (Buffer.byteLength(message) > MAX_MESSAGE) message = `${truncateUtf8(message, MAX_MESSAGE - 3)}...`;
   const ts = now.toISOString().replace(/\.\d+Z$/, "Z");
   return {
     apiVersion: "v1",
@@ -64,4 +64,16 @@ export async function postEvent(kc: KubeConfig, event: KubeObject): Promise<void
     if (err instanceof KubeApiError && err.statusCode === 409) return;
     throw err;
   }
+}
+
+/** The longest prefix of `s` that fits in `maxBytes` of UTF-8 without splitting a character. */
+function truncateUtf8(s: string, maxBytes: number): string {
+  let bytes = 0;
+  let out = "";
+  for (const ch of s) {
+    bytes += Buffer.byteLength(ch);
+    if (bytes > maxBytes) break;
+    out += ch;
+  }
+  return out;
 }
