@@ -13,6 +13,9 @@ export const ERROR_CODES = {
   L7P_ERR_POLICY_PORT: "a port, port range or protocol that is out of range or not allowed",
   L7P_ERR_POLICY_SEMANTIC: "a combination of fields that Cilium rejects",
   L7P_WARN_NOT_ENFORCED: "a valid feature that l7proxy loads but does not enforce yet",
+  L7P_WARN_POLICY_IGNORED_FIELD: "a field that Kubernetes ignores for this kind (e.g. metadata.namespace on a cluster-wide policy)",
+  L7P_NOTE_SKIPPED_KIND: "a manifest of a kind that is not a network policy was skipped",
+  L7P_ERR_POLICY_FILE: "a policy path that does not exist or cannot be read",
   // Endpoints
   L7P_ERR_ENDPOINTS: "an invalid endpoints file",
   // Configuration and CLI
@@ -26,6 +29,8 @@ export const ERROR_CODES = {
   L7P_ERR_HTTP_TRANSFER_ENCODING: "Transfer-Encoding other than exactly chunked, or with Content-Length",
   L7P_ERR_HTTP_CHUNK: "malformed chunked body",
   L7P_ERR_HTTP_VERSION: "unsupported HTTP version",
+  L7P_ERR_HTTP_HOST: "an HTTP/1.1 request without a Host header, or with more than one",
+  L7P_ERR_HTTP_METHOD: "a method the proxy does not forward (CONNECT)",
   L7P_ERR_HTTP_RESPONSE: "malformed response from the upstream",
   // Data path: connections
   L7P_ERR_UPSTREAM_CONNECT: "the original destination refused or did not answer",
