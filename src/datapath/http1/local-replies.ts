@@ -1,0 +1,50 @@
+// The responses the proxy writes itself, byte for byte. The 403 matches what Cilium's Envoy
+// sends for a denied HTTP/1.1 request (sendLocalReply: content-length, content-type
+// text/plain, date; body "Access denied\r\n"; headers only for HEAD). Envoy also sends
+// "server: envoy"; l7proxy sends no server header rather than claim to be Envoy.
+// Replies to broken requests say "connection: close" because the connection is closed
+// right after them.
+
+const DENIED_BODY = "Access denied\r\n";
+const UPSTREAM_FAILURE_BODY = "upstream connect error or disconnect/reset before headers\r\n";
+
+let cachedSecond = -1;
+let cachedDate = "";
+
+/** IMF-fixdate (RFC 9110 §5.6.7), recomputed at most once a second. */
+export function httpDate(nowMs: number = Date.now()): string {
+  const second = Math.floor(nowMs / 1000);
+  if (second !== cachedSecond) {
+    cachedSecond = second;
+    cachedDate = new Date(second * 1000).toUTCString();
+  }
+  return cachedDate;
+}
+
+function reply(status: string, body: string, close: boolean, headOnly: boolean): Buffer {
+  const head =
+    `HTTP/1.1 ${status}\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncontent-type: text/plain\r\n` +
+    `date: ${httpDate()}\r\n${close ? "connection: close\r\n" : ""}\r\n`;
+  return Buffer.from(headOnly ? head : head + body, "latin1");
+}
+
+/** The 403 for a denied request; `close` when the connection is closed after it. */
+export function deniedResponse(opts: { headOnly: boolean; close: boolean }): Buffer {
+  return reply("403 Forbidden", DENIED_BODY, opts.close, opts.headOnly);
+}
+
+const REASONS: Record<number, string> = {
+  400: "Bad Request",
+  408: "Request Timeout",
+  431: "Request Header Fields Too Large",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+  505: "HTTP Version Not Supported",
+};
+
+/** The reply to a request the proxy refuses to parse or could not deliver; always closes. */
+export function errorResponse(status: 400 | 408 | 431 | 502 | 503 | 505, headOnly = false): Buffer {
+  const reason = REASONS[status]!;
+  const body = status === 503 ? UPSTREAM_FAILURE_BODY : `${reason}\r\n`;
+  return reply(`${status} ${reason}`, body, true, headOnly);
+}

@@ -1,0 +1,257 @@
+// A complete HTTP/1.x request head (request line, header fields, final empty line) parsed
+// strictly, in one pass over the bytes. RFC 9112 grammar, with every leniency that lets two
+// parsers disagree about where a request ends turned into a refusal:
+//
+//   request-line = method SP request-target SP HTTP-version CRLF   (exactly one SP each)
+//   field-line   = field-name ":" OWS field-value OWS CRLF         (no space before ":", no obs-fold)
+//
+// - Content-Length: 1*DIGIT, at most 15 digits, at most once. Identical duplicates, which
+//   RFC 9110 §8.6 would allow a recipient to merge, are refused as well: a client that sends
+//   them is broken or probing, and refusing costs nothing a real client needs.
+// - Transfer-Encoding: exactly the bytes "chunked", at most once, never with Content-Length,
+//   never in HTTP/1.0. Anything else ("Chunked", "gzip, chunked", "chunked, chunked") is a
+//   classic smuggling vector when the next hop reads it differently, so it is refused.
+// - Host: exactly one in HTTP/1.1 (RFC 9112 §3.2), at most one in HTTP/1.0.
+// - CONNECT is refused: a transparent proxy talks to origin servers, which have no use for it.
+//
+// The head keeps the raw bytes and the offsets of each field; strings are only made for what
+// the policy asks about.
+
+import type { HttpRequestFacts } from "../../policy/decision.js";
+import { COLON, CR, FIELD_VALUE, HTAB, LF, SP, TARGET, TOKEN, equalsIgnoreAsciiCase, equalsLower, latin1, listHasToken } from "./http-chars.js";
+import { parseError, type HttpParseError } from "./parse-error.js";
+
+export type BodyFraming = "none" | "length" | "chunked";
+
+export class RequestHead implements HttpRequestFacts {
+  constructor(
+    /** The exact bytes of the head as received, final CRLF CRLF included. */
+    readonly raw: Buffer,
+    readonly method: string,
+    /** The request target exactly as sent. */
+    readonly target: string,
+    /** What policy matches as the path: the target, or for absolute-form its path and query. */
+    readonly path: string,
+    /** The Host header, or the authority of an absolute-form target; "" if neither. */
+    readonly host: string,
+    /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
+    readonly minorVersion: number,
+    /** [nameStart, nameEnd, valueStart, valueEnd] per field line, offsets into raw; value OWS trimmed. */
+    readonly fields: readonly number[],
+    /** Offset in raw where the first field line starts (just after the request line). */
+    readonly fieldsStart: number,
+    readonly framing: BodyFraming,
+    /** Body length when framing is "length", else 0. */
+    readonly contentLength: number,
+    /** Whether the client lets the connection carry another request after this one. */
+    readonly keepAlive: boolean,
+    readonly expectContinue: boolean,
+    /** Connection: upgrade with an Upgrade header in HTTP/1.1: a 101 turns the connection into a tunnel. */
+    readonly upgrade: boolean,
+  ) {}
+
+  get fieldCount(): number {
+    return this.fields.length >> 2;
+  }
+
+  fieldName(i: number): string {
+    return latin1(this.raw, this.fields[i * 4]!, this.fields[i * 4 + 1]!);
+  }
+
+  fieldValue(i: number): string {
+    return latin1(this.raw, this.fields[i * 4 + 2]!, this.fields[i * 4 + 3]!);
+  }
+
+  /** All values of a header joined with ",", or undefined; `nameLower` must be lower case. */
+  header(nameLower: string): string | undefined {
+    const f = this.fields;
+    const raw = this.raw;
+    let out: string | undefined;
+    for (let i = 0; i < f.length; i += 4) {
+      if (equalsIgnoreAsciiCase(raw, f[i]!, f[i + 1]!, nameLower)) {
+        const v = latin1(raw, f[i + 2]!, f[i + 3]!);
+        out = out === undefined ? v : `${out},${v}`;
+      }
+    }
+    return out;
+  }
+}
+
+export interface RequestHeadLimits {
+  /** Most field lines accepted in one head; more is answered 431. */
+  maxHeaders: number;
+}
+
+const badLine = (m: string): HttpParseError => parseError("L7P_ERR_HTTP_REQUEST_LINE", 400, m);
+const badField = (m: string): HttpParseError => parseError("L7P_ERR_HTTP_HEADER", 400, m);
+
+/**
+ * Parses a complete head. `raw` must end with CRLF CRLF and contain no LF without a CR before
+ * it; the head scanner of the request framer guarantees both.
+ */
+export function parseRequestHead(raw: Buffer, limits: RequestHeadLimits): RequestHead | HttpParseError {
+  let i = 0;
+  while (TOKEN[raw[i]!] === 1) i++;
+  if (i === 0 || raw[i] !== SP) return badLine("invalid method");
+  const method = latin1(raw, 0, i);
+  const tStart = ++i;
+  while (TARGET[raw[i]!] === 1) i++;
+  if (i === tStart || raw[i] !== SP) return badLine("invalid request target");
+  const tEnd = i++;
+  if (
+    raw[i] !== 0x48 || raw[i + 1] !== 0x54 || raw[i + 2] !== 0x54 || raw[i + 3] !== 0x50 || raw[i + 4] !== 0x2f ||
+    !isDigit(raw[i + 5]!) || raw[i + 6] !== 0x2e || !isDigit(raw[i + 7]!) || raw[i + 8] !== CR || raw[i + 9] !== LF
+  ) {
+    return badLine("invalid HTTP version");
+  }
+  if (raw[i + 5] !== 0x31 || (raw[i + 7] !== 0x30 && raw[i + 7] !== 0x31)) {
+    return parseError("L7P_ERR_HTTP_VERSION", 505, "only HTTP/1.0 and HTTP/1.1 are supported");
+  }
+  const minorVersion = raw[i + 7]! - 0x30;
+  i += 10;
+  const fieldsStart = i;
+
+  const fields: number[] = [];
+  let hostCount = 0;
+  let hostStart = 0;
+  let hostEnd = 0;
+  let contentLength = -1;
+  let chunked = false;
+  let expectContinue = false;
+  let upgradeHeader = false;
+  let connection: string | undefined;
+  while (raw[i] !== CR) {
+    const ns = i;
+    while (TOKEN[raw[i]!] === 1) i++;
+    if (raw[i] !== COLON || i === ns) {
+      const c = raw[i]!;
+      if (i === ns && (c === SP || c === HTAB)) return badField("obs-fold (line folding) is not allowed");
+      if (c === SP || c === HTAB) return badField("whitespace between field name and colon");
+      return badField(i === ns ? "empty field name" : "invalid character in field name");
+    }
+    const ne = i++;
+    while (raw[i] === SP || raw[i] === HTAB) i++;
+    const vs = i;
+    while (FIELD_VALUE[raw[i]!] === 1) i++;
+    if (raw[i] !== CR || raw[i + 1] !== LF) return badField("invalid character in field value");
+    let ve = i;
+    while (ve > vs && (raw[ve - 1] === SP || raw[ve - 1] === HTAB)) ve--;
+    i += 2;
+    if (fields.length >= limits.maxHeaders * 4) {
+      return parseError("L7P_ERR_HTTP_HEADER_TOO_LARGE", 431, `more than ${limits.maxHeaders} header fields`);
+    }
+    fields.push(ns, ne, vs, ve);
+    switch (ne - ns) {
+      case 4:
+        if (equalsLower(raw, ns, ne, "host")) {
+          hostCount++;
+          hostStart = vs;
+          hostEnd = ve;
+        }
+        break;
+      case 6:
+        if (equalsLower(raw, ns, ne, "expect") && equalsIgnoreAsciiCase(raw, vs, ve, "100-continue")) expectContinue = true;
+        break;
+      case 7:
+        if (equalsLower(raw, ns, ne, "upgrade")) upgradeHeader = true;
+        break;
+      case 10:
+        if (equalsLower(raw, ns, ne, "connection")) {
+          const v = latin1(raw, vs, ve);
+          connection = connection === undefined ? v : `${connection},${v}`;
+        }
+        break;
+      case 14:
+        if (equalsLower(raw, ns, ne, "content-length")) {
+          if (contentLength !== -1) return parseError("L7P_ERR_HTTP_CONTENT_LENGTH", 400, "more than one Content-Length");
+          contentLength = parseDecimal(raw, vs, ve);
+          if (contentLength < 0) return parseError("L7P_ERR_HTTP_CONTENT_LENGTH", 400, "invalid Content-Length");
+        }
+        break;
+      case 17:
+        if (equalsLower(raw, ns, ne, "transfer-encoding")) {
+          if (chunked) return parseError("L7P_ERR_HTTP_TRANSFER_ENCODING", 400, "more than one Transfer-Encoding");
+          if (!isExactly(raw, vs, ve, "chunked")) {
+            return parseError("L7P_ERR_HTTP_TRANSFER_ENCODING", 400, "Transfer-Encoding other than exactly chunked");
+          }
+          chunked = true;
+        }
+        break;
+    }
+  }
+  if (raw[i + 1] !== LF) return badField("invalid end of header block");
+
+  if (chunked && contentLength !== -1) {
+    return parseError("L7P_ERR_HTTP_TRANSFER_ENCODING", 400, "both Transfer-Encoding and Content-Length");
+  }
+  if (chunked && minorVersion === 0) {
+    return parseError("L7P_ERR_HTTP_TRANSFER_ENCODING", 400, "Transfer-Encoding in an HTTP/1.0 request");
+  }
+  if (hostCount > 1) return parseError("L7P_ERR_HTTP_HOST", 400, "more than one Host header");
+  if (hostCount === 0 && minorVersion === 1) return parseError("L7P_ERR_HTTP_HOST", 400, "HTTP/1.1 request without Host");
+  if (method === "CONNECT") return parseError("L7P_ERR_HTTP_METHOD", 400, "CONNECT is not forwarded");
+
+  const target = latin1(raw, tStart, tEnd);
+  let path = target;
+  let host = hostCount === 1 ? latin1(raw, hostStart, hostEnd) : "";
+  const first = raw[tStart];
+  if (first !== 0x2f) {
+    if (first === 0x2a && tEnd - tStart === 1) {
+      if (method !== "OPTIONS") return badLine("asterisk-form target outside OPTIONS");
+    } else {
+      // absolute-form: RFC 9112 §3.2.2 says the authority in the target wins over Host,
+      // and Envoy matches :authority and :path taken from it, so policy sees the same.
+      const m = /^https?:\/\/([^/?#]*)(.*)$/i.exec(target);
+      if (m === null) return badLine("request target is neither origin-form nor absolute-form");
+      host = m[1]!;
+      path = m[2] === "" ? "/" : m[2]!;
+      if (path.charCodeAt(0) !== 0x2f) path = `/${path}`;
+    }
+  }
+
+  let keepAlive = minorVersion === 1;
+  let upgrade = false;
+  if (connection !== undefined) {
+    if (listHasToken(connection, "close")) keepAlive = false;
+    else if (minorVersion === 0 && listHasToken(connection, "keep-alive")) keepAlive = true;
+    upgrade = upgradeHeader && minorVersion === 1 && listHasToken(connection, "upgrade");
+  }
+
+  return new RequestHead(
+    raw,
+    method,
+    target,
+    path,
+    host,
+    minorVersion,
+    fields,
+    fieldsStart,
+    chunked ? "chunked" : contentLength > 0 ? "length" : "none",
+    contentLength > 0 ? contentLength : 0,
+    keepAlive,
+    expectContinue,
+    upgrade,
+  );
+}
+
+function isDigit(b: number): boolean {
+  return b >= 0x30 && b <= 0x39;
+}
+
+/** 1*DIGIT with at most 15 digits (always a safe integer), else -1. */
+export function parseDecimal(buf: Uint8Array, start: number, end: number): number {
+  if (end <= start || end - start > 15) return -1;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const d = buf[i]! - 0x30;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+function isExactly(buf: Uint8Array, start: number, end: number, ascii: string): boolean {
+  if (end - start !== ascii.length) return false;
+  for (let i = 0; i < ascii.length; i++) if (buf[start + i] !== ascii.charCodeAt(i)) return false;
+  return true;
+}
