@@ -1,0 +1,255 @@
+// The compiled, immutable policy: what the data path asks per connection (decideFlow) and per
+// request (decideHttp / decideKafka / decideDns). Every call is lookups and precompiled
+// matchers only. A flow's per-side context (which entries matched) is remembered in a WeakMap
+// keyed by the FlowVerdict, so a request decision does not redo the L3/L4 work; a verdict from
+// another snapshot (after a swap) is simply decided again against this one.
+
+import type {
+  DecidedBy,
+  Direction,
+  DnsQueryFacts,
+  FlowQuery,
+  FlowVerdict,
+  HeaderOp,
+  HttpRequestFacts,
+  KafkaRequestFacts,
+  L7Protocol,
+  L7Verdict,
+  Peer,
+  PolicySnapshot,
+  SideVerdict,
+} from "../decision.js";
+import type { Endpoint } from "../endpoints/types.js";
+import { type CompiledEntry, type PeerRef, peerMatches } from "../compile/compiled-entry.js";
+import type { RuleOrigin } from "../compile/ir.js";
+import type { SideTable } from "../compile/side-table.js";
+import { fqdn } from "../match/dns/dns-pattern.js";
+import { evaluateHttp, type HeaderOverlay } from "../match/http/evaluate-http.js";
+import { kafkaRuleMatches, requestTopicSet } from "../match/kafka/kafka-rule.js";
+import { canonicalIp, parseIp } from "../net/ip.js";
+
+/** DecidedBy with the field path of the deciding rule inside its policy, for explanations. */
+export type ExplainedDecidedBy = DecidedBy & { rulePath?: string; layer?: "l3-l4" | "l7" };
+
+interface SideCtx {
+  table: SideTable;
+  allowedIds: ReadonlySet<number>;
+  allowed: readonly CompiledEntry[];
+  l7Kind: L7Protocol | null;
+  /** An allow entry without L7 rules: every request is allowed (but still visible). */
+  allowAll: CompiledEntry | null;
+}
+
+interface FlowCtx {
+  egress: SideCtx | null;
+  ingress: SideCtx | null;
+}
+
+export interface SnapshotParts {
+  revision: number;
+  endpoints: readonly Endpoint[];
+  ipIndex: ReadonlyMap<string, number>;
+  ingress: readonly (SideTable | null)[];
+  egress: readonly (SideTable | null)[];
+  warnings: readonly string[];
+}
+
+function policyDecision(origin: RuleOrigin, action: "allow" | "deny", layer: "l3-l4" | "l7", rulePath = origin.path): ExplainedDecidedBy {
+  return { kind: "policy", policy: origin.policy, ruleIndex: origin.ruleIndex, action, layer, rulePath };
+}
+
+const NOT_ENFORCED: DecidedBy = Object.freeze({ kind: "not-enforced" });
+const DEFAULT_DENY: DecidedBy = Object.freeze({ kind: "default-deny" });
+const L7_DEFAULT_DENY: ExplainedDecidedBy = Object.freeze({ kind: "default-deny", layer: "l7" });
+
+function side(direction: Direction, enforced: boolean, allowed: boolean, decidedBy: DecidedBy): SideVerdict {
+  return { direction, enforced, allowed, decidedBy };
+}
+
+export class CompiledPolicySnapshot implements PolicySnapshot {
+  readonly revision: number;
+  readonly warnings: readonly string[];
+  private readonly endpoints: readonly Endpoint[];
+  private readonly endpointInfo: readonly NonNullable<Peer["endpoint"]>[];
+  private readonly ipIndex: ReadonlyMap<string, number>;
+  private readonly ingressTables: readonly (SideTable | null)[];
+  private readonly egressTables: readonly (SideTable | null)[];
+  private readonly flows = new WeakMap<FlowVerdict, FlowCtx>();
+  private readonly enforced: { ingress: string[]; egress: string[] };
+
+  constructor(parts: SnapshotParts) {
+    this.revision = parts.revision;
+    this.warnings = Object.freeze([...parts.warnings]);
+    this.endpoints = parts.endpoints;
+    this.endpointInfo = parts.endpoints.map((e) =>
+      Object.freeze({ namespace: e.namespace, name: e.name, workload: e.workload, labels: Object.freeze({ ...e.labels }) }),
+    );
+    this.ipIndex = parts.ipIndex;
+    this.ingressTables = parts.ingress;
+    this.egressTables = parts.egress;
+    const ips = (tables: readonly (SideTable | null)[]): string[] =>
+      parts.endpoints.flatMap((e, i) => (tables[i]?.enforced === true ? e.ips : []));
+    this.enforced = Object.freeze({ ingress: Object.freeze(ips(parts.ingress)) as string[], egress: Object.freeze(ips(parts.egress)) as string[] });
+    Object.freeze(this);
+  }
+
+  enforcedIps(): { ingress: string[]; egress: string[] } {
+    return { ingress: [...this.enforced.ingress], egress: [...this.enforced.egress] };
+  }
+
+  /** The endpoint index of an address, or -1. */
+  endpointIndex(ip: string): number {
+    const direct = this.ipIndex.get(ip);
+    if (direct !== undefined) return direct;
+    const canon = canonicalIp(ip);
+    return canon === undefined ? -1 : this.ipIndex.get(canon) ?? -1;
+  }
+
+  private peer(ip: string, index: number): Peer {
+    if (index >= 0) return { ip, endpoint: this.endpointInfo[index] };
+    return { ip, reserved: "world" };
+  }
+
+  decideFlow(q: FlowQuery): FlowVerdict {
+    return this.decide(q).verdict;
+  }
+
+  private decide(q: FlowQuery): { verdict: FlowVerdict; ctx: FlowCtx } {
+    const src = this.endpointIndex(q.srcIp);
+    const dst = this.endpointIndex(q.dstIp);
+    let dstNames: readonly string[] | null = null;
+    const dstRef: PeerRef = {
+      endpoint: dst,
+      ip: dst >= 0 ? undefined : parseIp(q.dstIp),
+      names: () => (dstNames ??= namesFor(q.dstIp, q.fqdnIps)),
+    };
+    const srcRef: PeerRef = { endpoint: src, ip: src >= 0 ? undefined : parseIp(q.srcIp), names: () => [] };
+    const eg = decideSide(src >= 0 ? this.egressTables[src] ?? null : null, "egress", q, dstRef);
+    const ing = decideSide(dst >= 0 ? this.ingressTables[dst] ?? null : null, "ingress", q, srcRef);
+    const allowed = eg.verdict.allowed && ing.verdict.allowed;
+    const verdict: FlowVerdict = {
+      allowed,
+      source: this.peer(q.srcIp, src),
+      destination: this.peer(q.dstIp, dst),
+      egress: eg.verdict,
+      ingress: ing.verdict,
+      l7: allowed ? eg.ctx?.l7Kind ?? ing.ctx?.l7Kind ?? null : null,
+    };
+    const ctx = { egress: eg.ctx, ingress: ing.ctx };
+    this.flows.set(verdict, ctx);
+    return { verdict, ctx };
+  }
+
+  private flowCtx(flow: FlowVerdict, q: FlowQuery): { flow: FlowVerdict; ctx: FlowCtx } {
+    const ctx = this.flows.get(flow);
+    if (ctx !== undefined) return { flow, ctx };
+    const again = this.decide(q);
+    return { flow: again.verdict, ctx: again.ctx };
+  }
+
+  decideHttp(flow0: FlowVerdict, q: FlowQuery, req: HttpRequestFacts): L7Verdict {
+    const { flow, ctx } = this.flowCtx(flow0, q);
+    const headerOps: HeaderOp[] = [];
+    const logs: string[] = [];
+    if (!flow.allowed) return { allowed: false, egress: flow.egress, ingress: flow.ingress, headerOps, logs };
+    const overlay: HeaderOverlay = new Map();
+    const decideOne = (c: SideCtx | null, s: SideVerdict): SideVerdict => {
+      if (c === null || c.l7Kind === null) return s;
+      if (c.l7Kind !== "http") return side(s.direction, true, false, L7_DEFAULT_DENY);
+      const m = c.table.http === null ? null : evaluateHttp(c.table.http, (id) => c.allowedIds.has(id), req, overlay, headerOps, logs);
+      if (m !== null) return side(s.direction, true, true, policyDecision(m.data.origin, "allow", "l7", `${m.data.origin.path}.rules.http[${m.data.index}]`));
+      if (c.allowAll !== null) return side(s.direction, true, true, policyDecision(c.allowAll.origin, "allow", "l3-l4"));
+      return side(s.direction, true, false, L7_DEFAULT_DENY);
+    };
+    const egress = decideOne(ctx.egress, flow.egress);
+    const ingress = decideOne(ctx.ingress, flow.ingress);
+    return { allowed: egress.allowed && ingress.allowed, egress, ingress, headerOps, logs };
+  }
+
+  decideKafka(flow0: FlowVerdict, q: FlowQuery, req: KafkaRequestFacts): L7Verdict {
+    return this.decideSimple(flow0, q, "kafka", (c) => {
+      // One topic set per side, shared by all its rules: every topic must be covered.
+      const topics = requestTopicSet(req.apiKey, req.topics);
+      for (const e of c.allowed) {
+        if (e.l7?.kind !== "kafka") continue;
+        for (let i = 0; i < e.l7.rules.length; i++) {
+          if (kafkaRuleMatches(e.l7.rules[i]!, req, topics)) return { entry: e, path: `${e.origin.path}.rules.kafka[${i}]` };
+        }
+      }
+      return null;
+    });
+  }
+
+  decideDns(flow0: FlowVerdict, q: FlowQuery, req: DnsQueryFacts): L7Verdict {
+    const name = fqdn(req.qname);
+    return this.decideSimple(flow0, q, "dns", (c) => {
+      for (const e of c.allowed) {
+        if (e.l7?.kind !== "dns") continue;
+        const m = e.l7.matcher;
+        if (m === "all" || (m !== "none" && m.test(name))) return { entry: e, path: `${e.origin.path}.rules.dns` };
+      }
+      return null;
+    });
+  }
+
+  private decideSimple(
+    flow0: FlowVerdict,
+    q: FlowQuery,
+    kind: L7Protocol,
+    match: (c: SideCtx) => { entry: CompiledEntry; path: string } | null,
+  ): L7Verdict {
+    const { flow, ctx } = this.flowCtx(flow0, q);
+    const headerOps: HeaderOp[] = [];
+    const logs: string[] = [];
+    if (!flow.allowed) return { allowed: false, egress: flow.egress, ingress: flow.ingress, headerOps, logs };
+    const decideOne = (c: SideCtx | null, s: SideVerdict): SideVerdict => {
+      if (c === null || c.l7Kind === null) return s;
+      if (c.l7Kind !== kind) return side(s.direction, true, false, L7_DEFAULT_DENY);
+      const m = match(c);
+      if (m !== null) return side(s.direction, true, true, policyDecision(m.entry.origin, "allow", "l7", m.path));
+      if (c.allowAll !== null) return side(s.direction, true, true, policyDecision(c.allowAll.origin, "allow", "l3-l4"));
+      return side(s.direction, true, false, L7_DEFAULT_DENY);
+    };
+    const egress = decideOne(ctx.egress, flow.egress);
+    const ingress = decideOne(ctx.ingress, flow.ingress);
+    return { allowed: egress.allowed && ingress.allowed, egress, ingress, headerOps, logs };
+  }
+
+  /** Endpoints known to this snapshot (for tools such as `l7proxy check`). */
+  listEndpoints(): readonly Endpoint[] {
+    return this.endpoints;
+  }
+}
+
+function namesFor(ip: string, fqdnIps: ReadonlyMap<string, readonly string[]> | undefined): string[] {
+  if (fqdnIps === undefined || fqdnIps.size === 0) return [];
+  const canon = canonicalIp(ip) ?? ip;
+  const out: string[] = [];
+  for (const [name, ips] of fqdnIps) {
+    if (ips.some((x) => x === ip || canonicalIp(x) === canon)) out.push(fqdn(name));
+  }
+  return out;
+}
+
+function decideSide(table: SideTable | null, direction: Direction, q: FlowQuery, peer: PeerRef): { verdict: SideVerdict; ctx: SideCtx | null } {
+  if (table === null || !table.enforced) return { verdict: side(direction, false, true, NOT_ENFORCED), ctx: null };
+  const allowed: CompiledEntry[] = [];
+  for (const e of table.lookup(q.protocol, q.dstPort)) {
+    if (!peerMatches(e.peer, peer)) continue;
+    // Deny always wins, whatever the order of the policies.
+    if (e.deny) return { verdict: side(direction, true, false, policyDecision(e.origin, "deny", "l3-l4")), ctx: null };
+    allowed.push(e);
+  }
+  if (allowed.length === 0) return { verdict: side(direction, true, false, DEFAULT_DENY), ctx: null };
+  let l7Kind: L7Protocol | null = null;
+  let allowAll: CompiledEntry | null = null;
+  for (const e of allowed) {
+    if (e.l7 === null) allowAll ??= e;
+    else l7Kind ??= e.l7.kind;
+  }
+  const first = allowAll ?? (allowed[0] as CompiledEntry);
+  return {
+    verdict: side(direction, true, true, policyDecision(first.origin, "allow", "l3-l4")),
+    ctx: { table, allowedIds: new Set(allowed.map((e) => e.id)), allowed, l7Kind, allowAll },
+  };
+}
