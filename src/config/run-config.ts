@@ -1,0 +1,178 @@
+// `l7proxy run` configuration: one schema owns every default; flags and the --config YAML
+// file use the same (kebab-case) keys; flags win; the result is validated once and frozen.
+// Nothing else in the program reads process.env.
+
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import YAML from "yaml";
+import { L7ProxyError } from "../errors/codes.js";
+
+export interface RunConfig {
+  readonly policies: readonly string[];
+  readonly endpoints: string | null;
+  readonly kubernetes: boolean;
+  readonly nodeName: string | null;
+  readonly proxyPort: number;
+  readonly proxyHost: string;
+  readonly admin: { readonly host: string; readonly port: number } | null;
+  readonly installRules: boolean;
+  readonly rulesBackend: "nft" | "iptables";
+  readonly nftTable: string;
+  readonly mark: number;
+  readonly routeTable: number;
+  readonly workers: number;
+  readonly logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+  readonly drainTimeoutMs: number;
+  readonly headerTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly maxHeaderBytes: number;
+  readonly upstreamConnectTimeoutMs: number;
+  readonly podLevelMetrics: boolean;
+  readonly flowSampleRate: number;
+  readonly deniedFlowMinRate: number;
+}
+
+type OptionKind = "string" | "strings" | "number" | "boolean";
+
+interface OptionSpec {
+  kind: OptionKind;
+  help: string;
+  default: unknown;
+  /** Key in RunConfig. */
+  key: keyof RunConfig;
+}
+
+// The single source of every default and of the --help text.
+export const RUN_OPTIONS: Record<string, OptionSpec> = {
+  policies: { kind: "strings", key: "policies", default: [], help: "policy files or directories (repeatable)" },
+  endpoints: { kind: "string", key: "endpoints", default: null, help: "endpoints file (l7proxy format, or a Kubernetes v1 List of Pods and Namespaces)" },
+  kubernetes: { kind: "boolean", key: "kubernetes", default: false, help: "watch policies, pods and namespaces through the Kubernetes API" },
+  "node-name": { kind: "string", key: "nodeName", default: null, help: "this node's name (only its pods are enforced with --kubernetes); default $NODE_NAME" },
+  "proxy-port": { kind: "number", key: "proxyPort", default: 15001, help: "transparent listening port that TPROXY redirects to" },
+  "proxy-host": { kind: "string", key: "proxyHost", default: "0.0.0.0", help: "address of the transparent listener" },
+  admin: { kind: "string", key: "admin", default: "127.0.0.1:9901", help: "admin server HOST:PORT (/healthz /readyz /metrics /flows /policy), or 'off'" },
+  "install-rules": { kind: "boolean", key: "installRules", default: true, help: "install the interception rules at start (--no-install-rules to manage them yourself)" },
+  "rules-backend": { kind: "string", key: "rulesBackend", default: "nft", help: "nft (preferred) or iptables" },
+  "nft-table": { kind: "string", key: "nftTable", default: "l7proxy", help: "name of l7proxy's own nftables table (inet family)" },
+  mark: { kind: "number", key: "mark", default: 0x7e57, help: "firewall mark given to intercepted packets" },
+  "route-table": { kind: "number", key: "routeTable", default: 157, help: "routing table holding the local route for marked packets" },
+  workers: { kind: "number", key: "workers", default: 1, help: "worker processes sharing the port with SO_REUSEPORT" },
+  "log-level": { kind: "string", key: "logLevel", default: "info", help: "trace, debug, info, warn, error, fatal or silent" },
+  "drain-timeout-ms": { kind: "number", key: "drainTimeoutMs", default: 20_000, help: "on SIGTERM, how long in-flight requests may take to finish" },
+  "header-timeout-ms": { kind: "number", key: "headerTimeoutMs", default: 10_000, help: "time a client has to send a complete request head" },
+  "idle-timeout-ms": { kind: "number", key: "idleTimeoutMs", default: 300_000, help: "idle connection timeout (Envoy's stream idle timeout is 300 s)" },
+  "max-header-bytes": { kind: "number", key: "maxHeaderBytes", default: 65_536, help: "largest request head accepted; larger gets 431" },
+  "upstream-connect-timeout-ms": { kind: "number", key: "upstreamConnectTimeoutMs", default: 5_000, help: "time to connect to the original destination" },
+  "pod-level-metrics": { kind: "boolean", key: "podLevelMetrics", default: false, help: "add pod names to metric labels (higher cardinality)" },
+  "flow-sample-rate": { kind: "number", key: "flowSampleRate", default: 1000, help: "most forwarded flow records written per second (the rest are counted)" },
+  "denied-flow-min-rate": { kind: "number", key: "deniedFlowMinRate", default: 1000, help: "denied flow records per second that are never sampled away" },
+};
+
+const LOG_LEVELS = new Set(["trace", "debug", "info", "warn", "error", "fatal", "silent"]);
+
+export function runOptionsHelp(): string {
+  return Object.entries(RUN_OPTIONS)
+    .map(([name, o]) => {
+      const flag = o.kind === "boolean" ? `--${name}` : `--${name} ${o.kind === "number" ? "N" : "VALUE"}`;
+      const dflt = Array.isArray(o.default) || o.default === null ? "" : ` (default ${JSON.stringify(o.default)})`;
+      return `  ${flag.padEnd(34)}${o.help}${dflt}`;
+    })
+    .join("\n");
+}
+
+function usageError(message: string): never {
+  throw new L7ProxyError("L7P_ERR_USAGE", message);
+}
+
+function coerce(name: string, spec: OptionSpec, value: unknown, origin: string): unknown {
+  const bad = (what: string): never =>
+    spec === undefined ? usageError(`${origin}: unknown option '${name}'`) : usageError(`${origin}: ${name}: ${what}`);
+  switch (spec.kind) {
+    case "boolean":
+      if (typeof value === "boolean") return value;
+      return bad(`expected true or false, got ${JSON.stringify(value)}`);
+    case "number": {
+      const n = typeof value === "number" ? value : typeof value === "string" && value.trim() !== "" ? Number(value) : NaN;
+      if (!Number.isInteger(n) || n < 0) return bad(`expected a non-negative integer, got ${JSON.stringify(value)}`);
+      return n;
+    }
+    case "string":
+      if (typeof value === "string") return value;
+      return bad(`expected a string, got ${JSON.stringify(value)}`);
+    case "strings":
+      if (typeof value === "string") return [value];
+      if (Array.isArray(value) && value.every((v) => typeof v === "string")) return value;
+      return bad(`expected a list of strings, got ${JSON.stringify(value)}`);
+  }
+}
+
+/** Parses `run`/`rules` argv (and the --config file it names) into a frozen RunConfig. */
+export function parseRunConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): RunConfig & { help: boolean } {
+  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {
+    config: { type: "string" },
+    help: { type: "boolean" },
+  };
+  for (const [name, o] of Object.entries(RUN_OPTIONS)) {
+    options[name] = o.kind === "boolean" ? { type: "boolean" } : { type: "string", multiple: o.kind === "strings" };
+    if (o.kind === "boolean") options[`no-${name}`] = { type: "boolean" };
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: false, strict: true });
+  } catch (err) {
+    usageError((err as Error).message);
+  }
+  const flags = parsed.values as Record<string, unknown>;
+  const merged = new Map<string, unknown>();
+
+  if (typeof flags.config === "string") {
+    const file = flags.config;
+    let doc: unknown;
+    try {
+      doc = YAML.parse(readFileSync(file, "utf8"));
+    } catch (err) {
+      throw new L7ProxyError("L7P_ERR_CONFIG", `${file}: ${(err as Error).message}`);
+    }
+    if (doc !== null && (typeof doc !== "object" || Array.isArray(doc))) {
+      throw new L7ProxyError("L7P_ERR_CONFIG", `${file}: expected a mapping of option names to values`);
+    }
+    for (const [name, value] of Object.entries((doc ?? {}) as Record<string, unknown>)) {
+      const spec = RUN_OPTIONS[name];
+      if (spec === undefined) {
+        throw new L7ProxyError("L7P_ERR_CONFIG", `${file}: unknown key '${name}' (keys are the flag names, e.g. proxy-port)`);
+      }
+      try {
+        merged.set(name, coerce(name, spec, value, file));
+      } catch (err) {
+        throw new L7ProxyError("L7P_ERR_CONFIG", (err as Error).message);
+      }
+    }
+  }
+  for (const [name, spec] of Object.entries(RUN_OPTIONS)) {
+    if (spec.kind === "boolean") {
+      if (flags[name] === true) merged.set(name, true);
+      if (flags[`no-${name}`] === true) merged.set(name, false);
+    } else if (flags[name] !== undefined) {
+      merged.set(name, coerce(name, spec, flags[name], "command line"));
+    }
+  }
+
+  const out: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(RUN_OPTIONS)) {
+    out[spec.key] = merged.has(name) ? merged.get(name) : spec.default;
+  }
+  if (out.nodeName === null && env.NODE_NAME) out.nodeName = env.NODE_NAME;
+  const adminText = out.admin as string;
+  if (adminText === "off") out.admin = null;
+  else {
+    const m = /^(.*):(\d+)$/.exec(adminText);
+    if (m === null || Number(m[2]) > 65535) usageError(`--admin: expected HOST:PORT or 'off', got '${adminText}'`);
+    out.admin = { host: m[1]!.replace(/^\[(.*)\]$/, "$1"), port: Number(m[2]) };
+  }
+  if ((out.proxyPort as number) < 1 || (out.proxyPort as number) > 65535) usageError("--proxy-port: must be 1-65535");
+  if (!LOG_LEVELS.has(out.logLevel as string)) usageError(`--log-level: must be one of ${[...LOG_LEVELS].join(", ")}`);
+  if (out.rulesBackend !== "nft" && out.rulesBackend !== "iptables") usageError("--rules-backend: must be nft or iptables");
+  if ((out.workers as number) < 1) usageError("--workers: must be at least 1");
+  out.help = flags.help === true;
+  return Object.freeze(out) as unknown as RunConfig & { help: boolean };
+}
