@@ -183,8 +183,11 @@ function formatHostPort(host: string, port: number): string {
   return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+// Keeps the errno name (EPERM, EADDRINUSE...) visible: it says what to fix.
 function errorText(cause: unknown): string {
-  return cause instanceof Error ? cause.message : String(cause);
+  if (!(cause instanceof Error)) return String(cause);
+  const code = (cause as NodeJS.ErrnoException).code;
+  return typeof code === "string" && !cause.message.includes(code) ? `${code}: ${cause.message}` : cause.message;
 }
 
 function closeQuietly(fd: number): void {
