@@ -33,6 +33,8 @@ export interface FlowQuery {
   dstIp: string;
   dstPort: number;
   protocol: Protocol;
+  /** The client's port; policy never depends on it, flow records show it when known. */
+  srcPort?: number;
   /** IPs a DNS answer taught the proxy for FQDN names (toFQDNs); name -> IPs. */
   fqdnIps?: ReadonlyMap<string, readonly string[]>;
 }

@@ -1,0 +1,185 @@
+// Every metric l7proxy exports, defined in one place on an injected registry. The table
+// below is also what docs/metrics.md and the Grafana dashboard test check against, so a
+// metric or label cannot be renamed here without them noticing.
+//
+// Names and labels follow what platform teams already query: Envoy's HTTP connection
+// manager statistics as Cilium's proxy exports them (prefix "proxy"), and Hubble's HTTP,
+// policy and drop metrics with workload-level source/destination context. Pod-level labels
+// are added only when configured, because pods churn and every pod multiplies the series.
+
+import { collectDefaultMetrics, type Registry } from "prom-client";
+import { CounterFamily, DEFAULT_MAX_SERIES, GaugeFamily, HistogramFamily } from "./metric-cells.js";
+
+export type MetricKind = "counter" | "gauge" | "histogram";
+
+export interface MetricDefinition {
+  name: string;
+  kind: MetricKind;
+  help: string;
+  labelNames: readonly string[];
+  /** Labels appended only when pod-level labels are configured. */
+  podLabelNames?: readonly string[];
+  buckets?: readonly number[];
+}
+
+const CONTEXT = ["source_namespace", "source_workload", "destination_namespace", "destination_workload"] as const;
+const POD_CONTEXT = ["source_pod", "destination_pod"] as const;
+
+/** Envoy's connection-manager stat prefix for the proxy's HTTP listener, as in Cilium. */
+export const ENVOY_CONN_MANAGER_PREFIX = "proxy";
+
+/**
+ * Latency buckets in seconds: fine below 10 ms, where the proxy's own added time lives,
+ * and coarse up to 10 s for upstream responses.
+ */
+export const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+
+export const METRIC_DEFINITIONS = {
+  envoyHttpRqTotal: {
+    name: "envoy_http_rq_total",
+    kind: "counter",
+    help: "HTTP requests the proxy handled, allowed or denied (Envoy http.<prefix>.rq_total)",
+    labelNames: ["envoy_http_conn_manager_prefix"],
+  },
+  envoyHttpDownstreamRqXx: {
+    name: "envoy_http_downstream_rq_xx",
+    kind: "counter",
+    help: "HTTP responses sent to clients by status class (Envoy http.<prefix>.downstream_rq_<N>xx)",
+    labelNames: ["envoy_http_conn_manager_prefix", "envoy_response_code_class"],
+  },
+  hubbleHttpRequestsTotal: {
+    name: "hubble_http_requests_total",
+    kind: "counter",
+    help: "HTTP requests by method, protocol, response status and source/destination workload",
+    labelNames: ["method", "protocol", "status", "reporter", ...CONTEXT],
+    podLabelNames: POD_CONTEXT,
+  },
+  hubbleHttpRequestDurationSeconds: {
+    name: "hubble_http_request_duration_seconds",
+    kind: "histogram",
+    help: "HTTP request duration; phase=\"proxy\" is the time l7proxy itself added, phase=\"upstream\" the time to the upstream's response head",
+    labelNames: ["method", "reporter", "phase", ...CONTEXT],
+    podLabelNames: POD_CONTEXT,
+    buckets: DURATION_BUCKETS,
+  },
+  hubblePolicyVerdictsTotal: {
+    name: "hubble_policy_verdicts_total",
+    kind: "counter",
+    help: "Policy verdicts: per enforced side of each connection (match l3-l4 or none) and per L7 request (match l7/http)",
+    labelNames: ["direction", "match", "action"],
+  },
+  hubbleDropTotal: {
+    name: "hubble_drop_total",
+    kind: "counter",
+    help: "Connections dropped at L3/L4 by policy, by drop reason and L4 protocol",
+    labelNames: ["reason", "protocol"],
+  },
+  deniedRequestsTotal: {
+    name: "l7proxy_denied_requests_total",
+    kind: "counter",
+    help: "Denied L7 requests and L3/L4-denied connections, by the policy that denied them (namespace/name, or default-deny)",
+    labelNames: ["protocol", ...CONTEXT, "policy"],
+    podLabelNames: POD_CONTEXT,
+  },
+  connectionsActive: {
+    name: "l7proxy_connections_active",
+    kind: "gauge",
+    help: "Client connections currently open through the proxy",
+    labelNames: [],
+  },
+  connectionsTotal: {
+    name: "l7proxy_connections_total",
+    kind: "counter",
+    help: "Client connections accepted by the proxy",
+    labelNames: [],
+  },
+  receivedBytesTotal: {
+    name: "l7proxy_received_bytes_total",
+    kind: "counter",
+    help: "Bytes received from clients, counted when each connection closes",
+    labelNames: [],
+  },
+  sentBytesTotal: {
+    name: "l7proxy_sent_bytes_total",
+    kind: "counter",
+    help: "Bytes sent to clients, counted when each connection closes",
+    labelNames: [],
+  },
+  parseErrorsTotal: {
+    name: "l7proxy_parse_errors_total",
+    kind: "counter",
+    help: "Requests or responses rejected as malformed or too large, by error code",
+    labelNames: ["code"],
+  },
+  upstreamConnectFailuresTotal: {
+    name: "l7proxy_upstream_connect_failures_total",
+    kind: "counter",
+    help: "Connections to the original destination that were refused or timed out",
+    labelNames: [],
+  },
+  policyRevision: {
+    name: "l7proxy_policy_revision",
+    kind: "gauge",
+    help: "Revision of the policy snapshot in force",
+    labelNames: [],
+  },
+  policyReloadsTotal: {
+    name: "l7proxy_policy_reloads_total",
+    kind: "counter",
+    help: "Policy loads by result (success, failure); a failed load keeps the last good snapshot",
+    labelNames: ["result"],
+  },
+  policyLastReloadTimestamp: {
+    name: "l7proxy_policy_last_reload_timestamp_seconds",
+    kind: "gauge",
+    help: "Unix time of the last policy load attempt, by result",
+    labelNames: ["result"],
+  },
+  flowRecordsTotal: {
+    name: "l7proxy_flow_records_total",
+    kind: "counter",
+    help: "Flow records by verdict and result: written, or rate_limited (counted but not written)",
+    labelNames: ["verdict", "result"],
+  },
+} as const satisfies Record<string, MetricDefinition>;
+
+export type MetricKey = keyof typeof METRIC_DEFINITIONS;
+
+/** Label names a definition has under the given pod-label setting. */
+export function labelNamesOf(def: MetricDefinition, podLabels: boolean): string[] {
+  return podLabels && def.podLabelNames !== undefined ? [...def.labelNames, ...def.podLabelNames] : [...def.labelNames];
+}
+
+type FamilyFor<K extends MetricKey> = (typeof METRIC_DEFINITIONS)[K]["kind"] extends "counter"
+  ? CounterFamily
+  : (typeof METRIC_DEFINITIONS)[K]["kind"] extends "gauge"
+    ? GaugeFamily
+    : HistogramFamily;
+
+export type L7ProxyMetrics = { readonly [K in MetricKey]: FamilyFor<K> } & { readonly podLabels: boolean };
+
+export interface CreateMetricsOptions {
+  podLabels?: boolean;
+  maxSeriesPerMetric?: number;
+}
+
+export function createMetrics(registry: Registry, opts: CreateMetricsOptions = {}): L7ProxyMetrics {
+  const podLabels = opts.podLabels ?? false;
+  const maxSeries = opts.maxSeriesPerMetric ?? DEFAULT_MAX_SERIES;
+  const out: Record<string, CounterFamily | GaugeFamily | HistogramFamily> = {};
+  for (const [key, def] of Object.entries(METRIC_DEFINITIONS) as [MetricKey, MetricDefinition][]) {
+    const cfg = { name: def.name, help: def.help, labelNames: labelNamesOf(def, podLabels), registry, maxSeries };
+    out[key] =
+      def.kind === "counter"
+        ? new CounterFamily(cfg)
+        : def.kind === "gauge"
+          ? new GaugeFamily(cfg)
+          : new HistogramFamily({ ...cfg, buckets: def.buckets ?? DURATION_BUCKETS });
+  }
+  return { ...(out as unknown as { [K in MetricKey]: FamilyFor<K> }), podLabels };
+}
+
+/** Node.js process metrics (CPU, memory, event loop lag, GC, handles) on the same registry. */
+export function registerProcessMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry });
+}

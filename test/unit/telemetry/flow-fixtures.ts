@@ -1,0 +1,77 @@
+// Plain FlowVerdict / L7Verdict values for telemetry tests, shaped as the policy engine
+// returns them for the Star Wars example (tiefighter -> deathstar:80, rule1).
+
+import type { HttpExchange } from "../../../src/datapath/observer.js";
+import type { DecidedBy, FlowQuery, FlowVerdict, L7Verdict, Peer, SideVerdict } from "../../../src/policy/decision.js";
+
+export const tiefighter: Peer = {
+  ip: "10.0.0.11",
+  endpoint: { namespace: "default", name: "tiefighter", workload: "tiefighter", labels: { org: "empire", class: "tiefighter" } },
+};
+export const xwing: Peer = {
+  ip: "10.0.0.12",
+  endpoint: { namespace: "rebels", name: "xwing-7d9f", workload: "xwing", labels: { org: "alliance", class: "xwing" } },
+};
+export const deathstar: Peer = {
+  ip: "10.0.0.21",
+  endpoint: { namespace: "default", name: "deathstar-1", workload: "deathstar", labels: { org: "empire", class: "deathstar" } },
+};
+export const world: Peer = { ip: "203.0.113.9", reserved: "world" };
+
+export const RULE1: DecidedBy = { kind: "policy", policy: "default/rule1", ruleIndex: 0, action: "allow", layer: "l7" };
+
+export function side(direction: "ingress" | "egress", decidedBy: DecidedBy, allowed: boolean, enforced = true): SideVerdict {
+  return { direction, enforced, allowed, decidedBy };
+}
+
+const notEnforcedEgress = side("egress", { kind: "not-enforced" }, true, false);
+
+/** Connection allowed at L3/L4 with L7 rules on the destination's ingress. */
+export function l7Flow(source: Peer = tiefighter, destination: Peer = deathstar): FlowVerdict {
+  return {
+    allowed: true,
+    source,
+    destination,
+    egress: notEnforcedEgress,
+    ingress: side("ingress", RULE1, true),
+    l7: "http",
+  };
+}
+
+/** Connection denied at L3/L4 by ingress default deny. */
+export function l4DeniedFlow(source: Peer = xwing, destination: Peer = deathstar): FlowVerdict {
+  return {
+    allowed: false,
+    source,
+    destination,
+    egress: notEnforcedEgress,
+    ingress: side("ingress", { kind: "default-deny" }, false),
+    l7: null,
+  };
+}
+
+export function query(flow: FlowVerdict, dstPort = 80, srcPort = 40000): FlowQuery {
+  return { srcIp: flow.source.ip, dstIp: flow.destination.ip, dstPort, srcPort, protocol: "TCP" };
+}
+
+export function l7Verdict(allowed: boolean, decidedBy: DecidedBy = allowed ? RULE1 : { kind: "default-deny" }): L7Verdict {
+  return { allowed, egress: notEnforcedEgress, ingress: side("ingress", decidedBy, allowed), headerOps: [], logs: [] };
+}
+
+export function exchange(over: Partial<HttpExchange> & { allowed?: boolean } = {}): HttpExchange {
+  const { allowed = true, ...rest } = over;
+  const flow = rest.flow ?? l7Flow();
+  return {
+    flow,
+    query: query(flow),
+    verdict: l7Verdict(allowed),
+    method: allowed ? "POST" : "PUT",
+    url: allowed ? "/v1/request-landing" : "/v1/exhaust-port",
+    host: "deathstar.default.svc.cluster.local",
+    protocol: "HTTP/1.1",
+    status: allowed ? 200 : 403,
+    proxyLatencySeconds: 0.0004,
+    ...(allowed ? { upstreamLatencySeconds: 0.003 } : {}),
+    ...rest,
+  };
+}
