@@ -149,7 +149,9 @@ const ingressCommon = {
 };
 
 const ingress = fields<IngressRule>({ ...ingressCommon, toPorts: arr(portRule) });
-const ingressDeny = fields<IngressDenyRule>({ ...ingressCommon, toPorts: arr(portDenyRule) });
+// Cilium's deny rules have no `authentication` (types.ts inherits it from the allow rule).
+const { authentication: _ia, ...ingressDenyCommon } = ingressCommon;
+const ingressDeny = fields<Omit<IngressDenyRule, "authentication">>({ ...ingressDenyCommon, toPorts: arr(portDenyRule) });
 
 const egressCommon = {
   toEndpoints: arr(selector),
@@ -165,7 +167,8 @@ const egressCommon = {
 };
 
 const egress = fields<EgressRule>({ ...egressCommon, toFQDNs: arr(fqdn), toPorts: arr(portRule) });
-const egressDeny = fields<EgressDenyRule>({ ...egressCommon, toPorts: arr(portDenyRule) });
+const { authentication: _ea, ...egressDenyCommon } = egressCommon;
+const egressDeny = fields<Omit<EgressDenyRule, "authentication">>({ ...egressDenyCommon, toPorts: arr(portDenyRule) });
 
 /** One Cilium policy rule: the schema of `spec` and of each `specs[]` item. */
 export function ruleSchema(): OpenApiSchema {
