@@ -47,7 +47,10 @@ export function makeLocator(doc: Document, lineCounter: LineCounter, file: strin
       }
     }
     if (resolved) {
-      const target = at === "key" ? (keyNode ?? (isNodeLike(node) ? node : undefined)) : isNodeLike(node) ? node : keyNode;
+      // `field:` with nothing after it parses as an empty null scalar; the key is what to show.
+      const emptyValue = isNodeLike(node) && node.range?.[0] === node.range?.[1];
+      const valueNode = isNodeLike(node) && !emptyValue ? node : keyNode;
+      const target = at === "key" ? (keyNode ?? valueNode) : valueNode;
       return position((target ?? lastGood)?.range?.[0]);
     }
     return position((lastGoodKey ?? lastGood)?.range?.[0]);
