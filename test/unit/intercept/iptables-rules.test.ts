@@ -1,0 +1,75 @@
+import { describe, expect, test } from "vitest";
+import { iptablesChains, iptablesHooks, renderIptablesRestore, renderIptablesScript } from "../../../src/intercept/iptables-rules.js";
+import type { InterceptSpec } from "../../../src/intercept/rules-spec.js";
+
+const spec: InterceptSpec = {
+  backend: "iptables",
+  table: "l7proxy",
+  proxyPort: 15001,
+  mark: 0x7e57,
+  routeTable: 157,
+  excludeMark: 0x7e58,
+  ingressIps: ["10.200.2.2", "fd00::2"],
+  egressIps: ["10.200.1.2"],
+};
+
+describe("renderIptablesRestore", () => {
+  const v4 = renderIptablesRestore(spec, 4).split("\n");
+  const v6 = renderIptablesRestore(spec, 6).split("\n");
+
+  test("declares (and so flushes) only l7proxy's own chains", () => {
+    expect(v4.filter((l) => l.startsWith(":"))).toEqual([":L7PROXY-PRE - [0:0]", ":L7PROXY-DIV - [0:0]", ":L7PROXY-FWD - [0:0]"]);
+    expect(v4.some((l) => l.startsWith("-A PREROUTING") || l.startsWith("-A FORWARD"))).toBe(false);
+  });
+
+  test("redirects enforced addresses with TPROXY and the mark, per family", () => {
+    const tproxy = "-j TPROXY --on-port 15001 --on-ip 0.0.0.0 --tproxy-mark 0x7e57/0xffffffff";
+    expect(v4).toContain(`-A L7PROXY-PRE -p tcp -d 10.200.2.2/32 ${tproxy}`);
+    expect(v4).toContain(`-A L7PROXY-PRE -p tcp -s 10.200.1.2/32 ${tproxy}`);
+    expect(v4.join("\n")).not.toContain("fd00::2");
+    expect(v6).toContain("-A L7PROXY-PRE -p tcp -d fd00::2/128 -j TPROXY --on-port 15001 --on-ip :: --tproxy-mark 0x7e57/0xffffffff");
+  });
+
+  test("passes transparent-socket, reply and proxy-marked packets before redirecting", () => {
+    const first = v4.findIndex((l) => l.includes("TPROXY"));
+    for (const rule of [
+      "-A L7PROXY-PRE -p tcp -m socket --transparent -j L7PROXY-DIV",
+      "-A L7PROXY-PRE -m conntrack --ctdir REPLY -j RETURN",
+      "-A L7PROXY-PRE -m mark --mark 0x7e58/0x7e58 -j RETURN",
+    ]) {
+      expect(v4.indexOf(rule)).toBeGreaterThan(-1);
+      expect(v4.indexOf(rule)).toBeLessThan(first);
+    }
+    expect(v4).toContain("-A L7PROXY-DIV -j MARK --set-xmark 0x7e57/0xffffffff");
+  });
+
+  test("rejects forwarded connections that escaped the redirect (Service VIPs DNATed after mangle)", () => {
+    expect(v4).toContain("-A L7PROXY-FWD -p tcp -d 10.200.2.2/32 -m conntrack --ctdir ORIGINAL -j REJECT --reject-with tcp-reset");
+    expect(v4).toContain("-A L7PROXY-FWD -p tcp -s 10.200.1.2/32 -m conntrack --ctdir ORIGINAL -j REJECT --reject-with tcp-reset");
+  });
+
+  test("commits each table", () => {
+    expect(v4.filter((l) => l === "COMMIT")).toHaveLength(2);
+    expect(v4[0]).toBe("*mangle");
+  });
+});
+
+describe("hooks and names", () => {
+  test("chain names derive from the table name", () => {
+    expect(iptablesChains({ ...spec, table: "proxy_b" })).toEqual({ prerouting: "PROXY_B-PRE", divert: "PROXY_B-DIV", forward: "PROXY_B-FWD" });
+  });
+
+  test("jumps into the chains from PREROUTING (mangle) and FORWARD (filter) for TCP only", () => {
+    expect(iptablesHooks(spec)).toEqual([
+      { table: "mangle", chain: "PREROUTING", rule: ["-p", "tcp", "-j", "L7PROXY-PRE"] },
+      { table: "filter", chain: "FORWARD", rule: ["-p", "tcp", "-j", "L7PROXY-FWD"] },
+    ]);
+  });
+
+  test("the printable script holds both families and the hook commands", () => {
+    const script = renderIptablesScript(spec);
+    expect(script).toContain("# iptables-restore --noflush <<'EOF'");
+    expect(script).toContain("# ip6tables-restore --noflush <<'EOF'");
+    expect(script).toContain("# unless present: iptables -t mangle -I PREROUTING 1 -p tcp -j L7PROXY-PRE");
+  });
+});
