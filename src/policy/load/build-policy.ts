@@ -102,7 +102,8 @@ export function buildPolicy(value: unknown, file: string, locator: Locator | und
   };
   let policy: LoadedPolicy;
   if (policyKind === "NetworkPolicy") {
-    policy = { ...common, kind: policyKind, spec: manifest["spec"] as NetworkPolicySpec };
+    // Kubernetes decodes `field: null` of built-in types as an omitted field.
+    policy = { ...common, kind: policyKind, spec: dropNulls(manifest["spec"]) as NetworkPolicySpec };
   } else {
     const rules: Rule[] = [];
     if (manifest["spec"] !== undefined) rules.push(manifest["spec"] as Rule);
@@ -110,6 +111,12 @@ export function buildPolicy(value: unknown, file: string, locator: Locator | und
     policy = { ...common, kind: policyKind, rules };
   }
   return { kind: "policy", policyKind, policy, diagnostics };
+}
+
+function dropNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(dropNulls);
+  if (typeof v !== "object" || v === null) return v;
+  return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null).map(([k, x]) => [k, dropNulls(x)]));
 }
 
 function removePath(root: unknown, path: readonly PathSegment[]): void {

@@ -214,7 +214,6 @@ function checkPortRule(value: unknown, path: PathSegment[], ctx: PortRuleContext
     sink.warn("L7P_WARN_NOT_ENFORCED", [...path, "listener"], notEnforcedMessage("listener", "listener"), "key");
     if (ctx.ingress) sink.error("L7P_ERR_POLICY_SEMANTIC", [...path, "listener"], "listener is not allowed on ingress", "key");
     if (hasL7) sink.error("L7P_ERR_POLICY_SEMANTIC", [...path, "listener"], "listener is not allowed with L7 rules", "key");
-    if (zeroPort) sink.error("L7P_ERR_POLICY_PORT", [...path, "listener"], "port 0 can not be used with listener", "key");
   }
 
   if (rules === undefined) return;

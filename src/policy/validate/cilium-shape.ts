@@ -15,7 +15,9 @@ const LABEL_VALUE = new RE2("^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$");
 const FQDN_NAME = new RE2("^([-a-zA-Z0-9_]+[.]?)+$");
 const FQDN_PATTERN = new RE2("^([-a-zA-Z0-9_*]+[.]?)+$");
 const DNS_SUBDOMAIN = new RE2("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$");
-const SERVER_NAME = new RE2("^(\\*?\\*\\.)?([-a-zA-Z0-9_]+\\.?)+$");
+// The 1.19 CRD allows '*' only as a leading "*." or "**."; Cilium 1.20 accepts it inside
+// labels too (its connectivity tests use "f*.example.com"), and so do we.
+const SERVER_NAME = new RE2("^(\\*\\*\\.)?([-a-zA-Z0-9_*]+\\.?)+$");
 const NO_CONTROL_CHARS = new RE2("^\\PC*$");
 const ICMP_TYPE_NAMES = new Set(
   (
@@ -187,7 +189,7 @@ const portRule = obj({
   originatingTLS: tls,
   ports: arr(portProtocol, { maxItems: 40 }),
   rules: l7Rules,
-  serverNames: arr(str({ maxLength: 255, pattern: SERVER_NAME, patternHint: "a server name, optionally starting with '*.' or '**.'" }), { minItems: 1 }),
+  serverNames: arr(str({ maxLength: 255, pattern: SERVER_NAME, patternHint: "a server name: letters, digits, '-', '_', '.', and '*' wildcards" }), { minItems: 1 }),
   terminatingTLS: tls,
 });
 

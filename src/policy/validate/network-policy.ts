@@ -24,6 +24,8 @@ const labelSelector = obj({
   matchLabels: map(str({ maxLength: 63, pattern: LABEL_VALUE, patternHint: "a label value: letters, digits, '-', '_', '.', starting and ending alphanumeric" })),
 });
 
+const NULLABLE = { nullable: true };
+
 const peer = obj({
   ipBlock: obj({ cidr: str({ check: cidrCheck }), except: arr(str({ check: cidrCheck })) }, ["cidr"]),
   namespaceSelector: labelSelector,
@@ -42,10 +44,11 @@ export const networkPolicyShape: ObjectShape = obj({
   metadata: { kind: "object", fields: {}, open: true },
   spec: obj(
     {
-      egress: arr(obj({ ports: arr(port), to: arr(peer) })),
-      ingress: arr(obj({ from: arr(peer), ports: arr(port) })),
+      // `to:` with no value is how Cilium's own tests write "all destinations".
+      egress: arr(obj({ ports: arr(port, NULLABLE), to: arr(peer, NULLABLE) }), NULLABLE),
+      ingress: arr(obj({ from: arr(peer, NULLABLE), ports: arr(port, NULLABLE) }), NULLABLE),
       podSelector: labelSelector,
-      policyTypes: arr(str({ enum: ["Ingress", "Egress"] })),
+      policyTypes: arr(str({ enum: ["Ingress", "Egress"] }), NULLABLE),
     },
     ["podSelector"],
   ),

@@ -33,6 +33,8 @@ export interface MapShape {
 export interface ArrayShape {
   kind: "array";
   items: Shape;
+  /** Accept null as "absent", as Kubernetes decodes built-in types (not CRDs). */
+  nullable?: boolean;
   minItems?: number;
   maxItems?: number;
 }
@@ -76,7 +78,7 @@ export type Shape =
 
 export const obj = (fields: Record<string, Shape>, required?: readonly string[]): ObjectShape =>
   required === undefined ? { kind: "object", fields } : { kind: "object", fields, required };
-export const arr = (items: Shape, limits: { minItems?: number; maxItems?: number } = {}): ArrayShape => ({
+export const arr = (items: Shape, limits: { minItems?: number; maxItems?: number; nullable?: boolean } = {}): ArrayShape => ({
   kind: "array",
   items,
   ...limits,
@@ -154,6 +156,7 @@ export function checkShape(value: unknown, shape: Shape, path: PathSegment[], si
       return;
     }
     case "array": {
+      if (value === null && shape.nullable === true) return;
       if (!Array.isArray(value)) return wrongType();
       if (shape.maxItems !== undefined && value.length > shape.maxItems) {
         sink.error("L7P_ERR_POLICY_SCHEMA", path, `too many items: ${value.length}, at most ${shape.maxItems} allowed`);

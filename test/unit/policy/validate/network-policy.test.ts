@@ -86,3 +86,16 @@ ingres: []`);
     expect(errorsOf(text)).toHaveLength(2);
   });
 });
+
+describe("NetworkPolicy null lists", () => {
+  it("reads `to:` with no value as omitted (all destinations), as Kubernetes decodes it", () => {
+    const text = knp(`podSelector: {}
+egress:
+- to:
+  ports: [{port: 53, protocol: UDP}]`);
+    const r = load(text);
+    expect(r.diagnostics).toEqual([]);
+    const [p] = r.policies;
+    expect(p?.kind === "NetworkPolicy" && p.spec.egress).toEqual([{ ports: [{ port: 53, protocol: "UDP" }] }]);
+  });
+});
