@@ -107,6 +107,7 @@ export class KubeTestApiServer {
   private compactedBelow = 0;
   private baseUrl = "";
   private readonly failingLists = new Map<TestResource, number>();
+  private readonly uninstalled = new Set<TestResource>();
 
   private constructor(opts: KubeTestApiServerOptions) {
     this.goneAs = opts.goneAs ?? "watch-event";
@@ -237,6 +238,12 @@ export class KubeTestApiServer {
     else this.failingLists.set(resource, status);
   }
 
+  /** Makes a resource type unknown (404 on all its paths), like a CRD that is not installed; `true` installs it again. */
+  setInstalled(resource: TestResource, installed: boolean): void {
+    if (installed) this.uninstalled.delete(resource);
+    else this.uninstalled.add(resource);
+  }
+
   /** Requests that listed (not watched) a resource's collection. */
   listRequests(): RecordedRequest[] {
     return this.requests.filter((r) => r.method === "GET" && r.query.watch === undefined);
@@ -270,7 +277,7 @@ export class KubeTestApiServer {
       return sendStatus(res, 401, "Unauthorized", "Unauthorized");
     }
     const route = parsePath(url.pathname);
-    if (route === undefined) return sendStatus(res, 404, "NotFound", `the server could not find the requested resource (${url.pathname})`);
+    if (route === undefined || this.uninstalled.has(route.resource)) return sendStatus(res, 404, "NotFound", `the server could not find the requested resource (${url.pathname})`);
     if (req.method === "POST" && route.name === undefined) {
       return void readBody(req).then(
         (body) => this.create(route.resource, route.namespace, body, res),

@@ -49,11 +49,12 @@ interface Collection {
   path: string;
   apiVersion: string;
   kind: string;
+  absentIsEmpty?: boolean;
 }
 
 export const POLICY_COLLECTIONS: readonly Collection[] = [
-  { path: "/apis/cilium.io/v2/ciliumnetworkpolicies", apiVersion: "cilium.io/v2", kind: "CiliumNetworkPolicy" },
-  { path: "/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies", apiVersion: "cilium.io/v2", kind: "CiliumClusterwideNetworkPolicy" },
+  { path: "/apis/cilium.io/v2/ciliumnetworkpolicies", apiVersion: "cilium.io/v2", kind: "CiliumNetworkPolicy", absentIsEmpty: true },
+  { path: "/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies", apiVersion: "cilium.io/v2", kind: "CiliumClusterwideNetworkPolicy", absentIsEmpty: true },
   { path: "/apis/networking.k8s.io/v1/networkpolicies", apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy" },
 ];
 const PODS: Collection = { path: "/api/v1/pods", apiVersion: "v1", kind: "Pod" };

@@ -10,7 +10,7 @@
 // - `listed`: true once the first full list has reached the cache.
 
 import { ListWatch, Watch, type KubeConfig, type KubernetesListObject } from "@kubernetes/client-node";
-import { requestJson } from "./kube-http.js";
+import { KubeApiError, requestJson } from "./kube-http.js";
 import type { KubeObject, SourceLogger } from "./types.js";
 
 export interface ResourceInformerOptions {
@@ -20,6 +20,13 @@ export interface ResourceInformerOptions {
   apiVersion: string;
   kind: string;
   fieldSelector?: string;
+  /**
+   * The collection belongs to a CRD that may not be installed (cilium.io on a cluster without
+   * Cilium and without deploy/components/cilium-crds). A 404 then counts as an empty list:
+   * no such object can exist while the CRD does not. The informer keeps retrying with
+   * backoff and picks the objects up once the CRD is installed.
+   */
+  absentIsEmpty?: boolean;
   /** Called for every object added, changed or deleted (including those found by a relist). */
   onEvent(type: "add" | "update" | "delete", obj: KubeObject): void;
   /** Called when `listed` turns true. */
@@ -72,6 +79,7 @@ export class ResourceInformer {
   private delayMs: number;
   private readonly backoff: { initialMs: number; maxMs: number };
   private listedOnce = false;
+  private absentLogged = false;
 
   constructor(private readonly opts: ResourceInformerOptions) {
     this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
@@ -85,16 +93,22 @@ export class ResourceInformer {
     const watch = new BookmarkingWatch(opts.kubeConfig, fill, opts.watchTimeoutSeconds ?? DEFAULT_WATCH_TIMEOUT, () => this.resetBackoff());
     const listPath = opts.fieldSelector === undefined ? opts.path : `${opts.path}?fieldSelector=${encodeURIComponent(opts.fieldSelector)}`;
     const listFn = async (): Promise<KubernetesListObject<KubeObject>> => {
-      const list = (await requestJson(opts.kubeConfig, "GET", listPath)) as KubernetesListObject<KubeObject>;
+      let list: KubernetesListObject<KubeObject>;
+      try {
+        list = (await requestJson(opts.kubeConfig, "GET", listPath)) as KubernetesListObject<KubeObject>;
+      } catch (err) {
+        if (!(opts.absentIsEmpty && err instanceof KubeApiError && err.statusCode === 404)) throw err;
+        if (!this.absentLogged) opts.logger.warn({ resource: opts.path }, "resource type not installed (404); treating it as empty until it appears");
+        this.absentLogged = true;
+        this.markListed();
+        // No backoff reset: the watch that follows fails with 404 too, and retries must slow down.
+        return { items: [], metadata: { resourceVersion: "" } };
+      }
+      this.absentLogged = false;
       if (!Array.isArray(list.items)) throw new Error(`GET ${listPath}: the answer has no items array`);
       for (const item of list.items) fill(item);
       this.resetBackoff();
-      // ListWatch adds the items to its cache right after this promise settles, before any
-      // timer can run, so a listener that reads the cache from a timer sees the full list.
-      if (!this.listedOnce) {
-        this.listedOnce = true;
-        queueMicrotask(() => opts.onListed());
-      }
+      this.markListed();
       return list;
     };
     this.lw = new ListWatch<KubeObject>(opts.path, watch, listFn, false, undefined, opts.fieldSelector);
@@ -123,6 +137,14 @@ export class ResourceInformer {
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
     await this.lw.stop();
+  }
+
+  private markListed(): void {
+    // ListWatch adds the items to its cache right after the list promise settles, before any
+    // timer can run, so a listener that reads the cache from a timer sees the full list.
+    if (this.listedOnce) return;
+    this.listedOnce = true;
+    queueMicrotask(() => this.opts.onListed());
   }
 
   private resetBackoff(): void {
