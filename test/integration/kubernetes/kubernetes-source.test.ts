@@ -1,6 +1,10 @@
 // The Kubernetes source against a real HTTP server speaking the list/watch protocol
 // (test/support/kube-test-apiserver.ts stands in for kube-apiserver, which cannot run here).
 
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parse } from "yaml";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startKubernetesSource, isLocalPod, type KubernetesSource, type KubernetesState } from "../../../src/control/kubernetes/index.js";
 import type { LoadedCiliumPolicy } from "../../../src/policy/api/types.js";
@@ -36,6 +40,19 @@ function pod(name: string, namespace: string, nodeName: string, ip: string, labe
     spec: { nodeName, containers: [{ name: "c", image: "busybox" }] },
     status: { phase: "Running", podIP: ip, podIPs: [{ ip }] },
   };
+}
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+
+/** The (apiGroup, resource, verb) an API request needs, as the Kubernetes authorizer sees it. */
+function rbacAttributes(method: string, urlPath: string, query: Record<string, string>): string {
+  const parts = urlPath.split("/").filter(Boolean);
+  const group = parts[0] === "api" ? "" : parts[1]!;
+  let rest = parts.slice(parts[0] === "api" ? 2 : 3);
+  if (rest[0] === "namespaces" && rest.length > 2) rest = rest.slice(2);
+  const resource = rest[0]!;
+  const verb = method === "POST" ? "create" : query.watch ? "watch" : rest.length > 1 ? "get" : "list";
+  return `${group}/${resource}/${verb}`;
 }
 
 const ns = (name: string, labels: Record<string, string> = {}): KubeObject => ({ metadata: { name, labels } });
@@ -308,5 +325,37 @@ describe("Kubernetes source against the test API server", () => {
     server.delete("pods", "remote", "shop");
     const after = await until((x) => x.pods.length === 2 && x.pods.some((p) => p.metadata?.name === "moved-here"));
     expect(after.pods.filter((p) => isLocalPod(p, "node-a")).length).toBe(2);
+  });
+
+  it("tolerates a cluster without the cilium.io CRDs and picks policies up once they are installed", async () => {
+    server.setInstalled("ciliumnetworkpolicies", false);
+    server.setInstalled("ciliumclusterwidenetworkpolicies", false);
+    server.apply("networkpolicies", { metadata: { name: "np", namespace: "shop" }, spec: { podSelector: {}, policyTypes: ["Ingress"] } });
+    const src = await start();
+    await src.waitForSync(5000);
+    expect(policyNames(src.current())).toEqual(["shop/np"]);
+    expect(logs.some((l) => l.msg.includes("not installed"))).toBe(true);
+
+    server.setInstalled("ciliumnetworkpolicies", true);
+    server.setInstalled("ciliumclusterwidenetworkpolicies", true);
+    server.apply("ciliumnetworkpolicies", cnp("late", "shop", "80"));
+    await until((x) => policyNames(x).includes("shop/late"), 5000, "the CNP after the CRD appeared");
+  });
+
+  it("makes only requests that deploy/clusterrole.yaml allows, and uses every rule of it", async () => {
+    server.apply("secrets", { metadata: { name: "tok", namespace: "shop" }, data: { v: Buffer.from("x").toString("base64") } });
+    server.apply("ciliumnetworkpolicies", cnp("hdr", "shop", "80", { rules: { http: [{ headerMatches: [{ name: "x", secret: { name: "tok" } }] }] } }));
+    server.apply("ciliumnetworkpolicies", cnp("bad", "shop", "70000"));
+    const src = await start();
+    await src.waitForSync(5000);
+    const deadline = Date.now() + 5000;
+    while (server.events().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+
+    const role = parse(readFileSync(path.join(repo, "deploy/clusterrole.yaml"), "utf8")) as { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] };
+    const granted = new Set(role.rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}/${res}/${v}`)))));
+    const used = new Set(server.requests.map((r) => rbacAttributes(r.method, r.path, r.query)));
+    expect([...used].filter((u) => !granted.has(u))).toEqual([]);
+    // "get" is granted for kubectl-style reads of single objects; the informers list and watch.
+    expect([...granted].filter((g) => !used.has(g) && !g.endsWith("/get"))).toEqual([]);
   });
 });
