@@ -1,5 +1,131 @@
-// Placeholder until the command lands; keeps the dispatcher type-checking.
-export async function main(_argv: string[]): Promise<number> {
-  process.stderr.write("l7proxy demo: not implemented yet\n");
-  return 2;
+// `l7proxy demo` (`npm start`): the Star Wars story, told on this machine in network
+// namespaces, step by step as Cilium's getting-started demo tells it on a cluster.
+
+import { parseArgs } from "node:util";
+import { isRoot, run } from "../netns/exec.js";
+import { SERVICE_HOST, StarWarsCluster, type ShotResult } from "../demo/starwars-cluster.js";
+
+const HELP = `Usage: l7proxy demo [--keep-going]
+
+Tells the Star Wars story in network namespaces on this machine: a node namespace running
+l7proxy with TPROXY interception, deathstar (2 replicas behind a Service VIP), tiefighter
+and xwing.
+  1. no policy: both ships land;
+  2. L3/L4 policy (only org=empire may reach the deathstar on port 80): the xwing is blocked;
+  3. L7 policy (only POST /v1/request-landing): the tiefighter lands, but
+     PUT /v1/exhaust-port gets "Access denied".
+Everything is removed at the end. Needs root (network namespaces, nftables) and the
+nft, ip and curl commands.
+`;
+
+const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+const green = (s: string): string => (process.stdout.isTTY ? `\x1b[32m${s}\x1b[0m` : s);
+const red = (s: string): string => (process.stdout.isTTY ? `\x1b[31m${s}\x1b[0m` : s);
+
+function say(line = ""): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function describeShot(r: ShotResult): string {
+  if (r.curlExit === 0) return r.body.trimEnd() || `(HTTP ${r.status})`;
+  if (r.curlExit === 28) return "(no answer: the connection timed out)";
+  if (r.curlExit === 7 || r.curlExit === 56 || r.curlExit === 52) return "(connection refused/reset: blocked at L3/L4)";
+  return `(curl failed with exit code ${r.curlExit})`;
+}
+
+async function shoot(c: StarWarsCluster, ship: string, method: string, path: string): Promise<ShotResult> {
+  say(`$ kubectl exec ${ship} -- curl -s -X${method} ${SERVICE_HOST}${path}`);
+  const r = await c.shoot(ship, method, path);
+  const text = describeShot(r);
+  say(r.curlExit === 0 && r.status < 400 ? green(text) : red(text));
+  return r;
+}
+
+async function missingTools(): Promise<string[]> {
+  const missing: string[] = [];
+  for (const tool of ["nft", "ip", "curl"]) {
+    const r = await run("sh", ["-c", `command -v ${tool}`], { allowFail: true });
+    if (r.code !== 0) missing.push(tool);
+  }
+  return missing;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { help: { type: "boolean" } }, strict: true });
+  if (values.help === true) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (!isRoot()) {
+    process.stderr.write(
+      "l7proxy demo needs root: it creates network namespaces, veth pairs and nftables TPROXY rules.\n" +
+        "Run it as root (for example: sudo npm start), on Linux with nftables and iproute2 installed.\n",
+    );
+    return 2;
+  }
+  const missing = await missingTools();
+  if (missing.length > 0) {
+    process.stderr.write(`l7proxy demo needs these commands: ${missing.join(", ")} (Debian: apt-get install nftables iproute2 curl)\n`);
+    return 2;
+  }
+  const cluster = new StarWarsCluster(`sw${process.pid % 100000}`);
+  let failures = 0;
+  const expect = (ok: boolean): void => {
+    if (!ok) failures += 1;
+  };
+  try {
+    say(bold("Setting up: a node namespace running l7proxy, deathstar x2, tiefighter, xwing"));
+    await cluster.start();
+    say(`deathstar replicas: ${[...cluster.topo.pods.values()].filter((p) => p.name.startsWith("deathstar")).map((p) => `${p.name} (${p.ip})`).join(", ")}`);
+    say(`Service ${SERVICE_HOST} -> 10.96.0.10:80, DNATed by the node to a replica (kube-proxy stand-in)`);
+    say();
+
+    say(bold("Step 1: no policy. Every ship can land."));
+    expect((await shoot(cluster, "tiefighter", "POST", "/v1/request-landing")).body.includes("Ship landed"));
+    expect((await shoot(cluster, "xwing", "POST", "/v1/request-landing")).body.includes("Ship landed"));
+    say();
+
+    say(bold("Step 2: L3/L4 policy rule1: only org=empire may reach class=deathstar on port 80/TCP."));
+    say("$ kubectl apply -f proxy-config/starwars/l4-policy.yaml");
+    await cluster.applyPolicy("l4-policy.yaml");
+    expect((await shoot(cluster, "tiefighter", "POST", "/v1/request-landing")).body.includes("Ship landed"));
+    expect((await shoot(cluster, "xwing", "POST", "/v1/request-landing")).curlExit !== 0);
+    say();
+
+    say(bold("Step 3: the tiefighter can reach everything, even the exhaust port:"));
+    expect((await shoot(cluster, "tiefighter", "PUT", "/v1/exhaust-port")).body.includes("Panic"));
+    say();
+
+    say(bold("Step 4: L7 policy: org=empire may only POST /v1/request-landing."));
+    say("$ kubectl apply -f proxy-config/starwars/l7-policy.yaml");
+    await cluster.applyPolicy("l7-policy.yaml");
+    expect((await shoot(cluster, "tiefighter", "POST", "/v1/request-landing")).body.includes("Ship landed"));
+    expect((await shoot(cluster, "tiefighter", "PUT", "/v1/exhaust-port")).body === "Access denied\r\n");
+    expect((await shoot(cluster, "xwing", "POST", "/v1/request-landing")).curlExit !== 0);
+    say();
+
+    say(bold("What the proxy saw (l7proxy observe --verdict DROPPED):"));
+    const flows = await cluster.admin("/flows?verdict=DROPPED");
+    for (const line of flows.body.split("\n").filter((l) => l.trim() !== "").slice(-5)) {
+      try {
+        const f = JSON.parse(line) as { verdict?: string; source?: { pod?: string }; destination?: { pod?: string }; http?: { method?: string; url?: string }; policy?: unknown };
+        say(`  ${f.verdict} ${f.source?.pod ?? "?"} -> ${f.destination?.pod ?? "?"} ${f.http ? `${f.http.method} ${f.http.url}` : "L3/L4"}`);
+      } catch {
+        say(`  ${line}`);
+      }
+    }
+  } catch (err) {
+    process.stderr.write(`demo failed: ${(err as Error).message}\n`);
+    failures += 1;
+  } finally {
+    say();
+    say(bold("Cleaning up (proxy stopped, rules removed, namespaces deleted)."));
+    await cluster.stop();
+  }
+  if (failures > 0) {
+    say(red(`${failures} step(s) did not turn out as the story says.`));
+    return 1;
+  }
+  say(green("The story held: L3/L4 kept the xwing out, L7 kept the tiefighter away from the exhaust port."));
+  return 0;
 }

@@ -10,6 +10,9 @@
 
 import { run, runIn } from "./exec.js";
 
+/** Kubernetes' default Service CIDR: VIPs used with a DNAT rule standing in for kube-proxy. */
+export const SERVICE_CIDR = "10.96.0.0/12";
+
 export interface PodSpec {
   name: string;
   ip: string;
@@ -61,6 +64,10 @@ export async function createTopology(opts: { tag: string; pods: PodSpec[]; nodeI
     // filtering would drop them.
     await node("sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0");
     await node("sysctl", "-qw", "net.ipv4.conf.default.rp_filter=0");
+    // Service VIPs live on no interface; a route for the Service CIDR lets the node answer
+    // pods' ARP for them (proxy_arp), after which its DNAT (kube-proxy's job) takes over.
+    // (Via lo: the route only has to exist and be unicast; DNAT rewrites before routing.)
+    await node("ip", "route", "add", SERVICE_CIDR, "dev", "lo");
     let i = 0;
     for (const spec of opts.pods) {
       i += 1;
