@@ -5,60 +5,32 @@
 // learns about them (client address, original destination), that answers still arrive, and
 // that nothing gets through to an enforced endpoint while no proxy listens.
 
-import { type ChildProcess } from "node:child_process";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type InterceptSpec, installRules, rulesInstalled, uninstallRules, updateEnforcedIps } from "../../src/intercept/rules.js";
-import { JsonLines, type PodHttpServer, type Topology, createTopology, shouldRunNetnsTests } from "../support/netns.js";
+import { type PodHttpServer, type Topology, createTopology, shouldRunNetnsTests } from "../support/netns.js";
+import { type AcceptedEvent, type ListenerStub, startTransparentListener } from "../support/netns-listener.js";
 
-const LISTENER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../support/netns-transparent-listener.mjs");
 const PROXY_PORT = 15001;
 const VIP = "10.96.0.10";
-
-interface Accepted {
-  event: "accepted";
-  remoteAddress: string;
-  localAddress: string;
-  localPort: number;
-}
-
-interface Upstream {
-  event: "upstream";
-  localAddress: string;
-  remoteAddress: string;
-  mark: number;
-  transparent: boolean;
-}
 
 describe.runIf(shouldRunNetnsTests("intercept-tproxy e2e"))("kernel interception (nftables)", () => {
   let topo: Topology;
   let server: PodHttpServer;
   let other: PodHttpServer;
-  let listener: { child: ChildProcess; output: JsonLines } | undefined;
+  let listener: ListenerStub | undefined;
   let spec: InterceptSpec;
   const scope = (): { netns: string } => ({ netns: topo.nodeNs });
 
-  async function startListener(env: Record<string, string> = {}): Promise<void> {
-    const child = topo.spawn(topo.nodeNs, [process.execPath, LISTENER], { LISTEN_PORT: String(PROXY_PORT), ...env });
-    const output = new JsonLines(child);
-    await output.waitFor((l) => (l as { event: string }).event === "listening");
-    listener = { child, output };
+  async function startListener(options: { preserveSource?: boolean } = {}): Promise<void> {
+    listener = await startTransparentListener(topo, { port: PROXY_PORT, upstreamMark: spec.excludeMark!, ...options });
   }
 
   async function stopListener(): Promise<void> {
-    if (!listener) return;
-    const { child } = listener;
+    await listener?.stop();
     listener = undefined;
-    if (child.exitCode === null) {
-      await new Promise((resolve) => {
-        child.once("exit", resolve);
-        child.kill("SIGTERM");
-      });
-    }
   }
 
-  const accepted = (): Accepted[] => (listener?.output.lines ?? []).filter((l): l is Accepted => (l as Accepted).event === "accepted");
+  const accepted = (): AcceptedEvent[] => listener?.accepted() ?? [];
 
   async function get(from: string, host: string): Promise<{ server: string; remoteAddress: string }> {
     const result = await topo.curl(from, `http://${host}:80/hello?x=1`);
@@ -114,7 +86,7 @@ describe.runIf(shouldRunNetnsTests("intercept-tproxy e2e"))("kernel interception
 
   test("a connection to an ingress-enforced endpoint reaches the proxy with its original destination", async () => {
     await installRules(spec, scope());
-    await startListener({ UPSTREAM_MARK: String(spec.excludeMark) });
+    await startListener();
     const answer = await get("client", topo.pod("server").ip);
     // The real server answered, through the proxy: it saw the node's address, not the client's.
     expect(answer.server).toBe("server");
@@ -122,7 +94,7 @@ describe.runIf(shouldRunNetnsTests("intercept-tproxy e2e"))("kernel interception
     expect(accepted()).toEqual([
       expect.objectContaining({ remoteAddress: topo.pod("client").ip, localAddress: topo.pod("server").ip, localPort: 80 }),
     ]);
-    const upstream = (await listener!.output.waitFor((l) => (l as Upstream).event === "upstream")) as Upstream;
+    const upstream = await listener!.waitForUpstream();
     expect(upstream).toMatchObject({ remoteAddress: topo.pod("server").ip, mark: spec.excludeMark });
   });
 
@@ -177,7 +149,7 @@ describe.runIf(shouldRunNetnsTests("intercept-tproxy e2e"))("kernel interception
       // Unenforced traffic is unaffected by the missing proxy.
       expect((await get("client", topo.pod("other").ip)).remoteAddress).toBe(topo.pod("client").ip);
     } finally {
-      await startListener({ UPSTREAM_MARK: String(spec.excludeMark) });
+      await startListener();
     }
   });
 
@@ -226,16 +198,16 @@ describe.runIf(shouldRunNetnsTests("intercept-tproxy e2e"))("kernel interception
 
   test("a source-preserving upstream connection (transparent bind to the client IP) gets its replies", async () => {
     await stopListener();
-    await startListener({ UPSTREAM_MARK: String(spec.excludeMark), PRESERVE_SOURCE: "1" });
+    await startListener({ preserveSource: true });
     const answer = await get("client", topo.pod("server").ip);
     expect(answer.server).toBe("server");
     // The server sees the real client, yet the connection went through the proxy.
     expect(answer.remoteAddress).toBe(topo.pod("client").ip);
     expect(accepted()).toHaveLength(1);
-    const upstream = (await listener!.output.waitFor((l) => (l as Upstream).event === "upstream")) as Upstream;
+    const upstream = await listener!.waitForUpstream();
     expect(upstream).toMatchObject({ localAddress: topo.pod("client").ip, transparent: true });
     await stopListener();
-    await startListener({ UPSTREAM_MARK: String(spec.excludeMark) });
+    await startListener();
   });
 
   test("uninstall leaves nothing behind, and is fine when nothing is installed", async () => {
