@@ -144,6 +144,12 @@ function compileL7(e: IrEntry, warn: (m: string) => void): CompiledL7 | null {
       return {
         kind: "http",
         rules: l7.rules.map((r, i) => {
+          if (r.headerMatches?.some((h) => h.secret !== undefined) === true) {
+            warn(
+              `${where}.rules.http[${i}]: headerMatches with a secret: l7proxy cannot read Kubernetes secrets yet, ` +
+                "so this rule never matches (fail closed)",
+            );
+          }
           try {
             return compileHttpRule(r);
           } catch (err) {
