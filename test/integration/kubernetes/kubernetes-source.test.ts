@@ -5,11 +5,12 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startKubernetesSource, isLocalPod, type KubernetesSource, type KubernetesState } from "../../../src/control/kubernetes/index.js";
 import type { LoadedCiliumPolicy } from "../../../src/policy/api/types.js";
 import { KubeTestApiServer, type KubeObject } from "../../support/kube-test-apiserver.js";
-import { loadPolicyConverter, type TestConverter } from "../../support/kube-policy-converter.js";
+import { formatDiagnostic, policyFromObject } from "../../../src/policy/load/index.js";
+import { inventoryFromKubernetesObjects } from "../../../src/policy/endpoints/kubernetes-objects.js";
 
 interface LogLine {
   level: string;
@@ -66,13 +67,6 @@ describe("Kubernetes source against the test API server", () => {
   let source: KubernetesSource | undefined;
   let states: KubernetesState[];
   let logs: LogLine[];
-  let converter: TestConverter;
-
-  beforeAll(async () => {
-    converter = await loadPolicyConverter();
-    if (!converter.real) console.warn("kubernetes-source.test: src/policy/load is not there yet; using the stand-in converter");
-  });
-
   beforeEach(async () => {
     server = await KubeTestApiServer.start();
     states = [];
@@ -91,8 +85,8 @@ describe("Kubernetes source against the test API server", () => {
     source = await startKubernetesSource({
       kubeConfig: server.kubeConfig(),
       nodeName,
-      convertPolicy: converter.convert,
-      formatDiagnostic: converter.format,
+      convertPolicy: policyFromObject,
+      formatDiagnostic,
       onUpdate: (s) => void states.push(s),
       logger: recordingLogger(logs),
       backoff: { initialMs: 50, maxMs: 400 },
@@ -320,6 +314,13 @@ describe("Kubernetes source against the test API server", () => {
     expect(s.nodeName).toBe("node-a");
     expect(s.pods.map((p) => p.metadata?.name).sort()).toEqual(["local", "remote"]);
     expect(s.pods.filter((p) => isLocalPod(p, s.nodeName)).map((p) => p.metadata?.name)).toEqual(["local"]);
+    // Through the engine's inventory: both pods are identities, each tagged with its node.
+    const inv = inventoryFromKubernetesObjects([...s.pods], [...s.namespaces]);
+    expect(inv.endpoints.map((e) => [e.name, e.ips, e.nodeName]).sort()).toEqual([
+      ["local", ["10.0.1.1"], "node-a"],
+      ["remote", ["10.0.2.1"], "node-b"],
+    ]);
+    expect(inv.namespaces.find((n) => n.name === "shop")?.labels).toEqual({ team: "shop" });
 
     server.apply("pods", pod("moved-here", "shop", "node-a", "10.0.1.2"));
     server.delete("pods", "remote", "shop");
