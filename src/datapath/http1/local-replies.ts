@@ -21,16 +21,22 @@ export function httpDate(nowMs: number = Date.now()): string {
   return cachedDate;
 }
 
-function reply(status: string, body: string, close: boolean, headOnly: boolean): Buffer {
+/** "close" when the connection closes after the reply; "keep-alive" for HTTP/1.0 clients that keep it. */
+export type ConnectionToken = "close" | "keep-alive" | null;
+
+function reply(status: string, body: string, connection: ConnectionToken, headOnly: boolean): Buffer {
   const head =
     `HTTP/1.1 ${status}\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncontent-type: text/plain\r\n` +
-    `date: ${httpDate()}\r\n${close ? "connection: close\r\n" : ""}\r\n`;
+    `date: ${httpDate()}\r\n${connection === null ? "" : `connection: ${connection}\r\n`}\r\n`;
   return Buffer.from(headOnly ? head : head + body, "latin1");
 }
 
-/** The 403 for a denied request; `close` when the connection is closed after it. */
-export function deniedResponse(opts: { headOnly: boolean; close: boolean }): Buffer {
-  return reply("403 Forbidden", DENIED_BODY, opts.close, opts.headOnly);
+/**
+ * The 403 for a denied request. `connection` is "close" when the connection is closed after
+ * it, and "keep-alive" for an HTTP/1.0 client that asked to keep it (HTTP/1.0 closes otherwise).
+ */
+export function deniedResponse(opts: { headOnly: boolean; connection: ConnectionToken }): Buffer {
+  return reply("403 Forbidden", DENIED_BODY, opts.connection, opts.headOnly);
 }
 
 const REASONS: Record<number, string> = {
@@ -46,5 +52,5 @@ const REASONS: Record<number, string> = {
 export function errorResponse(status: 400 | 408 | 431 | 502 | 503 | 505, headOnly = false): Buffer {
   const reason = REASONS[status]!;
   const body = status === 503 ? UPSTREAM_FAILURE_BODY : `${reason}\r\n`;
-  return reply(`${status} ${reason}`, body, true, headOnly);
+  return reply(`${status} ${reason}`, body, "close", headOnly);
 }

@@ -4,14 +4,14 @@ import { deniedResponse, errorResponse, httpDate } from "../../../../src/datapat
 describe("local replies", () => {
   it("writes the exact 403 Envoy writes for a denied request", () => {
     const date = httpDate();
-    expect(deniedResponse({ headOnly: false, close: false }).toString()).toBe(
+    expect(deniedResponse({ headOnly: false, connection: null }).toString()).toBe(
       `HTTP/1.1 403 Forbidden\r\ncontent-length: 15\r\ncontent-type: text/plain\r\ndate: ${date}\r\n\r\nAccess denied\r\n`,
     );
   });
 
   it("sends headers only for HEAD and says connection: close only when closing", () => {
     const date = httpDate();
-    expect(deniedResponse({ headOnly: true, close: true }).toString()).toBe(
+    expect(deniedResponse({ headOnly: true, connection: "close" }).toString()).toBe(
       `HTTP/1.1 403 Forbidden\r\ncontent-length: 15\r\ncontent-type: text/plain\r\ndate: ${date}\r\nconnection: close\r\n\r\n`,
     );
   });
