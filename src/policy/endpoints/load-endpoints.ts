@@ -25,8 +25,14 @@ class Reader {
     private readonly lines: LineCounter,
   ) {}
 
-  fail(path: (string | number)[], message: string): never {
-    const node = this.doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
+  /** `atKey`: point at the key of the last path element (for unknown fields) rather than its value. */
+  fail(path: (string | number)[], message: string, atKey = false): never {
+    let node = this.doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
+    if (atKey) {
+      const parent = this.doc.getIn(path.slice(0, -1), true);
+      const pair = isMap(parent) ? parent.items.find((it) => (it.key as { value?: unknown } | null)?.value === path[path.length - 1]) : undefined;
+      node = (pair?.key as { range?: [number, number, number] } | undefined) ?? node;
+    }
     const offset = node?.range?.[0] ?? (this.doc.contents as { range?: [number] } | null)?.range?.[0] ?? 0;
     const pos = this.lines.linePos(offset);
     const field = path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? p : `.${p}`)).join("");
@@ -55,7 +61,7 @@ class Reader {
   }
 
   unknownFields(v: Record<string, unknown>, allowed: Set<string>, path: (string | number)[]): void {
-    for (const k of Object.keys(v)) if (!allowed.has(k)) this.fail([...path, k], `unknown field "${k}"`);
+    for (const k of Object.keys(v)) if (!allowed.has(k)) this.fail([...path, k], `unknown field "${k}"`, true);
   }
 
   list(v: unknown, path: (string | number)[]): unknown[] {
