@@ -1,0 +1,214 @@
+// A small cluster for the demo, the end-to-end tests and the benchmark: the pods of an
+// endpoints file in network namespaces, servers started in some of them, a Service VIP DNAT
+// (kube-proxy stand-in), and `l7proxy run` in the node namespace watching a policy
+// directory that the caller fills.
+
+import type { ChildProcess } from "node:child_process";
+import { copyFile, mkdtemp, readdir, rm, unlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { basename, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { loadEndpointsFile } from "../policy/endpoints/load-endpoints.js";
+import { runIn, spawnIn, type CommandResult } from "./exec.js";
+import { createTopology, type Topology } from "./topology.js";
+
+const here = fileURLToPath(new URL(".", import.meta.url));
+/** Repository root, whether running from src/ (tests) or dist/ (the CLI). */
+export const REPO_ROOT = resolve(here, "../..");
+export const CLI = join(REPO_ROOT, "dist", "cli", "main.js");
+
+export interface ServerSpec {
+  pod: string;
+  /** Script under dist/ and its arguments, e.g. ["demo/echo-server.js", "80", "api"]. */
+  script: string;
+  args: string[];
+}
+
+export interface ServiceSpec {
+  vip: string;
+  port: number;
+  backends: string[];
+  targetPort: number;
+}
+
+export interface ClusterOptions {
+  endpointsFile: string;
+  servers: ServerSpec[];
+  services?: ServiceSpec[];
+  proxyArgs?: string[];
+  adminPort?: number;
+}
+
+export interface CurlResult extends CommandResult {
+  status: number;
+  body: string;
+}
+
+export class NetnsCluster {
+  topo!: Topology;
+  policyDir = "";
+  proxyLog = "";
+  readonly adminPort: number;
+  #proxy: ChildProcess | null = null;
+  #servers: ChildProcess[] = [];
+
+  constructor(
+    readonly tag: string,
+    readonly opts: ClusterOptions,
+  ) {
+    this.adminPort = opts.adminPort ?? 9901;
+  }
+
+  get proxy(): ChildProcess | null {
+    return this.#proxy;
+  }
+
+  async start(): Promise<void> {
+    const inventory = await loadEndpointsFile(this.opts.endpointsFile);
+    this.topo = await createTopology({ tag: this.tag, pods: inventory.endpoints.map((e) => ({ name: e.name, ip: e.ips[0]! })) });
+    try {
+      for (const s of this.opts.servers) {
+        const child = spawnIn(this.topo.pod(s.pod).netns, process.execPath, [join(REPO_ROOT, "dist", s.script), ...s.args]);
+        this.#servers.push(child);
+        await waitForOutput(child, /listening/);
+      }
+      for (const svc of this.opts.services ?? []) await this.#installService(svc);
+      this.policyDir = await mkdtemp(join(tmpdir(), `l7proxy-${this.tag}-`));
+      await this.startProxy();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  // kube-proxy stand-in: the VIP is DNATed on the node to the backends in turn.
+  async #installService(svc: ServiceSpec): Promise<void> {
+    const map = svc.backends.map((ip, i) => `${i} : ${ip}`).join(", ");
+    const table = `${this.tag}svc${svc.vip.replace(/\./g, "")}`;
+    const script = `table ip ${table} {
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    ip daddr ${svc.vip} tcp dport ${svc.port} dnat to numgen inc mod ${svc.backends.length} map { ${map} } : ${svc.targetPort}
+  }
+}
+`;
+    await runIn(this.topo.nodeNetns, "nft", ["-f", "-"], { input: script });
+  }
+
+  async startProxy(extraArgs: string[] = []): Promise<void> {
+    this.proxyLog = "";
+    this.#proxy = spawnIn(this.topo.nodeNetns, process.execPath, [
+      CLI,
+      "run",
+      "--policies",
+      this.policyDir,
+      "--endpoints",
+      this.opts.endpointsFile,
+      "--admin",
+      `127.0.0.1:${this.adminPort}`,
+      "--log-level",
+      "warn",
+      ...(this.opts.proxyArgs ?? []),
+      ...extraArgs,
+    ]);
+    this.#proxy.stderr?.setEncoding("utf8").on("data", (d: string) => (this.proxyLog += d));
+    this.#proxy.stdout?.setEncoding("utf8").on("data", (d: string) => (this.proxyLog += d));
+    await this.waitReady();
+  }
+
+  /** SIGTERM: the proxy drains and exits; its interception rules stay (fail closed). */
+  async stopProxy(): Promise<number | null> {
+    const p = this.#proxy;
+    if (p === null || p.exitCode !== null) return p?.exitCode ?? null;
+    const exited = new Promise<number | null>((r) => p.once("exit", (code) => r(code)));
+    p.kill("SIGTERM");
+    const code = await Promise.race([exited, sleep(15_000).then(() => null)]);
+    if (p.exitCode === null) p.kill("SIGKILL");
+    return code;
+  }
+
+  async admin(path: string): Promise<{ status: number; body: string }> {
+    const r = await runIn(this.topo.nodeNetns, "curl", ["-s", "-m", "2", "-w", "\n%{http_code}", `http://127.0.0.1:${this.adminPort}${path}`], {
+      allowFail: true,
+    });
+    const idx = r.stdout.lastIndexOf("\n");
+    return { status: Number(r.stdout.slice(idx + 1)) || 0, body: r.stdout.slice(0, idx) };
+  }
+
+  async waitReady(timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.#proxy?.exitCode !== null && this.#proxy?.exitCode !== undefined) {
+        throw new Error(`l7proxy exited (${this.#proxy.exitCode}):\n${this.proxyLog}`);
+      }
+      if ((await this.admin("/readyz")).status === 200) return;
+      await sleep(100);
+    }
+    throw new Error(`l7proxy not ready after ${timeoutMs} ms:\n${this.proxyLog}`);
+  }
+
+  async revision(): Promise<number> {
+    try {
+      return (JSON.parse((await this.admin("/policy")).body) as { revision: number }).revision;
+    } catch {
+      return -1;
+    }
+  }
+
+  /**
+   * Replaces the applied policies with these files (paths) or inline documents
+   * ({name, text}), and waits until the proxy has loaded them.
+   */
+  async applyPolicies(policies: (string | { name: string; text: string })[]): Promise<void> {
+    const before = await this.revision();
+    for (const f of await readdir(this.policyDir)) await unlink(join(this.policyDir, f));
+    for (const p of policies) {
+      if (typeof p === "string") await copyFile(p, join(this.policyDir, basename(p)));
+      else await writeFile(join(this.policyDir, p.name), p.text);
+    }
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
+      if ((await this.revision()) > before) return;
+      await sleep(50);
+    }
+    throw new Error(`policies were not loaded within 5 s:\n${this.proxyLog}`);
+  }
+
+  /** curl from a pod; `-w` appends the status so it can be told apart from the body. */
+  async curl(pod: string, args: string[]): Promise<CurlResult> {
+    const r = await runIn(this.topo.pod(pod).netns, "curl", ["-s", "-m", "3", ...args, "-w", "\n%{http_code}"], { allowFail: true });
+    const idx = r.stdout.lastIndexOf("\n");
+    return { ...r, status: Number(r.stdout.slice(idx + 1)) || 0, body: r.stdout.slice(0, idx) };
+  }
+
+  async stop(): Promise<void> {
+    await this.stopProxy();
+    for (const s of this.#servers) s.kill("SIGKILL");
+    if (this.topo !== undefined) await this.topo.destroy();
+    if (this.policyDir !== "") await rm(this.policyDir, { recursive: true, force: true });
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export function waitForOutput(child: ChildProcess, re: RegExp, timeoutMs = 10_000): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    let seen = "";
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re}: ${seen}`)), timeoutMs);
+    const onData = (d: string): void => {
+      seen += d;
+      if (re.test(seen)) {
+        clearTimeout(timer);
+        resolvePromise();
+      }
+    };
+    child.stdout?.setEncoding("utf8").on("data", onData);
+    child.stderr?.setEncoding("utf8").on("data", onData);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`process exited (${code}) before ${re}: ${seen}`));
+    });
+  });
+}
