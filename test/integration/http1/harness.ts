@@ -31,6 +31,23 @@ export async function startUpstream(): Promise<Recorder> {
         res.end();
         return;
       }
+      const size = /^\/bytes\/(\d+)/.exec(url);
+      if (size) {
+        const n = Number(size[1]);
+        res.writeHead(200, { "content-length": n });
+        const block = Buffer.alloc(64 * 1024, 0x61);
+        let sent = 0;
+        const pump = () => {
+          while (sent < n) {
+            const part = block.subarray(0, Math.min(block.length, n - sent));
+            sent += part.length;
+            if (!res.write(part)) return void res.once("drain", pump);
+          }
+          res.end();
+        };
+        pump();
+        return;
+      }
       if (url.startsWith("/hints")) res.writeEarlyHints({ link: "</a.css>; rel=preload" });
       const body = JSON.stringify({ method: req.method, url, rawHeaders: req.rawHeaders, bodyBytes: bytes });
       res.writeHead(200, { "content-type": "application/json", "x-upstream": "yes" });
