@@ -37,6 +37,8 @@ export interface ListenerStub {
 
 export interface ListenerOptions {
   port: number;
+  /** Listen address; "::" for IPv6 (and IPv4, dual stack). Default 0.0.0.0. */
+  host?: string;
   /** SO_MARK on upstream sockets. */
   upstreamMark?: number;
   /** Bind upstream sockets to the client's address (transparently). */
@@ -46,6 +48,7 @@ export interface ListenerOptions {
 export async function startTransparentListener(topo: Topology, options: ListenerOptions): Promise<ListenerStub> {
   const child = topo.spawn(topo.nodeNs, [process.execPath, SCRIPT], {
     LISTEN_PORT: String(options.port),
+    ...(options.host !== undefined ? { LISTEN_HOST: options.host } : {}),
     ...(options.upstreamMark !== undefined ? { UPSTREAM_MARK: String(options.upstreamMark) } : {}),
     ...(options.preserveSource ? { PRESERVE_SOURCE: "1" } : {}),
   });

@@ -16,6 +16,8 @@ import { fileURLToPath } from "node:url";
 const addonPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../build/Release/l7proxy_intercept.node");
 const addon = createRequire(import.meta.url)(addonPath);
 const log = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
+// A dual-stack ("::") listener sees IPv4 peers as ::ffff:a.b.c.d; connect upstream over IPv4.
+const plain = (a) => (typeof a === "string" && a.startsWith("::ffff:") ? a.slice(7) : a);
 
 const port = Number(process.env.LISTEN_PORT);
 const host = process.env.LISTEN_HOST ?? "0.0.0.0";
@@ -24,9 +26,9 @@ const preserveSource = process.env.PRESERVE_SOURCE === "1";
 
 const server = net.createServer((client) => {
   const accepted = {
-    remoteAddress: client.remoteAddress,
+    remoteAddress: plain(client.remoteAddress),
     remotePort: client.remotePort,
-    localAddress: client.localAddress,
+    localAddress: plain(client.localAddress),
     localPort: client.localPort,
   };
   log({ event: "accepted", ...accepted });
@@ -43,7 +45,7 @@ const server = net.createServer((client) => {
       event: "upstream",
       localAddress: upstream.localAddress,
       localPort: upstream.localPort,
-      remoteAddress: upstream.remoteAddress,
+      remoteAddress: plain(upstream.remoteAddress),
       remotePort: upstream.remotePort,
       mark: info.mark,
       transparent: info.transparent,

@@ -25,6 +25,8 @@ export interface PodSpec {
   name: string;
   /** IPv4 address of the pod; defaults live in 10.200.0.0/16. */
   ip: string;
+  /** Optional IPv6 address as well (fd00:200::/64 style ULA addresses suit tests). */
+  ip6?: string;
 }
 
 export interface TopologyOptions {
@@ -33,12 +35,15 @@ export interface TopologyOptions {
   pods: PodSpec[];
   /** Address of the node on every pod-facing veth, the pods' gateway. */
   nodeIp?: string;
+  /** IPv6 gateway address, used when any pod has an ip6. */
+  nodeIp6?: string;
 }
 
 export interface PodHandle {
   name: string;
   ns: string;
   ip: string;
+  ip6?: string;
   /** The node-side end of the pod's veth (in the node namespace). */
   hostVeth: string;
 }
@@ -73,6 +78,7 @@ export interface PodHttpServer {
 }
 
 export const DEFAULT_NODE_IP = "10.200.255.254";
+export const DEFAULT_NODE_IP6 = "fd00:200::fffe";
 
 // One JSON line per connection and per request; the answer names the server and echoes what
 // it saw, so tests can tell which backend answered and from which address.
@@ -81,18 +87,20 @@ const http = require("node:http");
 const name = process.env.SERVER_NAME;
 const port = Number(process.env.SERVER_PORT);
 const log = (o) => process.stdout.write(JSON.stringify(o) + "\\n");
+// A dual-stack server reports IPv4 peers as ::ffff:a.b.c.d; tests compare plain addresses.
+const plain = (a) => (typeof a === "string" && a.startsWith("::ffff:") ? a.slice(7) : a);
 const server = http.createServer((req, res) => {
   let bodyBytes = 0;
   req.on("data", (c) => { bodyBytes += c.length; });
   req.on("end", () => {
-    log({ event: "request", method: req.method, url: req.url, headers: req.headers, remoteAddress: req.socket.remoteAddress, bodyBytes });
-    const body = JSON.stringify({ server: name, method: req.method, url: req.url, remoteAddress: req.socket.remoteAddress, localAddress: req.socket.localAddress, localPort: req.socket.localPort, bodyBytes }) + "\\n";
+    log({ event: "request", method: req.method, url: req.url, headers: req.headers, remoteAddress: plain(req.socket.remoteAddress), bodyBytes });
+    const body = JSON.stringify({ server: name, method: req.method, url: req.url, remoteAddress: plain(req.socket.remoteAddress), localAddress: plain(req.socket.localAddress), localPort: req.socket.localPort, bodyBytes }) + "\\n";
     res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
     res.end(body);
   });
 });
-server.on("connection", (s) => log({ event: "connection", remoteAddress: s.remoteAddress, remotePort: s.remotePort, localAddress: s.localAddress, localPort: s.localPort }));
-server.listen(port, "0.0.0.0", () => log({ event: "listening", port }));
+server.on("connection", (s) => log({ event: "connection", remoteAddress: plain(s.remoteAddress), remotePort: s.remotePort, localAddress: plain(s.localAddress), localPort: s.localPort }));
+server.listen(port, process.env.SERVER_HOST, () => log({ event: "listening", port }));
 process.on("SIGTERM", () => { server.close(); server.closeAllConnections(); process.exit(0); });
 `;
 
@@ -105,6 +113,7 @@ export function netnsPrefix(tag: string): string {
 export class Topology {
   readonly nodeNs: string;
   readonly nodeIp: string;
+  readonly nodeIp6: string;
   readonly pods: ReadonlyMap<string, PodHandle>;
   private readonly children = new Set<ChildProcess>();
   private destroyed = false;
@@ -112,10 +121,12 @@ export class Topology {
   private constructor(
     readonly base: string,
     nodeIp: string,
+    nodeIp6: string,
     pods: Map<string, PodHandle>,
   ) {
     this.nodeNs = `${base}-node`;
     this.nodeIp = nodeIp;
+    this.nodeIp6 = nodeIp6;
     this.pods = pods;
   }
 
@@ -131,13 +142,20 @@ export class Topology {
     options.pods.forEach((spec, index) => {
       if (!/^[a-z0-9-]{1,20}$/.test(spec.name)) throw new Error(`pod name "${spec.name}" must be 1-20 lowercase letters, digits or dashes`);
       if (!net.isIPv4(spec.ip)) throw new Error(`pod ${spec.name}: "${spec.ip}" is not an IPv4 address`);
+      if (spec.ip6 !== undefined && !net.isIPv6(spec.ip6)) throw new Error(`pod ${spec.name}: "${spec.ip6}" is not an IPv6 address`);
       if (pods.has(spec.name)) throw new Error(`pod name "${spec.name}" is used twice`);
       const hostVeth = `${vethBase}h${index.toString(36)}`;
       if (hostVeth.length > 15) throw new Error(`interface name ${hostVeth} is longer than 15 characters`);
-      pods.set(spec.name, { name: spec.name, ns: `${base}-${spec.name}`, ip: spec.ip, hostVeth });
+      pods.set(spec.name, {
+        name: spec.name,
+        ns: `${base}-${spec.name}`,
+        ip: spec.ip,
+        ...(spec.ip6 !== undefined ? { ip6: spec.ip6 } : {}),
+        hostVeth,
+      });
     });
     await removeStaleNamespaces(options.tag);
-    const topology = new Topology(base, nodeIp, pods);
+    const topology = new Topology(base, nodeIp, options.nodeIp6 ?? DEFAULT_NODE_IP6, pods);
     try {
       await topology.build();
     } catch (err) {
@@ -183,6 +201,8 @@ export class Topology {
     const child = this.spawn(pod.ns, [process.execPath, "-e", HTTP_SERVER_SCRIPT], {
       SERVER_NAME: options.name ?? pod.name,
       SERVER_PORT: String(port),
+      // "::" accepts IPv4 too (dual stack); only pods with an IPv6 address need it.
+      SERVER_HOST: pod.ip6 !== undefined ? "::" : "0.0.0.0",
     });
     const output = new JsonLines(child);
     const events = output.lines as ServerEvent[];
@@ -225,6 +245,8 @@ export class Topology {
     await ip(["netns", "add", node]);
     await ip(["-n", node, "link", "set", "lo", "up"]);
     await this.run(node, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    const anyIp6 = [...this.pods.values()].some((pod) => pod.ip6 !== undefined);
+    if (anyIp6) await this.run(node, ["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
     for (const pod of this.pods.values()) {
       await ip(["netns", "add", pod.ns]);
       await ip(["-n", pod.ns, "link", "set", "lo", "up"]);
@@ -236,6 +258,14 @@ export class Topology {
       await ip(["-n", pod.ns, "link", "set", "eth0", "up"]);
       await ip(["-n", pod.ns, "route", "add", `${this.nodeIp}/32`, "dev", "eth0", "scope", "link"]);
       await ip(["-n", pod.ns, "route", "add", "default", "via", this.nodeIp, "dev", "eth0"]);
+      if (pod.ip6 !== undefined) {
+        // nodad: usable at once, without waiting for duplicate address detection.
+        await ip(["-n", node, "-6", "addr", "add", `${this.nodeIp6}/128`, "dev", pod.hostVeth, "nodad"]);
+        await ip(["-n", node, "-6", "route", "add", `${pod.ip6}/128`, "dev", pod.hostVeth]);
+        await ip(["-n", pod.ns, "-6", "addr", "add", `${pod.ip6}/128`, "dev", "eth0", "nodad"]);
+        await ip(["-n", pod.ns, "-6", "route", "add", `${this.nodeIp6}/128`, "dev", "eth0"]);
+        await ip(["-n", pod.ns, "-6", "route", "add", "default", "via", this.nodeIp6, "dev", "eth0"]);
+      }
     }
   }
 }
