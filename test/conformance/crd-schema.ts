@@ -7,8 +7,8 @@
 import { readFileSync } from "node:fs";
 import { isIPv4, isIPv6 } from "node:net";
 import path from "node:path";
-import Ajv, { type ValidateFunction } from "ajv";
-import addFormats from "ajv-formats";
+import { Ajv, type ValidateFunction } from "ajv";
+import * as formatsModule from "ajv-formats";
 import { parse } from "yaml";
 import { CONFORMANCE_DIR } from "./shared-dir.js";
 
@@ -53,6 +53,10 @@ export interface CrdOracle {
 
 export function makeOracle(schema: JsonSchema): CrdOracle {
   const ajv = new Ajv({ allErrors: true, strict: false });
+  // ajv-formats is CommonJS: under NodeNext its default export arrives as the module object.
+  type AddFormats = (ajv: Ajv) => Ajv;
+  const mod = formatsModule as unknown as { default: AddFormats | { default: AddFormats } };
+  const addFormats: AddFormats = typeof mod.default === "function" ? mod.default : mod.default.default;
   addFormats(ajv);
   ajv.addFormat("cidr", { type: "string", validate: goParseCidr });
   ajv.addFormat("idn-hostname", { type: "string", validate: () => true });
