@@ -232,7 +232,7 @@ export class KubeTestApiServer {
     for (const w of this.watchers) w.frozen = true;
   }
 
-  /** Lists (not watches) of a resource are answered with this HTTP status until `failLists(resource, undefined)`. */
+  /** Lists and watches of a resource are answered with this HTTP status until `failLists(resource, undefined)` (e.g. 403 as RBAC would, 503 as an overloaded server). */
   failLists(resource: TestResource, status: number | undefined): void {
     if (status === undefined) this.failingLists.delete(resource);
     else this.failingLists.set(resource, status);
@@ -295,9 +295,9 @@ export class KubeTestApiServer {
       return sendStatus(res, 400, "BadRequest", "only fieldSelector=metadata.name=<x>,metadata.namespace=<y> is supported by the test server");
     }
     const namespace = route.namespace ?? selector.namespace;
-    if (query.watch === "1" || query.watch === "true") return this.watch(route.resource, namespace, selector.name, query, res);
     const failWith = this.failingLists.get(route.resource);
-    if (failWith !== undefined) return sendStatus(res, failWith, "ServiceUnavailable", "list failing on purpose (test)");
+    if (failWith !== undefined) return sendStatus(res, failWith, failWith === 403 ? "Forbidden" : "ServiceUnavailable", "failing on purpose (test)");
+    if (query.watch === "1" || query.watch === "true") return this.watch(route.resource, namespace, selector.name, query, res);
     this.list(route.resource, namespace, selector.name, res);
   }
 

@@ -49,12 +49,12 @@ interface Collection {
   path: string;
   apiVersion: string;
   kind: string;
-  absentIsEmpty?: boolean;
+  emptyOnStatus?: readonly number[];
 }
 
 export const POLICY_COLLECTIONS: readonly Collection[] = [
-  { path: "/apis/cilium.io/v2/ciliumnetworkpolicies", apiVersion: "cilium.io/v2", kind: "CiliumNetworkPolicy", absentIsEmpty: true },
-  { path: "/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies", apiVersion: "cilium.io/v2", kind: "CiliumClusterwideNetworkPolicy", absentIsEmpty: true },
+  { path: "/apis/cilium.io/v2/ciliumnetworkpolicies", apiVersion: "cilium.io/v2", kind: "CiliumNetworkPolicy", emptyOnStatus: [404] },
+  { path: "/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies", apiVersion: "cilium.io/v2", kind: "CiliumClusterwideNetworkPolicy", emptyOnStatus: [404] },
   { path: "/apis/networking.k8s.io/v1/networkpolicies", apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy" },
 ];
 const PODS: Collection = { path: "/api/v1/pods", apiVersion: "v1", kind: "Pod" };
@@ -145,6 +145,7 @@ export async function startKubernetesSource<D>(opts: KubernetesSourceOptions<D>)
         apiVersion: "v1",
         kind: "Secret",
         fieldSelector: `metadata.name=${name}`,
+        emptyOnStatus: [403],
         onEvent: schedule,
         onListed: schedule,
       });

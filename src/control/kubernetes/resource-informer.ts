@@ -21,12 +21,14 @@ export interface ResourceInformerOptions {
   kind: string;
   fieldSelector?: string;
   /**
-   * The collection belongs to a CRD that may not be installed (cilium.io on a cluster without
-   * Cilium and without deploy/components/cilium-crds). A 404 then counts as an empty list:
-   * no such object can exist while the CRD does not. The informer keeps retrying with
-   * backoff and picks the objects up once the CRD is installed.
+   * List answers (HTTP statuses) that count as an empty list rather than an error, so they
+   * do not hold back the first sync. 404 for a CRD that is not installed (cilium.io on a
+   * cluster without Cilium and without deploy/components/cilium-crds): no such object can
+   * exist while the CRD does not. 403 for a Secret the ServiceAccount may not read: the
+   * header match that needs it fails closed either way. The informer keeps retrying with
+   * backoff and picks the objects up once the answer changes.
    */
-  absentIsEmpty?: boolean;
+  emptyOnStatus?: readonly number[];
   /** Called for every object added, changed or deleted (including those found by a relist). */
   onEvent(type: "add" | "update" | "delete", obj: KubeObject): void;
   /** Called when `listed` turns true. */
@@ -97,11 +99,16 @@ export class ResourceInformer {
       try {
         list = (await requestJson(opts.kubeConfig, "GET", listPath)) as KubernetesListObject<KubeObject>;
       } catch (err) {
-        if (!(opts.absentIsEmpty && err instanceof KubeApiError && err.statusCode === 404)) throw err;
-        if (!this.absentLogged) opts.logger.warn({ resource: opts.path }, "resource type not installed (404); treating it as empty until it appears");
+        if (!(err instanceof KubeApiError && opts.emptyOnStatus?.includes(err.statusCode))) throw err;
+        if (!this.absentLogged) {
+          opts.logger.warn(
+            { resource: opts.path, fieldSelector: opts.fieldSelector, status: err.statusCode },
+            err.statusCode === 404 ? "resource type not installed (404); treating it as empty until it appears" : `cannot read (${err.statusCode}); treating it as empty and retrying`,
+          );
+        }
         this.absentLogged = true;
         this.markListed();
-        // No backoff reset: the watch that follows fails with 404 too, and retries must slow down.
+        // No backoff reset: the watch that follows fails the same way, and retries must slow down.
         return { items: [], metadata: { resourceVersion: "" } };
       }
       this.absentLogged = false;

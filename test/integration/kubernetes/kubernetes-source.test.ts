@@ -359,4 +359,16 @@ describe("Kubernetes source against the test API server", () => {
     // "get" is granted for kubectl-style reads of single objects; the informers list and watch.
     expect([...granted].filter((g) => !used.has(g) && !g.endsWith("/get"))).toEqual([]);
   });
+
+  it("does not hold back the first sync for a Secret it may not read; the secret stays absent", async () => {
+    server.failLists("secrets", 403);
+    server.apply("secrets", { metadata: { name: "tok", namespace: "shop" }, data: { v: Buffer.from("x").toString("base64") } });
+    server.apply("ciliumnetworkpolicies", cnp("hdr", "shop", "80", { rules: { http: [{ headerMatches: [{ name: "x", secret: { name: "tok" } }] }] } }));
+    const src = await start();
+    await src.waitForSync(5000);
+    expect(src.current().secrets.size).toBe(0);
+    expect(logs.some((l) => l.level === "warn" && l.msg.includes("cannot read (403)"))).toBe(true);
+    server.failLists("secrets", undefined);
+    await until((x) => x.secrets.get("shop/tok") === "x", 5000, "the secret once readable");
+  });
 });
