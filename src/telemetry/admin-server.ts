@@ -150,8 +150,8 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
         serveFlows(req, res, url.searchParams);
         return;
       case "/policy": {
-        const info = health.policyInfo();
-        sendJson(res, 200, { revision: info.revision, policies: info.policies, lastError: info.lastError });
+        // Whatever else the control plane reports (e.g. loadedAt) is passed through.
+        sendJson(res, 200, health.policyInfo());
         return;
       }
       default:

@@ -19,7 +19,7 @@ import {
   reporterOf,
   type DenyReason,
 } from "./flow-attribution.js";
-import { httpRecord, l4DeniedRecord, type FlowRecord, type FlowVerdictName } from "./flow-record.js";
+import { httpRecord, l4DeniedRecord, type FlowRecord, type FlowVerdictName, type HttpRecordOptions } from "./flow-record.js";
 import { FlowRing } from "./flow-ring.js";
 import { FlowSampler } from "./flow-sampler.js";
 import type { CounterCell, GaugeCell, HistogramCell } from "./metric-cells.js";
@@ -138,7 +138,11 @@ export class Telemetry implements DatapathObserver {
   readonly flows: FlowRing;
   private readonly flowLog: Logger | null;
   private readonly sampler: FlowSampler;
-  private readonly redactUrlQuery: boolean;
+  private readonly recordOptions: HttpRecordOptions;
+  // Formatting a date costs more than the rest of a record; records within the same
+  // millisecond share the string.
+  private lastMs = -1;
+  private lastIso = "";
 
   private readonly pairs = new Map<string, PairCells>();
   private readonly pairOfFlow = new WeakMap<FlowVerdict, PairCells>();
@@ -173,7 +177,7 @@ export class Telemetry implements DatapathObserver {
       deniedMinPerSecond: opts.deniedFlowMinRate ?? 1000,
       ...(opts.now !== undefined ? { now: opts.now } : {}),
     });
-    this.redactUrlQuery = opts.redactUrlQuery ?? false;
+    this.recordOptions = { redact: { query: opts.redactUrlQuery ?? false } };
 
     this.rqTotal = m.envoyHttpRqTotal.bind(ENVOY_CONN_MANAGER_PREFIX);
     this.rqByClass = ["1", "2", "3", "4", "5"].map((c) => m.envoyHttpDownstreamRqXx.bind(ENVOY_CONN_MANAGER_PREFIX, c));
@@ -218,7 +222,7 @@ export class Telemetry implements DatapathObserver {
     const side = decidingSide(false, flow.egress, flow.ingress);
     this.dropCell(denyReason(side), q.protocol).inc();
     this.pairOf(flow).deniedCell(q.protocol.toLowerCase(), policyRef(side.decidedBy)).inc();
-    if (this.sampler.admitDenied()) this.emit(l4DeniedRecord(flow, q, new Date().toISOString()));
+    if (this.sampler.admitDenied()) this.emit(l4DeniedRecord(flow, q, this.isoNow()));
     else this.recordCells.DROPPED.limited.inc();
   }
 
@@ -271,7 +275,16 @@ export class Telemetry implements DatapathObserver {
   }
 
   private buildHttpRecord(ex: HttpExchange): FlowRecord {
-    return httpRecord(ex, new Date().toISOString(), { redact: { query: this.redactUrlQuery } });
+    return httpRecord(ex, this.isoNow(), this.recordOptions);
+  }
+
+  private isoNow(): string {
+    const ms = Date.now();
+    if (ms !== this.lastMs) {
+      this.lastMs = ms;
+      this.lastIso = new Date(ms).toISOString();
+    }
+    return this.lastIso;
   }
 
   private emit(record: FlowRecord): void {
