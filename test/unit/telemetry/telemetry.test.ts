@@ -291,3 +291,56 @@ describe("Telemetry flow-record rate limits", () => {
     expect(lines).toHaveLength(7);
   });
 });
+
+describe("Telemetry consistency", () => {
+  it("keeps records and counters in step across a policy reload mid-traffic", async () => {
+    const { registry, t, lines } = setup({ flowSampleRate: 1_000_000, deniedFlowMinRate: 1_000_000 });
+    const flow = l7Flow();
+    const denyRule = { kind: "policy", policy: "default/rule2", ruleIndex: 1, action: "deny", layer: "l7" } as const;
+    let sentAllowed = 0;
+    let sentDenied = 0;
+    t.policyReload(true, 1);
+    for (let i = 0; i < 300; i++) {
+      // Revision 2 arrives a third of the way in and turns some requests into denials by rule2.
+      if (i === 100) t.policyReload(true, 2);
+      if (i === 200) t.policyReload(false, 2, "broken file");
+      const deny = i >= 100 && i % 3 === 0;
+      t.httpRequest(exchange({ flow, allowed: !deny, ...(deny ? { verdict: l7Verdict(false, denyRule) } : {}) }));
+      if (deny) sentDenied++;
+      else sentAllowed++;
+    }
+    const records = lines.map((l) => (JSON.parse(l) as { flow: FlowRecord }).flow);
+    expect(records.filter((r) => r.verdict === "FORWARDED")).toHaveLength(sentAllowed);
+    expect(records.filter((r) => r.verdict === "DROPPED")).toHaveLength(sentDenied);
+    expect(records.filter((r) => r.policy.ref === "default/rule2")).toHaveLength(sentDenied);
+    expect(await readMetric(registry, "l7proxy_denied_requests_total", { policy: "default/rule2" })).toBe(sentDenied);
+    expect(await readMetric(registry, "hubble_http_requests_total")).toBe(sentAllowed + sentDenied);
+    expect(await readMetric(registry, "l7proxy_flow_records_total", { result: "written" })).toBe(sentAllowed + sentDenied);
+    expect(await readMetric(registry, "l7proxy_policy_revision")).toBe(2);
+  });
+
+  it("accounts for every request as written or rate-limited under load", async () => {
+    let now = 0;
+    const { registry, t } = setup({ flowSampleRate: 50, deniedFlowMinRate: 20, now: () => now });
+    let sent = 0;
+    for (let ms = 0; ms < 3000; ms += 10) {
+      now = ms;
+      t.httpRequest(exchange());
+      t.httpRequest(exchange({ allowed: false }));
+      sent += 2;
+    }
+    const written = await readMetric(registry, "l7proxy_flow_records_total", { result: "written" });
+    const limited = await readMetric(registry, "l7proxy_flow_records_total", { result: "rate_limited" });
+    expect(written + limited).toBe(sent);
+    expect(written).toBe(t.flows.size);
+    // 300 denied over 3 s with 20/s reserved: at least 60 written, and every one counted.
+    expect(await readMetric(registry, "l7proxy_flow_records_total", { verdict: "DROPPED", result: "written" })).toBeGreaterThanOrEqual(60);
+  });
+
+  it("counts a request the upstream never answered (status 0) without a status class", async () => {
+    const { registry, t } = setup();
+    t.httpRequest(exchange({ status: 0 }));
+    expect(await readMetric(registry, "envoy_http_rq_total")).toBe(1);
+    expect(await readMetric(registry, "envoy_http_downstream_rq_xx")).toBe(0);
+  });
+});
