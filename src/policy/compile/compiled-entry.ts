@@ -63,6 +63,7 @@ export class EntryCompiler {
   private nextId = 0;
   private readonly entries = new Map<IrEntry, CompiledEntry>();
   private readonly selectorBits = new Map<string, Uint8Array>();
+  private readonly peers = new Map<string, CompiledPeer>();
 
   constructor(
     private readonly endpoints: readonly Endpoint[],
@@ -98,7 +99,25 @@ export class EntryCompiler {
     return b;
   }
 
+  /** Entries with equal peers share one CompiledPeer, so a flow tests each distinct peer once. */
   private peer(p: PeerSpec): CompiledPeer {
+    const key = JSON.stringify([
+      p.all,
+      p.world,
+      p.cluster,
+      p.selectors.map(describeSelector),
+      p.cidrs.map((c) => [c.range.text, c.except.map((e) => e.text)]),
+      p.fqdns.map((f) => [f.matchName ?? "", f.matchPattern ?? ""]),
+    ]);
+    let c = this.peers.get(key);
+    if (c === undefined) {
+      c = Object.freeze(this.buildPeer(p));
+      this.peers.set(key, c);
+    }
+    return c;
+  }
+
+  private buildPeer(p: PeerSpec): CompiledPeer {
     const endpoints = new Uint8Array(this.endpoints.length);
     let world = p.world;
     if (p.cluster) endpoints.fill(1);

@@ -1,71 +1,144 @@
-// Everything one endpoint's policy says for one direction, laid out for lookups: entries by
-// protocol and exact port (ranges and "all ports" merged in at compile time), the entries
-// covering other ports, and one HTTP index over the HTTP rules of all its allow entries.
-// Endpoints selected by the same rules share one table.
+// Everything one endpoint's policy says for one direction, laid out for lookups: for each
+// protocol and port, a precomputed bucket of the entries that apply, grouped by peer so that a
+// flow tests each distinct peer once (10,000 policies for the same peer cost one test), and one
+// HTTP index over the HTTP rules of all its allow entries. Ports that no rule names exactly
+// fall into precomputed intervals between range boundaries. Endpoints selected by the same
+// rules share one table.
 
 import { HttpIndex, type IndexedRule } from "../match/http/http-index.js";
-import type { Protocol } from "../decision.js";
-import type { CompiledEntry } from "./compiled-entry.js";
+import type { L7Protocol, Protocol } from "../decision.js";
+import type { CompiledEntry, CompiledPeer } from "./compiled-entry.js";
 import type { RuleOrigin } from "./ir.js";
 
 export interface HttpRuleRef {
   origin: RuleOrigin;
   /** Index of the rule in its port rule's `rules.http` list. */
   index: number;
+  peer: CompiledPeer;
 }
 
+export interface PeerGroup {
+  peer: CompiledPeer;
+  /** The first deny entry for this peer, if any: it wins over every allow. */
+  deny: CompiledEntry | null;
+  /** Allow entries for this peer, in policy order. */
+  allows: readonly CompiledEntry[];
+  /** The first allow entry without L7 rules: every request from this peer is allowed. */
+  l4Only: CompiledEntry | null;
+  l7Kind: L7Protocol | null;
+}
+
+export interface PortBucket {
+  entryIds: ReadonlySet<number>;
+  groups: readonly PeerGroup[];
+}
+
+const PROTOCOLS: readonly Protocol[] = ["TCP", "UDP", "SCTP"];
 const PROTO_INDEX: Record<Protocol, number> = { TCP: 0, UDP: 1, SCTP: 2 };
+const EMPTY_BUCKET: PortBucket = Object.freeze({ entryIds: new Set<number>(), groups: [] });
 
 function portKey(protocol: Protocol, port: number): number {
   return PROTO_INDEX[protocol] * 65536 + port;
 }
 
+function covers(e: CompiledEntry, protocol: Protocol, port: number): boolean {
+  for (const r of e.ports) if (r.protocol === protocol && r.lo <= port && port <= r.hi) return true;
+  return false;
+}
+
+function makeBucket(entries: readonly CompiledEntry[]): PortBucket {
+  if (entries.length === 0) return EMPTY_BUCKET;
+  const groups = new Map<CompiledPeer, { peer: CompiledPeer; deny: CompiledEntry | null; allows: CompiledEntry[]; l4Only: CompiledEntry | null; l7Kind: L7Protocol | null }>();
+  for (const e of entries) {
+    let g = groups.get(e.peer);
+    if (g === undefined) {
+      g = { peer: e.peer, deny: null, allows: [], l4Only: null, l7Kind: null };
+      groups.set(e.peer, g);
+    }
+    if (e.deny) g.deny ??= e;
+    else {
+      g.allows.push(e);
+      if (e.l7 === null) g.l4Only ??= e;
+      else g.l7Kind ??= e.l7.kind;
+    }
+  }
+  return Object.freeze({ entryIds: new Set(entries.map((e) => e.id)), groups: [...groups.values()].map((g) => Object.freeze(g)) });
+}
+
+interface Interval {
+  lo: number;
+  bucket: PortBucket;
+}
+
 export class SideTable {
   readonly enforced: boolean;
   readonly defaultDeny: boolean;
-  readonly entries: readonly CompiledEntry[];
   readonly http: HttpIndex<HttpRuleRef> | null;
-  private readonly exact = new Map<number, CompiledEntry[]>();
-  /** Entries with at least one range (or all-ports) component, for ports without an exact key. */
-  private readonly ranged: CompiledEntry[] = [];
+  private readonly exact = new Map<number, PortBucket>();
+  /** Per protocol, sorted intervals (by start port) for ports without an exact bucket. */
+  private readonly intervals: Interval[][] = [[], [], []];
 
   constructor(entries: readonly CompiledEntry[], enforced: boolean, defaultDeny: boolean) {
     this.enforced = enforced;
     this.defaultDeny = defaultDeny;
-    this.entries = entries;
     const exactKeys = new Set<number>();
+    const cuts: Set<number>[] = [new Set([0]), new Set([0]), new Set([0])];
+    const ranged: CompiledEntry[] = [];
     for (const e of entries) {
       let hasRange = false;
       for (const r of e.ports) {
         if (r.lo === r.hi) exactKeys.add(portKey(r.protocol, r.lo));
-        else hasRange = true;
+        else {
+          hasRange = true;
+          cuts[PROTO_INDEX[r.protocol]]?.add(r.lo).add(r.hi + 1);
+        }
       }
-      if (hasRange) this.ranged.push(e);
+      if (hasRange) ranged.push(e);
     }
     for (const key of exactKeys) {
-      const protocol = (["TCP", "UDP", "SCTP"] as const)[Math.floor(key / 65536)] as Protocol;
-      const port = key % 65536;
-      this.exact.set(key, entries.filter((e) => covers(e, protocol, port)));
+      const protocol = PROTOCOLS[Math.floor(key / 65536)] as Protocol;
+      this.exact.set(key, makeBucket(entries.filter((e) => covers(e, protocol, key % 65536))));
     }
+    PROTOCOLS.forEach((protocol, pi) => {
+      const starts = [...(cuts[pi] as Set<number>)].filter((c) => c <= 65535).sort((a, b) => a - b);
+      let prev: PortBucket | null = null;
+      for (const lo of starts) {
+        const covering = ranged.filter((e) => covers(e, protocol, lo));
+        const bucket: PortBucket = prev !== null && sameEntries(prev, covering) ? prev : makeBucket(covering);
+        if (bucket !== prev) (this.intervals[pi] as Interval[]).push({ lo, bucket });
+        prev = bucket;
+      }
+    });
     const httpRules: IndexedRule<HttpRuleRef>[] = [];
     for (const e of entries) {
       if (e.deny || e.l7?.kind !== "http") continue;
-      e.l7.rules.forEach((matcher, index) => httpRules.push({ matcher, entryId: e.id, data: { origin: e.origin, index } }));
+      const peer = e.peer;
+      e.l7.rules.forEach((matcher, index) => httpRules.push({ matcher, entryId: e.id, data: { origin: e.origin, index, peer } }));
     }
     this.http = httpRules.length > 0 ? new HttpIndex(httpRules) : null;
     Object.freeze(this);
   }
 
-  /** Entries that apply to this protocol and port, in policy order. */
-  lookup(protocol: Protocol, port: number): readonly CompiledEntry[] {
+  /** The entries that apply to this protocol and port, grouped by peer. */
+  lookup(protocol: Protocol, port: number): PortBucket {
     const hit = this.exact.get(portKey(protocol, port));
     if (hit !== undefined) return hit;
-    if (this.ranged.length === 0) return this.ranged;
-    return this.ranged.filter((e) => covers(e, protocol, port));
+    const list = this.intervals[PROTO_INDEX[protocol]] as Interval[];
+    let lo = 0;
+    let hi = list.length - 1;
+    let found: PortBucket = EMPTY_BUCKET;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const iv = list[mid] as Interval;
+      if (iv.lo <= port) {
+        found = iv.bucket;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
   }
 }
 
-function covers(e: CompiledEntry, protocol: Protocol, port: number): boolean {
-  for (const r of e.ports) if (r.protocol === protocol && r.lo <= port && port <= r.hi) return true;
-  return false;
+function sameEntries(b: PortBucket, entries: readonly CompiledEntry[]): boolean {
+  return b.entryIds.size === entries.length && entries.every((e) => b.entryIds.has(e.id));
 }

@@ -20,9 +20,9 @@ import type {
   SideVerdict,
 } from "../decision.js";
 import type { Endpoint } from "../endpoints/types.js";
-import { type CompiledEntry, type PeerRef, peerMatches } from "../compile/compiled-entry.js";
+import { type CompiledEntry, type CompiledPeer, type PeerRef, peerMatches } from "../compile/compiled-entry.js";
 import type { RuleOrigin } from "../compile/ir.js";
-import type { SideTable } from "../compile/side-table.js";
+import type { PeerGroup, SideTable } from "../compile/side-table.js";
 import { fqdn } from "../match/dns/dns-pattern.js";
 import { evaluateHttp, type HeaderOverlay } from "../match/http/evaluate-http.js";
 import { kafkaRuleMatches, requestTopicSet } from "../match/kafka/kafka-rule.js";
@@ -33,8 +33,11 @@ export type ExplainedDecidedBy = DecidedBy & { rulePath?: string; layer?: "l3-l4
 
 interface SideCtx {
   table: SideTable;
-  allowedIds: ReadonlySet<number>;
-  allowed: readonly CompiledEntry[];
+  /** Entries covering the flow's port. */
+  portEntries: ReadonlySet<number>;
+  /** Peers (of those entries) that the flow's other side matched, allow groups only. */
+  matchedPeers: ReadonlySet<CompiledPeer>;
+  matched: readonly PeerGroup[];
   l7Kind: L7Protocol | null;
   /** An allow entry without L7 rules: every request is allowed (but still visible). */
   allowAll: CompiledEntry | null;
@@ -156,7 +159,7 @@ export class CompiledPolicySnapshot implements PolicySnapshot {
     const decideOne = (c: SideCtx | null, s: SideVerdict): SideVerdict => {
       if (c === null || c.l7Kind === null) return s;
       if (c.l7Kind !== "http") return side(s.direction, true, false, L7_DEFAULT_DENY);
-      const m = c.table.http === null ? null : evaluateHttp(c.table.http, (id) => c.allowedIds.has(id), req, overlay, headerOps, logs);
+      const m = c.table.http === null ? null : evaluateHttp(c.table.http, (r) => c.matchedPeers.has(r.data.peer) && c.portEntries.has(r.entryId), req, overlay, headerOps, logs);
       if (m !== null) return side(s.direction, true, true, policyDecision(m.data.origin, "allow", "l7", `${m.data.origin.path}.rules.http[${m.data.index}]`));
       if (c.allowAll !== null) return side(s.direction, true, true, policyDecision(c.allowAll.origin, "allow", "l3-l4"));
       return side(s.direction, true, false, L7_DEFAULT_DENY);
@@ -170,7 +173,7 @@ export class CompiledPolicySnapshot implements PolicySnapshot {
     return this.decideSimple(flow0, q, "kafka", (c) => {
       // One topic set per side, shared by all its rules: every topic must be covered.
       const topics = requestTopicSet(req.apiKey, req.topics);
-      for (const e of c.allowed) {
+      for (const e of allowEntries(c)) {
         if (e.l7?.kind !== "kafka") continue;
         for (let i = 0; i < e.l7.rules.length; i++) {
           if (kafkaRuleMatches(e.l7.rules[i]!, req, topics)) return { entry: e, path: `${e.origin.path}.rules.kafka[${i}]` };
@@ -183,7 +186,7 @@ export class CompiledPolicySnapshot implements PolicySnapshot {
   decideDns(flow0: FlowVerdict, q: FlowQuery, req: DnsQueryFacts): L7Verdict {
     const name = fqdn(req.qname);
     return this.decideSimple(flow0, q, "dns", (c) => {
-      for (const e of c.allowed) {
+      for (const e of allowEntries(c)) {
         if (e.l7?.kind !== "dns") continue;
         const m = e.l7.matcher;
         if (m === "all" || (m !== "none" && m.test(name))) return { entry: e, path: `${e.origin.path}.rules.dns` };
@@ -231,25 +234,33 @@ function namesFor(ip: string, fqdnIps: ReadonlyMap<string, readonly string[]> | 
   return out;
 }
 
+function* allowEntries(c: SideCtx): Generator<CompiledEntry> {
+  for (const g of c.matched) yield* g.allows;
+}
+
 function decideSide(table: SideTable | null, direction: Direction, q: FlowQuery, peer: PeerRef): { verdict: SideVerdict; ctx: SideCtx | null } {
   if (table === null || !table.enforced) return { verdict: side(direction, false, true, NOT_ENFORCED), ctx: null };
-  const allowed: CompiledEntry[] = [];
-  for (const e of table.lookup(q.protocol, q.dstPort)) {
-    if (!peerMatches(e.peer, peer)) continue;
+  const bucket = table.lookup(q.protocol, q.dstPort);
+  const matched: PeerGroup[] = [];
+  for (const g of bucket.groups) {
+    if (!peerMatches(g.peer, peer)) continue;
     // Deny always wins, whatever the order of the policies.
-    if (e.deny) return { verdict: side(direction, true, false, policyDecision(e.origin, "deny", "l3-l4")), ctx: null };
-    allowed.push(e);
+    if (g.deny !== null) return { verdict: side(direction, true, false, policyDecision(g.deny.origin, "deny", "l3-l4")), ctx: null };
+    if (g.allows.length > 0) matched.push(g);
   }
-  if (allowed.length === 0) return { verdict: side(direction, true, false, DEFAULT_DENY), ctx: null };
+  if (matched.length === 0) return { verdict: side(direction, true, false, DEFAULT_DENY), ctx: null };
   let l7Kind: L7Protocol | null = null;
   let allowAll: CompiledEntry | null = null;
-  for (const e of allowed) {
-    if (e.l7 === null) allowAll ??= e;
-    else l7Kind ??= e.l7.kind;
+  let first: CompiledEntry | null = null;
+  for (const g of matched) {
+    if (g.l4Only !== null && (allowAll === null || g.l4Only.id < allowAll.id)) allowAll = g.l4Only;
+    l7Kind ??= g.l7Kind;
+    const f = g.allows[0] as CompiledEntry;
+    if (first === null || f.id < first.id) first = f;
   }
-  const first = allowAll ?? (allowed[0] as CompiledEntry);
+  const decider = allowAll ?? (first as CompiledEntry);
   return {
-    verdict: side(direction, true, true, policyDecision(first.origin, "allow", "l3-l4")),
-    ctx: { table, allowedIds: new Set(allowed.map((e) => e.id)), allowed, l7Kind, allowAll },
+    verdict: side(direction, true, true, policyDecision(decider.origin, "allow", "l3-l4")),
+    ctx: { table, portEntries: bucket.entryIds, matchedPeers: new Set(matched.map((g) => g.peer)), matched, l7Kind, allowAll },
   };
 }

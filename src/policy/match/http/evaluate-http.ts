@@ -65,12 +65,12 @@ export interface HttpOutcome<T> {
 }
 
 /**
- * The first rule (in policy order) that allows the request among rules whose entry is in
- * `entryAllowed`, running header actions into `ops`/`logs`. null when none matches.
+ * The first rule (in policy order) that allows the request among rules that apply to this
+ * flow (`ruleApplies`: its entry covers the port and its peer matched), running header actions into `ops`/`logs`. null when none matches.
  */
 export function evaluateHttp<T>(
   index: HttpIndex<T>,
-  entryAllowed: (entryId: number) => boolean,
+  ruleApplies: (rule: IndexedRule<T>) => boolean,
   req: HttpRequestFacts,
   overlay: HeaderOverlay,
   ops: HeaderOp[],
@@ -79,7 +79,7 @@ export function evaluateHttp<T>(
   let first: IndexedRule<T> | null = null;
   for (const id of index.candidates(req.method, req.path)) {
     const rule = index.rules[id] as IndexedRule<T>;
-    if (!entryAllowed(rule.entryId)) continue;
+    if (!ruleApplies(rule)) continue;
     if (!basicMatch(rule.matcher, req, overlay)) continue;
     if (!index.hasActions) return rule;
     runActions(rule.matcher, req, overlay, ops, logs);
