@@ -156,7 +156,8 @@ class Session<V extends HttpDecision> implements Http1Session {
       const ev = f.execute(buf, pos);
       switch (ev) {
         case rq.NEED_MORE:
-          flush(buf.length);
+          // Not buf.length: the bytes of an unfinished head are held by the framer, undecided.
+          flush(pos);
           this.armHeaderTimer();
           return;
         case rq.HEAD: {
@@ -219,6 +220,8 @@ class Session<V extends HttpDecision> implements Http1Session {
           this.requestsDone = true;
           return;
         default:
+          // What came before the bad bytes is complete and allowed; the rest never goes out.
+          if (!this.forwarding) flush(pos);
           this.onRequestError(f);
           return;
       }
@@ -339,7 +342,8 @@ class Session<V extends HttpDecision> implements Http1Session {
       const ev = f.execute(buf, pos);
       switch (ev) {
         case rs.NEED_MORE:
-          flush(buf.length);
+          // An unfinished head is held by the framer and written whole once complete.
+          flush(pos);
           return;
         case rs.HEAD: {
           const h = f.head!;
