@@ -155,21 +155,27 @@ describe("heads split across reads", () => {
   });
 
   it("passes a response head that arrives in pieces to the client exactly once", async () => {
-    const response = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Slow: yes\r\n\r\nhello";
-    const trickle = createServer((s: Socket) =>
-      s.once("data", async () => {
-        for (let i = 0; i < response.length; i += 3) {
-          s.write(response.slice(i, i + 3));
+    const first = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+    const second = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Slow: yes\r\n\r\nhello";
+    // The first response and the start of the second share a read; the rest trickles in.
+    const trickle = createServer((s: Socket) => {
+      let seen = "";
+      s.on("data", async (d: Buffer) => {
+        seen += d.toString("latin1");
+        if (!seen.includes("/echo/2")) return;
+        s.write(first + second.slice(0, 10));
+        for (let i = 10; i < second.length; i += 3) {
           await new Promise((r) => setTimeout(r, 2));
+          s.write(second.slice(i, i + 3));
         }
-      }),
-    );
+      });
+    });
     const port = await listen(trickle);
     const p = await startProxy(port);
     const c = await RawClient.open(p.port);
-    c.write(OK);
+    c.write("GET /echo/1 HTTP/1.1\r\nHost: h\r\n\r\nGET /echo/2 HTTP/1.1\r\nHost: h\r\n\r\n");
     await c.until((t) => t.endsWith("hello"));
-    expect(c.text()).toBe(response);
+    expect(c.text()).toBe(first + second);
     c.close();
     await p.close();
     await new Promise((r) => trickle.close(r));
