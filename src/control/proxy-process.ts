@@ -82,7 +82,14 @@ export async function startProxy(config: RunConfig): Promise<{ exitCode: number 
     });
   }
 
-  const server = await listenTransparent({ host: config.proxyHost, port: config.proxyPort, reusePort: true });
+  // allowHalfOpen: a client that shuts down its sending side after its last request still
+  // gets its answers (HTTP/1.0-style clients, `nc -q`), and relays keep TCP half-close.
+  const server = await listenTransparent({
+    host: config.proxyHost,
+    port: config.proxyPort,
+    reusePort: true,
+    serverOptions: { allowHalfOpen: true },
+  });
   const proxy = new ProxyServer(server, {
     holder,
     observer: telemetry,

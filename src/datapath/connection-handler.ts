@@ -42,7 +42,13 @@ function connectUpstream(q: FlowQuery, ctx: ConnectionContext): Socket {
   return upstream;
 }
 
-export function handleConnection(client: Socket, ctx: ConnectionContext): void {
+/** What the server can ask of a live connection while draining. */
+export interface ConnectionHandle {
+  /** Close once idle (HTTP: after the requests in flight are answered). Null for byte relays. */
+  drain: (() => void) | null;
+}
+
+export function handleConnection(client: Socket, ctx: ConnectionContext): ConnectionHandle {
   const { observer } = ctx;
   observer.connectionOpened();
   client.once("close", () => observer.connectionClosed(client.bytesRead, client.bytesWritten));
@@ -53,7 +59,7 @@ export function handleConnection(client: Socket, ctx: ConnectionContext): void {
   if (snapshot === null) {
     // Not ready (no policy loaded yet): fail closed.
     client.resetAndDestroy();
-    return;
+    return { drain: null };
   }
   const q: FlowQuery = {
     srcIp: stripMapped(client.remoteAddress),
@@ -66,29 +72,29 @@ export function handleConnection(client: Socket, ctx: ConnectionContext): void {
     flow = snapshot.decideFlow(q);
   } catch {
     client.resetAndDestroy();
-    return;
+    return { drain: null };
   }
   observer.l4Verdict(flow, q);
   if (!flow.allowed) {
     // The handshake completed with the proxy, never with the destination; a reset tells
     // the client at once instead of leaving it to time out.
     client.resetAndDestroy();
-    return;
+    return { drain: null };
   }
   client.setNoDelay(true);
   if (flow.l7 === null) {
     void relayTcp(client, connectUpstream(q, ctx));
-    return;
+    return { drain: null };
   }
   if (flow.l7 !== "http") {
     // Kafka and DNS-over-TCP requests are decided by the engine but have no parser on the
     // data path yet: deny rather than let undecided requests through.
     client.resetAndDestroy();
-    return;
+    return { drain: null };
   }
   let flowSnapshot: PolicySnapshot = snapshot;
   let currentFlow = flow;
-  runHttp1Session(client, {
+  const session = runHttp1Session(client, {
     connectUpstream: () => connectUpstream(q, ctx),
     decide: (req: HttpRequestFacts) => {
       // Each request sees the newest snapshot: a reload applies to the next request on a
@@ -111,4 +117,5 @@ export function handleConnection(client: Socket, ctx: ConnectionContext): void {
     maxHeaderBytes: ctx.maxHeaderBytes,
     draining: ctx.draining,
   });
+  return { drain: () => session.drain() };
 }

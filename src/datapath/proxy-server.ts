@@ -3,10 +3,10 @@
 // (stop accepting, let in-flight requests finish within a bound, then close).
 
 import type { Server, Socket } from "node:net";
-import { handleConnection, type ConnectionContext } from "./connection-handler.js";
+import { handleConnection, type ConnectionContext, type ConnectionHandle } from "./connection-handler.js";
 
 export class ProxyServer {
-  readonly #sockets = new Set<Socket>();
+  readonly #sockets = new Map<Socket, ConnectionHandle>();
   #draining = false;
 
   constructor(
@@ -15,9 +15,11 @@ export class ProxyServer {
   ) {
     const full: ConnectionContext = { ...ctx, draining: () => this.#draining };
     server.on("connection", (socket: Socket) => {
-      this.#sockets.add(socket);
+      this.#sockets.set(socket, { drain: null });
       socket.once("close", () => this.#sockets.delete(socket));
-      handleConnection(socket, full);
+      const handle = handleConnection(socket, full);
+      if (this.#sockets.has(socket)) this.#sockets.set(socket, handle);
+      if (this.#draining) handle.drain?.();
     });
   }
 
@@ -34,12 +36,14 @@ export class ProxyServer {
     this.#draining = true;
     // close() stops accepting at once; its callback would wait for every connection.
     this.server.close();
+    // Idle keep-alive connections close now; busy ones after their requests in flight.
+    for (const handle of this.#sockets.values()) handle.drain?.();
     const deadline = Date.now() + timeoutMs;
     while (this.#sockets.size > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
     }
     const remaining = this.#sockets.size;
-    for (const s of this.#sockets) s.destroy();
+    for (const s of this.#sockets.keys()) s.destroy();
     return { remaining };
   }
 }
