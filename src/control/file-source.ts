@@ -43,8 +43,10 @@ export class FileSource {
     const errors: string[] = [];
     const result = await loadPolicyPaths([...this.opts.policies]);
     for (const d of result.diagnostics) {
-      if (d.severity === "error") errors.push(formatDiagnostic(d));
-      else if (d.severity === "warning") logger.warn({ code: d.code, file: d.file, line: d.line }, formatDiagnostic(d));
+      if (d.severity === "error") {
+        errors.push(formatDiagnostic(d));
+        logger.error({ code: d.code, file: d.file, line: d.line }, formatDiagnostic(d));
+      } else if (d.severity === "warning") logger.warn({ code: d.code, file: d.file, line: d.line }, formatDiagnostic(d));
       else logger.debug({ code: d.code }, formatDiagnostic(d));
     }
     let inventory = { namespaces: [], endpoints: [] } as Awaited<ReturnType<typeof loadEndpointsFile>>;
@@ -53,12 +55,12 @@ export class FileSource {
         inventory = await loadEndpointsFile(this.opts.endpoints);
       } catch (err) {
         errors.push((err as Error).message);
+        logger.error({ code: (err as { code?: string }).code ?? "L7P_ERR_ENDPOINTS" }, (err as Error).message);
       }
     }
     if (errors.length > 0) {
       const summary = errors.join("\n");
       holder.rejected(summary);
-      for (const e of errors) logger.error({ code: "L7P_ERR_POLICY_LOAD" }, e);
       if (holder.current !== null) logger.warn({ revision: holder.current.revision }, "invalid change ignored; the last good policy stays in force");
       this.opts.onLoad?.(false, holder.current?.revision ?? 0, summary);
       return { ok: false, errors };

@@ -63,6 +63,7 @@ export function handleConnection(client: Socket, ctx: ConnectionContext): Connec
   }
   const q: FlowQuery = {
     srcIp: stripMapped(client.remoteAddress),
+    srcPort: client.remotePort ?? 0,
     dstIp: stripMapped(client.localAddress),
     dstPort: client.localPort ?? 0,
     protocol: "TCP",
