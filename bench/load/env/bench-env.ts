@@ -1,0 +1,232 @@
+// The benchmark's world, built fresh for each run and torn down after it:
+//
+//   client netns (wrk / open-loop)  ==veth==  node netns  ==veth==  upstream netns (nginx :80)
+//                                       TPROXY -> l7proxy or HAProxy (both transparent),
+//                                       or no rules at all ("direct": plain forwarding)
+//
+//   loopback netns: client -> 127.0.0.1:PORT (plain listener) -> nginx 127.0.0.2:80
+//                   (no interception, no veth: the proxy's own cost)
+//
+// l7proxy and HAProxy both listen transparently all the time, each on its own port; the one
+// being measured is the one the interception rules point at. The rules are the ones l7proxy
+// installs itself (src/intercept, same InterceptSpec), re-rendered with the measured
+// target's port. Switching is one atomic nft transaction, so targets can alternate
+// request-for-request-identical rounds (A B A B) without restarting anything.
+
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { RUN_OPTIONS } from "../../../src/config/run-config.js";
+import { installRules, uninstallRules, type InterceptSpec } from "../../../src/intercept/rules.js";
+import { run, runIn } from "../../../src/netns/exec.js";
+import { createTopology, type Topology } from "../../../src/netns/topology.js";
+import { loadEndpointsFile } from "../../../src/policy/endpoints/load-endpoints.js";
+import { loadPolicyPaths } from "../../../src/policy/load/index.js";
+import { renderHaproxyConfig } from "../haproxy/haproxy-config.js";
+import { portPolicyFor } from "../haproxy/port-policy.js";
+import { UPSTREAM_PORT, writePolicyFiles, type PolicyFiles } from "../policy-fixture.js";
+import { repoPath } from "../repo-root.js";
+import { ManagedProcess, waitUntil } from "./managed-process.js";
+import { prepareNginx } from "./upstream-nginx.js";
+
+export const TARGETS = ["direct", "l7proxy", "haproxy", "direct-lo", "l7proxy-lo", "haproxy-lo"] as const;
+export type TargetName = (typeof TARGETS)[number];
+
+export function isLoopback(t: TargetName): boolean {
+  return t.endsWith("-lo");
+}
+
+/** Where a load generator must run and connect to reach a target. */
+export interface TargetAddress {
+  netns: string;
+  host: string;
+  port: number;
+  /** Process whose CPU and memory are the target's cost (null for direct). */
+  pid: number | null;
+}
+
+export interface EnvOptions {
+  tag: string;
+  /** CPU list for the proxy under test. */
+  proxyCpus: string | null;
+  /** CPU list for the load generator and the upstream. */
+  clientCpus: string | null;
+  targets: readonly TargetName[];
+}
+
+const CLIENT_IP = "10.77.0.2";
+const UPSTREAM_IP = "10.77.0.3";
+const NODE_IP = "10.77.255.1";
+const LO_CLIENT_IP = "127.0.0.1";
+const LO_UPSTREAM_IP = "127.0.0.2";
+const PORTS = { l7proxy: 15001, haproxy: 15002, "l7proxy-lo": 15011, "haproxy-lo": 15012 } as const;
+const ADMIN = { l7proxy: 9901, "l7proxy-lo": 9902 } as const;
+
+/** Whether `l7proxy run` has a plain (non-transparent) listener with a fixed upstream. */
+export function l7proxyHasUpstreamOption(): boolean {
+  return Object.prototype.hasOwnProperty.call(RUN_OPTIONS, "upstream");
+}
+
+export class BenchEnv {
+  topo!: Topology;
+  loNetns = "";
+  dir = "";
+  ruleCount = 0;
+  #nginx: ManagedProcess[] = [];
+  #proxies = new Map<TargetName, ManagedProcess>();
+  #active: TargetName | null = null;
+  #loCreated = false;
+
+  constructor(readonly opts: EnvOptions) {}
+
+  get clientNetns(): string {
+    return this.topo.pod("client").netns;
+  }
+
+  async setup(): Promise<void> {
+    this.dir = await mkdtemp(join(tmpdir(), "l7proxy-bench-"));
+    this.topo = await createTopology({
+      tag: this.opts.tag,
+      nodeIp: NODE_IP,
+      pods: [
+        { name: "client", ip: CLIENT_IP },
+        { name: "up", ip: UPSTREAM_IP },
+      ],
+    });
+    // Bursts of 1,000 new connections must not overflow the accept queues.
+    for (const ns of [this.topo.nodeNetns, this.clientNetns, this.topo.pod("up").netns]) {
+      await runIn(ns, "sysctl", ["-qw", "net.core.somaxconn=65535", "net.ipv4.tcp_max_syn_backlog=65535"], { allowFail: true });
+    }
+    this.#nginx.push(await this.#startNginx(this.topo.pod("up").netns, `${UPSTREAM_IP}:${UPSTREAM_PORT}`));
+    if (this.opts.targets.some(isLoopback)) {
+      this.loNetns = `${this.opts.tag}-lo`;
+      await run("ip", ["netns", "add", this.loNetns]);
+      this.#loCreated = true;
+      await runIn(this.loNetns, "ip", ["link", "set", "lo", "up"]);
+      await runIn(this.loNetns, "sysctl", ["-qw", "net.core.somaxconn=65535"], { allowFail: true });
+      this.#nginx.push(await this.#startNginx(this.loNetns, `${LO_UPSTREAM_IP}:${UPSTREAM_PORT}`));
+    }
+  }
+
+  async #startNginx(netns: string, listen: string): Promise<ManagedProcess> {
+    const conf = await prepareNginx(this.dir, listen);
+    const p = new ManagedProcess({ name: `nginx ${listen}`, netns, cpus: this.opts.clientCpus, argv: ["nginx", "-e", "stderr", "-c", conf] });
+    const [host, port] = listen.split(":") as [string, string];
+    await waitUntil(p, () => listening(netns, host, Number(port)), 10_000);
+    return p;
+  }
+
+  interceptSpec(port: number): InterceptSpec {
+    return {
+      backend: "nft",
+      table: "l7bench",
+      proxyPort: port,
+      mark: 0x7e57,
+      routeTable: 157,
+      ingressIps: [UPSTREAM_IP],
+      egressIps: [],
+    };
+  }
+
+  /** (Re)starts every proxy target with a policy of `ruleCount` HTTP rules. */
+  async loadRuleCount(ruleCount: number): Promise<void> {
+    await this.#stopProxies();
+    this.ruleCount = ruleCount;
+    const files = await writePolicyFiles(this.dir, ruleCount, CLIENT_IP, UPSTREAM_IP);
+    const loFiles = await writePolicyFiles(this.dir, ruleCount, LO_CLIENT_IP, LO_UPSTREAM_IP);
+    for (const t of this.opts.targets) {
+      if (t === "l7proxy") await this.#startL7proxy(t, this.topo.nodeNetns, files, []);
+      if (t === "l7proxy-lo") {
+        const upstream = ["--upstream", `${LO_UPSTREAM_IP}:${UPSTREAM_PORT}`, "--proxy-host", "127.0.0.1"];
+        await this.#startL7proxy(t, this.loNetns, loFiles, upstream);
+      }
+      if (t === "haproxy") await this.#startHaproxy(t, this.topo.nodeNetns, files, `:${PORTS.haproxy} transparent`, "0.0.0.0:0");
+      if (t === "haproxy-lo") {
+        await this.#startHaproxy(t, this.loNetns, loFiles, `127.0.0.1:${PORTS["haproxy-lo"]}`, `${LO_UPSTREAM_IP}:${UPSTREAM_PORT}`);
+      }
+    }
+  }
+
+  async #startL7proxy(t: "l7proxy" | "l7proxy-lo", netns: string, files: PolicyFiles, extra: string[]): Promise<void> {
+    const admin = ADMIN[t];
+    const p = new ManagedProcess({
+      name: t,
+      netns,
+      cpus: this.opts.proxyCpus,
+      argv: [
+        process.execPath,
+        repoPath("dist", "cli", "main.js"),
+        "run",
+        "--policies",
+        files.policyDir,
+        "--endpoints",
+        files.endpointsFile,
+        "--proxy-port",
+        String(PORTS[t]),
+        "--admin",
+        `127.0.0.1:${admin}`,
+        // The benchmark points the (identical) rules at whichever target it measures.
+        "--no-install-rules",
+        "--log-level",
+        "warn",
+        ...extra,
+      ],
+    });
+    this.#proxies.set(t, p);
+    await waitUntil(p, async () => (await runIn(netns, "curl", ["-sf", "-m", "1", `http://127.0.0.1:${admin}/readyz`], { allowFail: true })).code === 0, 60_000);
+  }
+
+  async #startHaproxy(t: "haproxy" | "haproxy-lo", netns: string, files: PolicyFiles, bind: string, server: string): Promise<void> {
+    const loaded = await loadPolicyPaths([files.policyDir]);
+    if (loaded.policies.length === 0) throw new Error(`benchmark policy did not load: ${JSON.stringify(loaded.diagnostics)}`);
+    const inventory = await loadEndpointsFile(files.endpointsFile);
+    const rendered = renderHaproxyConfig(portPolicyFor(loaded.policies, inventory, "bench-upstream", UPSTREAM_PORT), {
+      bind,
+      server,
+      patternDir: join(this.dir, `${t}-patterns-${this.ruleCount}`),
+    });
+    await run("mkdir", ["-p", join(this.dir, `${t}-patterns-${this.ruleCount}`)]);
+    for (const f of rendered.files) await writeFile(f.path, f.content);
+    const cfg = join(this.dir, `${t}-${this.ruleCount}.cfg`);
+    await writeFile(cfg, rendered.config);
+    const p = new ManagedProcess({ name: t, netns, cpus: this.opts.proxyCpus, argv: ["haproxy", "-db", "-f", cfg] });
+    this.#proxies.set(t, p);
+    await waitUntil(p, () => listening(netns, t === "haproxy" ? "0.0.0.0" : "127.0.0.1", PORTS[t]), 30_000);
+  }
+
+  /** Points the interception at `t` (or removes it for direct) and says where to send load. */
+  async activate(t: TargetName): Promise<TargetAddress> {
+    if (!isLoopback(t) && this.#active !== t) {
+      if (t === "direct") await uninstallRules(this.interceptSpec(PORTS.l7proxy), { netns: this.topo.nodeNetns });
+      else await installRules(this.interceptSpec(PORTS[t as "l7proxy" | "haproxy"]), { netns: this.topo.nodeNetns });
+      this.#active = t;
+    }
+    const proc = this.#proxies.get(t);
+    if (proc !== undefined && proc.exited) throw new Error(proc.describeExit());
+    const pid = proc?.pid ?? null;
+    if (t === "direct" || t === "l7proxy" || t === "haproxy") return { netns: this.clientNetns, host: UPSTREAM_IP, port: UPSTREAM_PORT, pid };
+    if (t === "direct-lo") return { netns: this.loNetns, host: LO_UPSTREAM_IP, port: UPSTREAM_PORT, pid };
+    return { netns: this.loNetns, host: "127.0.0.1", port: PORTS[t], pid };
+  }
+
+  async #stopProxies(): Promise<void> {
+    for (const p of this.#proxies.values()) await p.stop();
+    this.#proxies.clear();
+  }
+
+  async teardown(): Promise<void> {
+    await this.#stopProxies();
+    for (const n of this.#nginx) await n.stop();
+    if (this.topo !== undefined) {
+      await uninstallRules(this.interceptSpec(PORTS.l7proxy), { netns: this.topo.nodeNetns }).catch(() => undefined);
+      await this.topo.destroy();
+    }
+    if (this.#loCreated) await run("ip", ["netns", "del", this.loNetns], { allowFail: true });
+    if (this.dir !== "") await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function listening(netns: string, host: string, port: number): Promise<boolean> {
+  const r = await runIn(netns, "ss", ["-Hltn", `sport = :${port}`], { allowFail: true });
+  return r.stdout.split("\n").some((l) => l.includes(`${host === "0.0.0.0" ? "" : host}:${port}`));
+}

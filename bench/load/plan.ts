@@ -1,0 +1,94 @@
+// What to measure: the scenarios the options ask for, expanded into cells (one measured
+// configuration each), de-duplicated (the default configuration is shared by several
+// scenarios), and ordered by rule count so the proxies restart only when the policy changes.
+
+import { isLoopback, type TargetName } from "./env/bench-env.js";
+import type { BenchOptions, ScenarioName } from "./options.js";
+
+export interface Cell {
+  key: string;
+  scenarios: ScenarioName[];
+  kind: "throughput" | "latency";
+  ruleCount: number;
+  connections: number;
+  bodySize: number;
+  /** Share of requests sent to a denied path (0 or 0.5). */
+  deniedShare: number;
+  /** Offered rps (latency cells), null for throughput. */
+  rate: number | null;
+  loopback: boolean;
+  targets: TargetName[];
+}
+
+const DEFAULTS = { connections: 64, bodySize: 0, ruleCount: 1, deniedShare: 0 };
+const DENIED_LATENCY_RATE = 3000;
+
+export function cellKey(c: Omit<Cell, "key" | "scenarios" | "targets">): string {
+  const parts = [
+    c.kind === "latency" ? `latency@${c.rate}rps` : "throughput",
+    `c=${c.connections}`,
+    `body=${c.bodySize}`,
+    `rules=${c.ruleCount}`,
+  ];
+  if (c.deniedShare > 0) parts.push(`denied=${Math.round(c.deniedShare * 100)}%`);
+  if (c.loopback) parts.push("loopback");
+  return parts.join(" ");
+}
+
+export function planCells(o: BenchOptions): Cell[] {
+  const cells = new Map<string, Cell>();
+  const add = (scenario: ScenarioName, spec: Partial<Omit<Cell, "key" | "scenarios" | "targets">> & Pick<Cell, "kind">): void => {
+    const loopback = spec.loopback ?? false;
+    const targets = o.targets.filter((t) => isLoopback(t) === loopback);
+    if (targets.length === 0) return;
+    const base = {
+      ...DEFAULTS,
+      rate: null,
+      loopback,
+      ...spec,
+      connections: spec.kind === "latency" ? o.latencyConnections : (spec.connections ?? DEFAULTS.connections),
+    };
+    const key = cellKey(base);
+    const existing = cells.get(key);
+    if (existing !== undefined) {
+      if (!existing.scenarios.includes(scenario)) existing.scenarios.push(scenario);
+      return;
+    }
+    cells.set(key, { ...base, key, scenarios: [scenario], targets });
+  };
+  for (const s of o.scenarios) {
+    switch (s) {
+      case "throughput":
+        add(s, { kind: "throughput" });
+        break;
+      case "latency":
+        for (const rate of o.rates) add(s, { kind: "latency", rate });
+        break;
+      case "rules":
+        for (const ruleCount of o.ruleCounts) add(s, { kind: "throughput", ruleCount });
+        break;
+      case "connections":
+        for (const connections of o.connections) add(s, { kind: "throughput", connections });
+        break;
+      case "body":
+        for (const bodySize of o.bodySizes) add(s, { kind: "throughput", bodySize });
+        break;
+      case "denied":
+        add(s, { kind: "throughput", deniedShare: 0.5 });
+        add(s, { kind: "latency", rate: DENIED_LATENCY_RATE, deniedShare: 0.5 });
+        break;
+      case "loopback":
+        add(s, { kind: "throughput", loopback: true });
+        add(s, { kind: "latency", rate: DENIED_LATENCY_RATE, loopback: true });
+        break;
+    }
+  }
+  return [...cells.values()].sort((a, b) => a.ruleCount - b.ruleCount);
+}
+
+/** Seconds the plan takes, roughly: runs plus warmups plus per-run overhead. */
+export function estimateSeconds(cells: readonly Cell[], o: BenchOptions): number {
+  const runs = cells.reduce((n, c) => n + c.targets.length * o.rounds, 0);
+  const restarts = new Set(cells.map((c) => c.ruleCount)).size;
+  return runs * (o.durationSec + o.warmupSec + 0.6) + restarts * 8 + 10;
+}
