@@ -1,0 +1,83 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+import { L7ProxyError } from "../../../src/errors/codes.js";
+import { parseRunConfig, RUN_OPTIONS, runOptionsHelp } from "../../../src/config/run-config.js";
+
+function configFile(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "l7p-config-"));
+  const file = join(dir, "config.yaml");
+  writeFileSync(file, text);
+  return file;
+}
+
+function errorOf(fn: () => unknown): L7ProxyError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof L7ProxyError) return err;
+    throw err;
+  }
+  throw new Error("expected an L7ProxyError");
+}
+
+describe("run configuration", () => {
+  test("defaults come from the schema", () => {
+    const c = parseRunConfig(["--policies", "p"], {});
+    expect(c.proxyPort).toBe(15001);
+    expect(c.admin).toEqual({ host: "127.0.0.1", port: 9901 });
+    expect(c.installRules).toBe(true);
+    expect(c.logLevel).toBe("info");
+    expect(c.policies).toEqual(["p"]);
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  test("repeatable --policies, --no-install-rules, --admin off", () => {
+    const c = parseRunConfig(["--policies", "a", "--policies", "b", "--no-install-rules", "--admin", "off"], {});
+    expect(c.policies).toEqual(["a", "b"]);
+    expect(c.installRules).toBe(false);
+    expect(c.admin).toBeNull();
+  });
+
+  test("the config file uses the flag names; flags win over it", () => {
+    const file = configFile("policies: [/etc/l7proxy/policies]\nproxy-port: 16000\nlog-level: debug\ninstall-rules: false\n");
+    const c = parseRunConfig(["--config", file, "--proxy-port", "17000"], {});
+    expect(c.policies).toEqual(["/etc/l7proxy/policies"]);
+    expect(c.proxyPort).toBe(17000);
+    expect(c.logLevel).toBe("debug");
+    expect(c.installRules).toBe(false);
+    expect(parseRunConfig(["--config", file, "--install-rules"], {}).installRules).toBe(true);
+  });
+
+  test("an unknown key in the config file is an error naming the file and key", () => {
+    const file = configFile("proxy-prot: 1\n");
+    const err = errorOf(() => parseRunConfig(["--config", file], {}));
+    expect(err.code).toBe("L7P_ERR_CONFIG");
+    expect(err.message).toContain(file);
+    expect(err.message).toContain("proxy-prot");
+  });
+
+  test("a wrongly typed value is an error", () => {
+    const err = errorOf(() => parseRunConfig(["--config", configFile("proxy-port: many\n")], {}));
+    expect(err.message).toMatch(/proxy-port: expected a non-negative integer/);
+  });
+
+  test("usage errors: unknown flag, bad port, bad level, bad admin address", () => {
+    expect(errorOf(() => parseRunConfig(["--bogus"], {})).code).toBe("L7P_ERR_USAGE");
+    expect(errorOf(() => parseRunConfig(["--proxy-port", "70000"], {})).message).toMatch(/proxy-port/);
+    expect(errorOf(() => parseRunConfig(["--log-level", "loud"], {})).message).toMatch(/log-level/);
+    expect(errorOf(() => parseRunConfig(["--admin", "nowhere"], {})).message).toMatch(/--admin/);
+  });
+
+  test("NODE_NAME fills --node-name, the flag wins", () => {
+    expect(parseRunConfig([], { NODE_NAME: "node-a" }).nodeName).toBe("node-a");
+    expect(parseRunConfig(["--node-name", "node-b"], { NODE_NAME: "node-a" }).nodeName).toBe("node-b");
+  });
+
+  test("--help text lists every option with its default", () => {
+    const help = runOptionsHelp();
+    for (const name of Object.keys(RUN_OPTIONS)) expect(help).toContain(`--${name}`);
+    expect(help).toContain("(default 15001)");
+  });
+});
