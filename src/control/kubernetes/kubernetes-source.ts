@@ -108,7 +108,6 @@ export async function startKubernetesSource<D>(opts: KubernetesSourceOptions<D>)
         onEvent: (type, obj) => {
           if (type === "delete") tracker.remove(obj);
           else tracker.upsert(obj);
-          reconcileSecrets();
           schedule();
         },
         onListed: schedule,
@@ -189,6 +188,8 @@ export async function startKubernetesSource<D>(opts: KubernetesSourceOptions<D>)
     debounceTimer = undefined;
     firstPendingAt = undefined;
     if (stopped) return;
+    // Once per batch, not per policy event: an initial list of many policies stays linear.
+    reconcileSecrets();
     const state = build();
     last = state;
     try {
