@@ -28,7 +28,7 @@ export interface RewriteResult {
 const FRAMING = new Set(["content-length", "transfer-encoding"]);
 
 export function applyHeaderOps(head: RequestHead, ops: readonly HeaderOp[]): RewriteResult {
-  const raw = head.raw;
+  const raw = head.buf;
   const f = head.fields;
   const lines: Line[] = [];
   let lineStart = head.fieldsStart;
@@ -64,7 +64,7 @@ export function applyHeaderOps(head: RequestHead, ops: readonly HeaderOp[]): Rew
       }
     }
   }
-  const parts: Buffer[] = [raw.subarray(0, head.fieldsStart)];
+  const parts: Buffer[] = [raw.subarray(head.start, head.fieldsStart)];
   for (const l of lines) parts.push(typeof l.bytes === "string" ? Buffer.from(l.bytes, "latin1") : l.bytes);
   parts.push(Buffer.from("\r\n"));
   return { raw: Buffer.concat(parts), skipped };

@@ -21,11 +21,14 @@ export interface HeadLimits {
 const MAX_LEADING_EMPTY_LINES = 4;
 
 export class HeadScanner {
-  /** The complete head after scan() returned a position; a view into the read when headInChunk. */
-  head: Buffer = Buffer.alloc(0);
-  /** True when `head` lies entirely in the buffer last given to scan(), at [headStart, returned position). */
-  headInChunk = false;
+  /**
+   * After scan() returned a position, the complete head is headBuf[headStart, headEnd):
+   * the read itself when headInChunk (no copy, no view object), else the pieces joined.
+   */
+  headBuf: Buffer = Buffer.alloc(0);
   headStart = 0;
+  headEnd = 0;
+  headInChunk = false;
   error: HttpParseError | null = null;
   /** Bytes of an unfinished head, copied out of earlier reads. */
   private partial: Buffer[] = [];
@@ -95,14 +98,16 @@ export class HeadScanner {
         this.startLineDone = true;
       } else if (lineLen === 0) {
         if (this.partialLen === 0) {
-          this.head = buf.subarray(start, lf + 1);
-          this.headInChunk = true;
+          this.headBuf = buf;
           this.headStart = start;
+          this.headEnd = lf + 1;
+          this.headInChunk = true;
         } else {
           this.partial.push(buf.subarray(start, lf + 1));
-          this.head = Buffer.concat(this.partial, absLf + 1);
-          this.headInChunk = false;
+          this.headBuf = Buffer.concat(this.partial, absLf + 1);
           this.headStart = 0;
+          this.headEnd = absLf + 1;
+          this.headInChunk = false;
         }
         this.reset();
         return lf + 1;

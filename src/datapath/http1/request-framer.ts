@@ -87,11 +87,12 @@ export class RequestFramer {
           return NEED_MORE;
         }
         if (end === -2) return this.fail(this.scanner.error!);
-        const parsed = parseRequestHead(this.scanner.head, this.limits);
+        const s = this.scanner;
+        const parsed = parseRequestHead(s.headBuf, s.headStart, s.headEnd, this.limits);
         if (!(parsed instanceof RequestHead)) return this.fail(parsed);
         this.head = parsed;
-        this.headInChunk = this.scanner.headInChunk;
-        this.headStart = this.scanner.headStart;
+        this.headInChunk = s.headInChunk;
+        this.headStart = s.headStart;
         this.pos = end;
         if (parsed.framing === "length") {
           this.state = ST_LENGTH;

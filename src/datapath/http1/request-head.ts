@@ -24,9 +24,13 @@ import { parseError, type HttpParseError } from "./parse-error.js";
 export type BodyFraming = "none" | "length" | "chunked";
 
 export class RequestHead implements HttpRequestFacts {
+  private rawView: Buffer | null = null;
+
   constructor(
-    /** The exact bytes of the head as received, final CRLF CRLF included. */
-    readonly raw: Buffer,
+    /** The buffer holding the head at [start, end): exactly as received, final CRLF CRLF included. */
+    readonly buf: Buffer,
+    readonly start: number,
+    readonly end: number,
     readonly method: string,
     /** The request target exactly as sent. */
     readonly target: string,
@@ -36,9 +40,9 @@ export class RequestHead implements HttpRequestFacts {
     readonly host: string,
     /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
     readonly minorVersion: number,
-    /** [nameStart, nameEnd, valueStart, valueEnd] per field line, offsets into raw; value OWS trimmed. */
+    /** [nameStart, nameEnd, valueStart, valueEnd] per field line, offsets into buf; value OWS trimmed. */
     readonly fields: readonly number[],
-    /** Offset in raw where the first field line starts (just after the request line). */
+    /** Offset in buf where the first field line starts (just after the request line). */
     readonly fieldsStart: number,
     readonly framing: BodyFraming,
     /** Body length when framing is "length", else 0. */
@@ -50,22 +54,28 @@ export class RequestHead implements HttpRequestFacts {
     readonly upgrade: boolean,
   ) {}
 
+  /** The head's bytes (a view, made on first use: the pass-through path never needs one). */
+  get raw(): Buffer {
+    if (this.rawView === null) this.rawView = this.buf.subarray(this.start, this.end);
+    return this.rawView;
+  }
+
   get fieldCount(): number {
     return this.fields.length >> 2;
   }
 
   fieldName(i: number): string {
-    return latin1(this.raw, this.fields[i * 4]!, this.fields[i * 4 + 1]!);
+    return latin1(this.buf, this.fields[i * 4]!, this.fields[i * 4 + 1]!);
   }
 
   fieldValue(i: number): string {
-    return latin1(this.raw, this.fields[i * 4 + 2]!, this.fields[i * 4 + 3]!);
+    return latin1(this.buf, this.fields[i * 4 + 2]!, this.fields[i * 4 + 3]!);
   }
 
   /** All values of a header joined with ",", or undefined; `nameLower` must be lower case. */
   header(nameLower: string): string | undefined {
     const f = this.fields;
-    const raw = this.raw;
+    const raw = this.buf;
     let out: string | undefined;
     for (let i = 0; i < f.length; i += 4) {
       if (equalsIgnoreAsciiCase(raw, f[i]!, f[i + 1]!, nameLower)) {
@@ -86,14 +96,14 @@ const badLine = (m: string): HttpParseError => parseError("L7P_ERR_HTTP_REQUEST_
 const badField = (m: string): HttpParseError => parseError("L7P_ERR_HTTP_HEADER", 400, m);
 
 /**
- * Parses a complete head. `raw` must end with CRLF CRLF and contain no LF without a CR before
- * it; the head scanner of the request framer guarantees both.
+ * Parses the complete head at raw[start, end). It must end with CRLF CRLF and contain no LF
+ * without a CR before it; the head scanner of the request framer guarantees both.
  */
-export function parseRequestHead(raw: Buffer, limits: RequestHeadLimits): RequestHead | HttpParseError {
-  let i = 0;
+export function parseRequestHead(raw: Buffer, start: number, end: number, limits: RequestHeadLimits): RequestHead | HttpParseError {
+  let i = start;
   while (TOKEN[raw[i]!] === 1) i++;
-  if (i === 0 || raw[i] !== SP) return badLine("invalid method");
-  const method = latin1(raw, 0, i);
+  if (i === start || raw[i] !== SP) return badLine("invalid method");
+  const method = latin1(raw, start, i);
   const tStart = ++i;
   while (TARGET[raw[i]!] === 1) i++;
   if (i === tStart || raw[i] !== SP) return badLine("invalid request target");
@@ -219,6 +229,8 @@ export function parseRequestHead(raw: Buffer, limits: RequestHeadLimits): Reques
 
   return new RequestHead(
     raw,
+    start,
+    end,
     method,
     target,
     path,

@@ -15,7 +15,7 @@ import { ChunkedBody } from "./chunked-body.js";
 import { HeadScanner, type HeadLimits } from "./head-scanner.js";
 import type { HttpParseError } from "./parse-error.js";
 import { BODY, END, ERROR, HEAD, NEED_MORE } from "./request-framer.js";
-import { parseResponseHead, type ResponseContext, type ResponseHead } from "./response-head.js";
+import { ResponseHead, parseResponseHead, type ResponseContext } from "./response-head.js";
 
 export { BODY, END, ERROR, HEAD, NEED_MORE };
 export const UPGRADE = 7;
@@ -81,11 +81,12 @@ export class ResponseFramer {
           return NEED_MORE;
         }
         if (end === -2) return this.fail({ ...this.scanner.error!, code: "L7P_ERR_HTTP_RESPONSE", status: 502 });
-        const parsed = parseResponseHead(this.scanner.head, this.ctx);
-        if ("code" in parsed) return this.fail(parsed);
+        const s = this.scanner;
+        const parsed = parseResponseHead(s.headBuf, s.headStart, s.headEnd, this.ctx);
+        if (!(parsed instanceof ResponseHead)) return this.fail(parsed);
         this.head = parsed;
-        this.headInChunk = this.scanner.headInChunk;
-        this.headStart = this.scanner.headStart;
+        this.headInChunk = s.headInChunk;
+        this.headStart = s.headStart;
         this.pos = end;
         if (parsed.status === 101) {
           this.state = ST_TUNNEL;

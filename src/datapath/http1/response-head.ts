@@ -13,14 +13,23 @@ import { parseDecimal } from "./request-head.js";
 /** "close": the body runs until the upstream closes the connection. */
 export type ResponseFraming = "none" | "length" | "chunked" | "close";
 
-export interface ResponseHead {
-  readonly raw: Buffer;
-  readonly status: number;
-  readonly minorVersion: number;
-  readonly framing: ResponseFraming;
-  readonly contentLength: number;
-  /** Whether the upstream keeps the connection open after this response. */
-  readonly keepAlive: boolean;
+export class ResponseHead {
+  constructor(
+    /** The buffer holding the head at [start, end), exactly as received. */
+    readonly buf: Buffer,
+    readonly start: number,
+    readonly end: number,
+    readonly status: number,
+    readonly minorVersion: number,
+    readonly framing: ResponseFraming,
+    readonly contentLength: number,
+    /** Whether the upstream keeps the connection open after this response. */
+    readonly keepAlive: boolean,
+  ) {}
+
+  get raw(): Buffer {
+    return this.buf.subarray(this.start, this.end);
+  }
 }
 
 /** What the response answers, which decides whether it can have a body. */
@@ -31,17 +40,19 @@ export interface ResponseContext {
 
 const bad = (m: string): HttpParseError => parseError("L7P_ERR_HTTP_RESPONSE", 502, m);
 
-export function parseResponseHead(raw: Buffer, ctx: ResponseContext): ResponseHead | HttpParseError {
+/** Parses the complete head at raw[start, end) (CRLF CRLF at its end, no bare LF). */
+export function parseResponseHead(raw: Buffer, start: number, end: number, ctx: ResponseContext): ResponseHead | HttpParseError {
+  const o = start;
   if (
-    raw[0] !== 0x48 || raw[1] !== 0x54 || raw[2] !== 0x54 || raw[3] !== 0x50 || raw[4] !== 0x2f ||
-    raw[5] !== 0x31 || raw[6] !== 0x2e || (raw[7] !== 0x30 && raw[7] !== 0x31) || raw[8] !== SP
+    raw[o] !== 0x48 || raw[o + 1] !== 0x54 || raw[o + 2] !== 0x54 || raw[o + 3] !== 0x50 || raw[o + 4] !== 0x2f ||
+    raw[o + 5] !== 0x31 || raw[o + 6] !== 0x2e || (raw[o + 7] !== 0x30 && raw[o + 7] !== 0x31) || raw[o + 8] !== SP
   ) {
     return bad("invalid status line");
   }
-  const minorVersion = raw[7]! - 0x30;
-  const status = parseDecimal(raw, 9, 12);
+  const minorVersion = raw[o + 7]! - 0x30;
+  const status = parseDecimal(raw, o + 9, o + 12);
   if (status < 100 || status > 999) return bad("invalid status code");
-  let i = 12;
+  let i = o + 12;
   if (raw[i] === SP) {
     i++;
     while (FIELD_VALUE[raw[i]!] === 1) i++;
@@ -100,7 +111,7 @@ export function parseResponseHead(raw: Buffer, ctx: ResponseContext): ResponseHe
   if (framing === "close") keepAlive = false;
   if (status === 101 && !ctx.upgrade) return bad("101 Switching Protocols without an upgrade request");
 
-  return { raw, status, minorVersion, framing, contentLength: framing === "length" ? contentLength : 0, keepAlive };
+  return new ResponseHead(raw, start, end, status, minorVersion, framing, framing === "length" ? contentLength : 0, keepAlive);
 }
 
 function lastCodingIsChunked(te: string): boolean {

@@ -3,7 +3,8 @@ import { applyHeaderOps } from "../../../../src/datapath/http1/head-rewrite.js";
 import { RequestHead, parseRequestHead } from "../../../../src/datapath/http1/request-head.js";
 
 function head(s: string): RequestHead {
-  const h = parseRequestHead(Buffer.from(s, "latin1"), { maxHeaders: 100 });
+  const buf = Buffer.from(s, "latin1");
+  const h = parseRequestHead(buf, 0, buf.length, { maxHeaders: 100 });
   if (!(h instanceof RequestHead)) throw new Error(h.message);
   return h;
 }
