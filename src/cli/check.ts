@@ -175,7 +175,10 @@ function describeSide(s: SideVerdict, peerIsEndpoint: boolean): string {
     case "not-enforced":
       return peerIsEndpoint ? "allowed: no policy selects this endpoint" : "allowed: not an endpoint (world), nothing to enforce";
     case "default-deny":
-      return d.layer === "l7" ? "denied at L7: no rule matches the request (default deny)" : "denied: default deny (no rule allows this peer and port)";
+      if (d.layer !== "l7") return "denied: default deny (no rule allows this peer and port)";
+      return d.policies !== undefined && d.policies.length > 0
+        ? `denied at L7 by ${d.policies.join(", ")}: none of its rules matches the request (default deny)`
+        : "denied at L7: no rule matches the request (default deny)";
     case "policy": {
       const layer = d.layer === "l7" ? "L7" : "L3/L4";
       const where = d.rulePath !== undefined && d.rulePath !== "" ? ` (${d.rulePath})` : "";

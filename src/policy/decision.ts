@@ -17,7 +17,11 @@ export interface Peer {
 /** What decided one side (egress of the source, or ingress of the destination). */
 export type DecidedBy =
   | { kind: "policy"; policy: string; ruleIndex: number; action: "allow" | "deny"; layer: "l3-l4" | "l7" }
-  | { kind: "default-deny" }
+  /**
+   * Nothing allowed it. At L7, `policies` names the policies whose L7 rules govern the port
+   * (none of which matched the request): the ones an app team looks at for the denial.
+   */
+  | { kind: "default-deny"; policies?: readonly string[] }
   /** No policy selects this endpoint in this direction (or the peer is not an endpoint). */
   | { kind: "not-enforced" };
 

@@ -35,7 +35,8 @@ export function policyRef(d: DecidedBy): string {
     case "policy":
       return d.policy;
     case "default-deny":
-      return DEFAULT_DENY;
+      // At L7, the policy whose HTTP rules the request failed is the one to look at.
+      return d.policies?.[0] ?? DEFAULT_DENY;
     case "not-enforced":
       return NO_POLICY;
   }

@@ -65,6 +65,15 @@ const NOT_ENFORCED: DecidedBy = Object.freeze({ kind: "not-enforced" });
 const DEFAULT_DENY: DecidedBy = Object.freeze({ kind: "default-deny" });
 const L7_DEFAULT_DENY: ExplainedDecidedBy = Object.freeze({ kind: "default-deny", layer: "l7" });
 
+/** An L7 request matched no rule: name the policies whose L7 rules govern this flow's port. */
+function l7DefaultDeny(c: SideCtx): ExplainedDecidedBy {
+  const policies: string[] = [];
+  for (const e of allowEntries(c)) {
+    if (e.l7 !== null && e.l7 !== undefined && !policies.includes(e.origin.policy)) policies.push(e.origin.policy);
+  }
+  return policies.length === 0 ? L7_DEFAULT_DENY : { kind: "default-deny", layer: "l7", policies };
+}
+
 function side(direction: Direction, enforced: boolean, allowed: boolean, decidedBy: DecidedBy): SideVerdict {
   return { direction, enforced, allowed, decidedBy };
 }
@@ -162,7 +171,7 @@ export class CompiledPolicySnapshot implements PolicySnapshot {
       const m = c.table.http === null ? null : evaluateHttp(c.table.http, (r) => c.matchedPeers.has(r.data.peer) && c.portEntries.has(r.entryId), req, overlay, headerOps, logs);
       if (m !== null) return side(s.direction, true, true, policyDecision(m.data.origin, "allow", "l7", `${m.data.origin.path}.rules.http[${m.data.index}]`));
       if (c.allowAll !== null) return side(s.direction, true, true, policyDecision(c.allowAll.origin, "allow", "l3-l4"));
-      return side(s.direction, true, false, L7_DEFAULT_DENY);
+      return side(s.direction, true, false, l7DefaultDeny(c));
     };
     const egress = decideOne(ctx.egress, flow.egress);
     const ingress = decideOne(ctx.ingress, flow.ingress);
@@ -211,7 +220,7 @@ export class CompiledPolicySnapshot implements PolicySnapshot {
       const m = match(c);
       if (m !== null) return side(s.direction, true, true, policyDecision(m.entry.origin, "allow", "l7", m.path));
       if (c.allowAll !== null) return side(s.direction, true, true, policyDecision(c.allowAll.origin, "allow", "l3-l4"));
-      return side(s.direction, true, false, L7_DEFAULT_DENY);
+      return side(s.direction, true, false, l7DefaultDeny(c));
     };
     const egress = decideOne(ctx.egress, flow.egress);
     const ingress = decideOne(ctx.ingress, flow.ingress);

@@ -53,7 +53,7 @@ describe("l7proxy check", () => {
     const denied = await run([...base, "--http-method", "PUT", "--http-path", "/v1/exhaust-port"]);
     expect(denied.code).toBe(1);
     expect(denied.out).toMatch(/^DENIED\n/);
-    expect(denied.out).toContain("denied at L7: no rule matches the request");
+    expect(denied.out).toContain("denied at L7 by default/rule1: none of its rules matches the request");
   });
 
   it("accepts several policy paths and prints JSON", async () => {
