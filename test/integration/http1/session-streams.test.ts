@@ -171,3 +171,35 @@ describe("upgrade", () => {
     c.close();
   });
 });
+
+describe("backpressure", () => {
+  it("does not buffer a large response for a client that stops reading", async () => {
+    const c = await RawClient.open(proxy.port);
+    c.socket.pause();
+    const before = process.memoryUsage().arrayBuffers;
+    c.write("GET /bytes/400000000 HTTP/1.1\r\nHost: h\r\n\r\n");
+    await new Promise((r) => setTimeout(r, 1500));
+    // Socket buffers along the path hold a few MB; the proxy must not hold the 400 MB.
+    const grown = process.memoryUsage().arrayBuffers - before;
+    expect(grown).toBeLessThan(64 * 1024 * 1024);
+    c.socket.resume();
+    await c.until((t) => t.length > 1_000_000);
+    c.close();
+  });
+});
+
+describe("draining", () => {
+  it("closes after the request in flight once draining starts", async () => {
+    let draining = false;
+    const p = await startProxy(upstream.port, { draining: () => draining });
+    const c = await RawClient.open(p.port);
+    c.write("GET /echo/1 HTTP/1.1\r\nHost: h\r\n\r\n");
+    await c.until((t) => t.endsWith("0\r\n\r\n"));
+    draining = true;
+    c.write("GET /echo/2 HTTP/1.1\r\nHost: h\r\n\r\nGET /echo/3 HTTP/1.1\r\nHost: h\r\n\r\n");
+    const text = await c.untilClosed();
+    expect(statusLines(text)).toEqual([200, 200]);
+    expect(text).not.toContain("/echo/3");
+    await p.close();
+  });
+});
