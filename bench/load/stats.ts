@@ -17,7 +17,8 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
   const n = sorted.length;
   if (n === 0) return Number.NaN;
   if (p <= 0) return sorted[0] as number;
-  const rank = Math.ceil((p / 100) * n);
+  // The epsilon keeps 99.9% of 1000 at rank 999, not 1000 (99.9 / 100 * 1000 = 999.0000000000001).
+  const rank = Math.ceil((p * n) / 100 - 1e-9);
   return sorted[Math.min(n, rank) - 1] as number;
 }
 

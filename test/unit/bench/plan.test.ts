@@ -1,0 +1,39 @@
+import { describe, expect, test } from "vitest";
+import { parseOptions } from "../../../bench/load/options.js";
+import { planCells } from "../../../bench/load/plan.js";
+
+describe("planCells", () => {
+  test("the default configuration shared by several scenarios is measured once", () => {
+    const o = parseOptions(["--scenarios", "throughput,rules,connections,body", "--rules", "1,100", "--connections", "64", "--body-sizes", "0"], "/out");
+    const cells = planCells(o);
+    expect(cells.map((c) => c.key)).toEqual(["throughput c=64 body=0 rules=1", "throughput c=64 body=0 rules=100"]);
+    expect(cells[0]?.scenarios).toEqual(["throughput", "rules", "connections", "body"]);
+  });
+
+  test("cells are ordered by rule count so proxies restart once per policy", () => {
+    const cells = planCells(parseOptions(["--quick"], "/out"));
+    const counts = cells.map((c) => c.ruleCount);
+    expect(counts).toEqual([...counts].sort((a, b) => a - b));
+    expect(new Set(counts)).toEqual(new Set([1, 10_000]));
+  });
+
+  test("loopback cells get the loopback targets, the others the namespace targets", () => {
+    const cells = planCells(parseOptions(["--scenarios", "loopback,latency", "--rates", "3000"], "/out"));
+    const lo = cells.filter((c) => c.loopback);
+    expect(lo.map((c) => c.key)).toEqual(["throughput c=64 body=0 rules=1 loopback", "latency@3000rps c=64 body=0 rules=1 loopback"]);
+    for (const c of lo) expect(c.targets).toEqual(["direct-lo", "l7proxy-lo", "haproxy-lo"]);
+    expect(cells.find((c) => !c.loopback)?.targets).toEqual(["direct", "l7proxy", "haproxy"]);
+  });
+
+  test("latency cells use the open-loop pool size; the denied scenario sends half to the denied path", () => {
+    const cells = planCells(parseOptions(["--scenarios", "denied", "--latency-connections", "16"], "/out"));
+    expect(cells.map((c) => [c.key, c.deniedShare, c.connections])).toEqual([
+      ["throughput c=64 body=0 rules=1 denied=50%", 0.5, 64],
+      ["latency@3000rps c=16 body=0 rules=1 denied=50%", 0.5, 16],
+    ]);
+  });
+
+  test("a scenario whose targets were all left out has no cells", () => {
+    expect(planCells(parseOptions(["--scenarios", "loopback", "--targets", "direct,haproxy"], "/out"))).toEqual([]);
+  });
+});
