@@ -14,6 +14,7 @@ import { startAdminServer } from "../telemetry/admin-server.js";
 import { createLogger } from "../telemetry/logger.js";
 import { Telemetry } from "../telemetry/telemetry.js";
 import { FileSource } from "./file-source.js";
+import { startKubernetesSnapshotSource } from "./kubernetes/index.js";
 import { SnapshotHolder } from "./snapshot-holder.js";
 
 export function interceptSpecFor(config: RunConfig, snapshot: PolicySnapshot | null): InterceptSpec {
@@ -57,18 +58,29 @@ export async function startProxy(config: RunConfig): Promise<{ exitCode: number 
           },
         });
 
-  const source = new FileSource({
-    policies: config.policies,
-    endpoints: config.endpoints,
-    holder,
-    logger,
-    onLoad: (ok, revision, error) => telemetry.policyReload(ok, revision, error),
-  });
-  const first = await source.load();
-  if (!first.ok) {
-    logger.fatal("no valid policy to enforce; fix the errors above (the interception rules, if installed, keep failing closed)");
-    await admin?.close();
-    return { exitCode: 1 };
+  const onLoad = (ok: boolean, revision: number, error?: string): void => telemetry.policyReload(ok, revision, error);
+  let stopSource: () => Promise<void> | void;
+  if (config.kubernetes) {
+    if (config.nodeName === null) {
+      logger.fatal("--kubernetes needs this node's name: --node-name or NODE_NAME (the downward API's spec.nodeName)");
+      await admin?.close();
+      return { exitCode: 2 };
+    }
+    const k8s = await startKubernetesSnapshotSource({ holder, logger, nodeName: config.nodeName, onLoad });
+    stopSource = () => k8s.stop();
+    // Until the first full sync there is nothing to enforce with: not ready, and any
+    // interception rules left by a previous proxy keep refusing traffic (fail closed).
+    if (holder.current === null) await new Promise((resolve) => holder.once("swap", resolve));
+  } else {
+    const files = new FileSource({ policies: config.policies, endpoints: config.endpoints, holder, logger, onLoad });
+    const first = await files.load();
+    if (!first.ok) {
+      logger.fatal("no valid policy to enforce; fix the errors above (the interception rules, if installed, keep failing closed)");
+      await admin?.close();
+      return { exitCode: 1 };
+    }
+    await files.watch();
+    stopSource = () => files.stop();
   }
 
   if (config.installRules) {
@@ -99,13 +111,12 @@ export async function startProxy(config: RunConfig): Promise<{ exitCode: number 
     maxHeaderBytes: config.maxHeaderBytes,
   });
   listening = true;
-  await source.watch();
   logger.info({ port: config.proxyPort, admin: config.admin, revision: holder.current?.revision }, "l7proxy ready");
 
   const exitCode = await new Promise<number>((resolve) => {
     const shutdown = (signal: string): void => {
       logger.info({ signal, connections: proxy.connections }, "draining");
-      source.stop();
+      void stopSource();
       listening = false;
       void proxy.drain(config.drainTimeoutMs).then(async ({ remaining }) => {
         // The interception rules stay: until a proxy listens again, traffic to enforced

@@ -36,6 +36,8 @@ export interface ClusterOptions {
   servers: ServerSpec[];
   services?: ServiceSpec[];
   proxyArgs?: string[];
+  /** Where the proxy gets policy: the cluster's policy directory (default) or the Kubernetes API. */
+  policySource?: "files" | { kubernetes: { kubeconfig: string; nodeName: string } };
   adminPort?: number;
 }
 
@@ -63,7 +65,8 @@ export class NetnsCluster {
     return this.#proxy;
   }
 
-  async start(): Promise<void> {
+  /** Builds the cluster; `proxy: false` leaves starting the proxy to the caller (startProxy). */
+  async start(opts: { proxy?: boolean } = {}): Promise<void> {
     const inventory = await loadEndpointsFile(this.opts.endpointsFile);
     this.topo = await createTopology({ tag: this.tag, pods: inventory.endpoints.map((e) => ({ name: e.name, ip: e.ips[0]! })) });
     try {
@@ -74,7 +77,7 @@ export class NetnsCluster {
       }
       for (const svc of this.opts.services ?? []) await this.#installService(svc);
       this.policyDir = await mkdtemp(join(tmpdir(), `l7proxy-${this.tag}-`));
-      await this.startProxy();
+      if (opts.proxy !== false) await this.startProxy();
     } catch (err) {
       await this.stop();
       throw err;
@@ -97,20 +100,23 @@ export class NetnsCluster {
 
   async startProxy(extraArgs: string[] = []): Promise<void> {
     this.proxyLog = "";
+    const source = this.opts.policySource ?? "files";
+    const sourceArgs =
+      source === "files"
+        ? ["--policies", this.policyDir, "--endpoints", this.opts.endpointsFile]
+        : ["--kubernetes", "--node-name", source.kubernetes.nodeName];
+    const env = source === "files" ? process.env : { ...process.env, KUBECONFIG: source.kubernetes.kubeconfig };
     this.#proxy = spawnIn(this.topo.nodeNetns, process.execPath, [
       CLI,
       "run",
-      "--policies",
-      this.policyDir,
-      "--endpoints",
-      this.opts.endpointsFile,
+      ...sourceArgs,
       "--admin",
       `127.0.0.1:${this.adminPort}`,
       "--log-level",
       "warn",
       ...(this.opts.proxyArgs ?? []),
       ...extraArgs,
-    ]);
+    ], { env });
     this.#proxy.stderr?.setEncoding("utf8").on("data", (d: string) => (this.proxyLog += d));
     this.#proxy.stdout?.setEncoding("utf8").on("data", (d: string) => (this.proxyLog += d));
     await this.waitReady();

@@ -89,6 +89,8 @@ export interface RecordedRequest {
 export interface KubeTestApiServerOptions {
   /** How a too-old resourceVersion is refused: a watch ERROR event (default, like kube-apiserver) or HTTP 410. */
   goneAs?: "watch-event" | "http";
+  /** Address to listen on (default 127.0.0.1); e2e tests use one a network namespace can reach. */
+  host?: string;
 }
 
 const clone = <T>(v: T): T => structuredClone(v);
@@ -117,9 +119,10 @@ export class KubeTestApiServer {
 
   static async start(opts: KubeTestApiServerOptions = {}): Promise<KubeTestApiServer> {
     const s = new KubeTestApiServer(opts);
-    await new Promise<void>((resolve) => s.server.listen(0, "127.0.0.1", resolve));
+    const host = opts.host ?? "127.0.0.1";
+    await new Promise<void>((resolve) => s.server.listen(0, host, resolve));
     const addr = s.server.address() as AddressInfo;
-    s.baseUrl = `http://127.0.0.1:${addr.port}`;
+    s.baseUrl = `http://${host}:${addr.port}`;
     return s;
   }
 
