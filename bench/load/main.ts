@@ -15,6 +15,7 @@ import { resultsSection, updateResultsMd } from "./report/results-md.js";
 import { renderChart } from "./report/svg-chart.js";
 import { textTable } from "./report/table.js";
 import { cellResult, type CellResult } from "./results.js";
+import { median } from "./stats.js";
 
 async function main(argv: string[]): Promise<number> {
   let opts: BenchOptions;
@@ -75,7 +76,12 @@ async function main(argv: string[]): Promise<number> {
     await env.teardown().catch((err: unknown) => process.stderr.write(`bench: cleanup: ${(err as Error).message}\n`));
   }
 
+  const pressure = median(results.flatMap((r) => r.runs.map((x) => x.cpuPressure ?? Number.NaN)));
+  if (Number.isFinite(pressure)) {
+    notes.push(`Machine load: in a median run, some task was waiting for a CPU ${pressure.toFixed(0)}% of the time (PSI cpu some avg10); figures from a busy shared machine are noisy.`);
+  }
   process.stdout.write(`\n${textTable(results)}`);
+  for (const n of notes) process.stdout.write(`${n}\n`);
   process.stdout.write(
     "\n×direct/×haproxy: rps ratio on throughput rows (higher is better), p99 ratio on latency rows (lower is better); +p99: p99 added over direct.\n",
   );

@@ -2,7 +2,7 @@
 // runs the load while sampling the target process tree's CPU time and peak RSS.
 
 import { spawn } from "node:child_process";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TargetAddress, TargetName } from "./env/bench-env.js";
@@ -32,6 +32,8 @@ export interface Run {
   cpuSeconds: number | null;
   wallSeconds: number;
   peakRssBytes: number | null;
+  /** Share of the last 10 s in which some task waited for a CPU (PSI, %), at the run's end: how busy the shared machine was. */
+  cpuPressure: number | null;
 }
 
 export interface MeasureContext {
@@ -47,8 +49,14 @@ export function cellPaths(cell: Cell): string[] {
 }
 
 export async function measure(target: TargetName, round: number, cell: Cell, addr: TargetAddress, ctx: MeasureContext): Promise<Run> {
-  if (cell.kind === "throughput") return measureThroughput(target, round, cell, addr, ctx);
-  return measureLatency(target, round, cell, addr, ctx);
+  const r = cell.kind === "throughput" ? await measureThroughput(target, round, cell, addr, ctx) : await measureLatency(target, round, cell, addr, ctx);
+  return { ...r, cpuPressure: parseCpuPressure(await readFile("/proc/pressure/cpu", "utf8").catch(() => "")) };
+}
+
+/** "some avg10=12.34 ..." from /proc/pressure/cpu; null when the kernel has no PSI. */
+export function parseCpuPressure(text: string): number | null {
+  const m = /^some avg10=([0-9.]+)/m.exec(text);
+  return m === null ? null : Number(m[1]);
 }
 
 async function withCost<T>(pid: number | null, body: () => Promise<T>): Promise<{ value: T; cpuSeconds: number | null; peakRssBytes: number | null; wallSeconds: number }> {
@@ -61,7 +69,7 @@ async function withCost<T>(pid: number | null, body: () => Promise<T>): Promise<
   return { value, cpuSeconds: cost.cpuSeconds, peakRssBytes: Number.isFinite(cost.peakRssBytes) ? cost.peakRssBytes : null, wallSeconds };
 }
 
-async function measureThroughput(target: TargetName, round: number, cell: Cell, addr: TargetAddress, ctx: MeasureContext): Promise<Run> {
+async function measureThroughput(target: TargetName, round: number, cell: Cell, addr: TargetAddress, ctx: MeasureContext): Promise<Omit<Run, "cpuPressure">> {
   const paths = cellPaths(cell);
   const script = join(ctx.scratchDir, `wrk-${paths.length}-${cell.bodySize}.lua`);
   await writeFile(script, wrkScript(paths));
@@ -92,7 +100,7 @@ async function measureThroughput(target: TargetName, round: number, cell: Cell, 
   };
 }
 
-async function measureLatency(target: TargetName, round: number, cell: Cell, addr: TargetAddress, ctx: MeasureContext): Promise<Run> {
+async function measureLatency(target: TargetName, round: number, cell: Cell, addr: TargetAddress, ctx: MeasureContext): Promise<Omit<Run, "cpuPressure">> {
   const spec: LoadSpec = {
     host: addr.host,
     port: addr.port,

@@ -18,6 +18,7 @@ export function run(target: TargetName, round: number, rps: number, p99: number,
     cpuSeconds: null,
     wallSeconds: 1,
     peakRssBytes: null,
+    cpuPressure: null,
     ...extra,
   };
 }
