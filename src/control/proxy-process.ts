@@ -8,6 +8,7 @@ import { Registry } from "prom-client";
 import type { RunConfig } from "../config/run-config.js";
 import { ProxyServer } from "../datapath/proxy-server.js";
 import { installRules, updateEnforcedIps, type InterceptSpec } from "../intercept/rules.js";
+import { enableListenerMigration } from "../intercept/listener-migration.js";
 import { listenTransparent } from "../intercept/transparent-socket.js";
 import type { PolicySnapshot } from "../policy/decision.js";
 import { startAdminServer } from "../telemetry/admin-server.js";
@@ -52,6 +53,11 @@ export async function startProxy(config: RunConfig): Promise<{ exitCode: number 
           port: config.admin.port,
           registry,
           flows: telemetry.flows,
+          // Shared with SO_REUSEPORT like the proxy port, so a new process can start (and
+          // answer its probes) while the old one drains.
+          listen: async (server) => {
+            await listenTransparent({ host: config.admin!.host, port: config.admin!.port, reusePort: true }, server);
+          },
           health: {
             ready: () => holder.current !== null && rulesReady && listening,
             policyInfo: () => holder.info,
@@ -94,6 +100,8 @@ export async function startProxy(config: RunConfig): Promise<{ exitCode: number 
     });
   }
 
+  const migration = await enableListenerMigration();
+  if (!migration.enabled) logger.warn({ reason: migration.reason }, "queued connections may be reset when an old proxy stops");
   // allowHalfOpen: a client that shuts down its sending side after its last request still
   // gets its answers (HTTP/1.0-style clients, `nc -q`), and relays keep TCP half-close.
   const server = await listenTransparent({

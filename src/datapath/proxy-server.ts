@@ -19,7 +19,6 @@ export class ProxyServer {
       socket.once("close", () => this.#sockets.delete(socket));
       const handle = handleConnection(socket, full);
       if (this.#sockets.has(socket)) this.#sockets.set(socket, handle);
-      if (this.#draining) handle.drain?.();
     });
   }
 
@@ -28,18 +27,23 @@ export class ProxyServer {
   }
 
   /**
-   * Stops accepting, then waits up to `timeoutMs` for connections to finish on their own
-   * (HTTP sessions close idle keep-alive connections and send `Connection: close` on their
-   * next response while draining); whatever is left is closed.
+   * Stops accepting, then lets connections finish on their own: while draining, every HTTP
+   * response carries `Connection: close`, so busy keep-alive clients close after their next
+   * answer without racing a close from our side. After `idleGraceMs`, connections still open
+   * are idle ones: they are closed (HTTP sessions close once their requests in flight are
+   * answered). Whatever remains at `timeoutMs` is closed.
    */
-  async drain(timeoutMs: number): Promise<{ remaining: number }> {
+  async drain(timeoutMs: number, idleGraceMs = Math.min(5000, timeoutMs / 2)): Promise<{ remaining: number }> {
     this.#draining = true;
     // close() stops accepting at once; its callback would wait for every connection.
     this.server.close();
-    // Idle keep-alive connections close now; busy ones after their requests in flight.
-    for (const handle of this.#sockets.values()) handle.drain?.();
-    const deadline = Date.now() + timeoutMs;
-    while (this.#sockets.size > 0 && Date.now() < deadline) {
+    const start = Date.now();
+    let idleClosed = false;
+    while (this.#sockets.size > 0 && Date.now() - start < timeoutMs) {
+      if (!idleClosed && Date.now() - start >= idleGraceMs) {
+        idleClosed = true;
+        for (const handle of this.#sockets.values()) handle.drain?.();
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
     const remaining = this.#sockets.size;

@@ -68,7 +68,7 @@ export interface TransparentListenOptions {
  * Attach 'connection' listeners to the returned server (or pass them through `server.on`).
  * Needs CAP_NET_ADMIN (root); fails with L7P_ERR_TRANSPARENT_SOCKET otherwise.
  */
-export async function listenTransparent(options: TransparentListenOptions): Promise<net.Server> {
+export async function listenTransparent<S extends net.Server = net.Server>(options: TransparentListenOptions, adopt?: S): Promise<S> {
   if (net.isIP(options.host) === 0) {
     throw new L7ProxyError("L7P_ERR_TRANSPARENT_SOCKET", `listen address must be a numeric IP, got "${options.host}"`);
   }
@@ -89,7 +89,8 @@ export async function listenTransparent(options: TransparentListenOptions): Prom
     error.cause = cause;
     throw error;
   }
-  const server = net.createServer(options.serverOptions ?? {});
+  // `adopt` lets an http.Server (the admin API) take a shared SO_REUSEPORT socket too.
+  const server = (adopt ?? net.createServer(options.serverOptions ?? {})) as S;
   try {
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);

@@ -98,28 +98,44 @@ export class NetnsCluster {
     await runIn(this.topo.nodeNetns, "nft", ["-f", "-"], { input: script });
   }
 
-  async startProxy(extraArgs: string[] = []): Promise<void> {
-    this.proxyLog = "";
+  #spawnProxy(extraArgs: string[]): ChildProcess {
     const source = this.opts.policySource ?? "files";
     const sourceArgs =
       source === "files"
         ? ["--policies", this.policyDir, "--endpoints", this.opts.endpointsFile]
         : ["--kubernetes", "--node-name", source.kubernetes.nodeName];
     const env = source === "files" ? process.env : { ...process.env, KUBECONFIG: source.kubernetes.kubeconfig };
-    this.#proxy = spawnIn(this.topo.nodeNetns, process.execPath, [
-      CLI,
-      "run",
-      ...sourceArgs,
-      "--admin",
-      `127.0.0.1:${this.adminPort}`,
-      "--log-level",
-      "warn",
-      ...(this.opts.proxyArgs ?? []),
-      ...extraArgs,
-    ], { env });
-    this.#proxy.stderr?.setEncoding("utf8").on("data", (d: string) => (this.proxyLog += d));
-    this.#proxy.stdout?.setEncoding("utf8").on("data", (d: string) => (this.proxyLog += d));
+    const child = spawnIn(
+      this.topo.nodeNetns,
+      process.execPath,
+      [CLI, "run", ...sourceArgs, "--admin", `127.0.0.1:${this.adminPort}`, "--log-level", "info", ...(this.opts.proxyArgs ?? []), ...extraArgs],
+      { env },
+    );
+    child.stderr?.setEncoding("utf8").on("data", (d: string) => (this.proxyLog += d));
+    child.stdout?.setEncoding("utf8").on("data", (d: string) => (this.proxyLog += d));
+    return child;
+  }
+
+  async startProxy(extraArgs: string[] = []): Promise<void> {
+    this.proxyLog = "";
+    this.#proxy = this.#spawnProxy(extraArgs);
     await this.waitReady();
+  }
+
+  /**
+   * A rolling restart as a DaemonSet update with maxSurge does it: start a new proxy beside the
+   * running one (they share the ports with SO_REUSEPORT), wait until it is ready, then stop
+   * the old one with SIGTERM so it drains. Resolves with the old process's exit code.
+   */
+  async restartProxy(): Promise<number | null> {
+    const old = this.#proxy;
+    const next = this.#spawnProxy([]);
+    await waitForOutput(next, /"msg":"l7proxy ready"/, 20_000);
+    this.#proxy = next;
+    if (old === null || old.exitCode !== null) return old?.exitCode ?? null;
+    const exited = new Promise<number | null>((r) => old.once("exit", (code) => r(code)));
+    old.kill("SIGTERM");
+    return exited;
   }
 
   /** SIGTERM: the proxy drains and exits; its interception rules stay (fail closed). */

@@ -8,7 +8,7 @@
 // It binds to loopback by default: flow records name pods and URLs, so exposing it is a
 // deliberate choice (--admin 0.0.0.0:9901).
 
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 import { FlowFilterError, parseFlowFilter, type FlowFilter } from "./flow-filter.js";
@@ -34,6 +34,11 @@ export interface AdminServerOptions {
   health: AdminHealth;
   /** Most concurrent ?follow=1 streams (default 32); more get 503. */
   maxFollowers?: number;
+  /**
+   * Binds the server instead of a plain listen(host, port): the proxy passes one that shares the
+   * port with SO_REUSEPORT, so an old and a new process can both serve it during a restart.
+   */
+  listen?: (server: Server) => Promise<void>;
 }
 
 export interface AdminServer {
@@ -173,13 +178,16 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen({ host: opts.host, port: opts.port }, () => {
-      server.off("error", reject);
-      resolve();
+  if (opts.listen !== undefined) await opts.listen(server);
+  else {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ host: opts.host, port: opts.port }, () => {
+        server.off("error", reject);
+        resolve();
+      });
     });
-  });
+  }
 
   return {
     port: (server.address() as AddressInfo).port,
