@@ -4,7 +4,7 @@
 import { parseArgs } from "node:util";
 import { L7ProxyError } from "../errors/codes.js";
 import { compilePolicies } from "../policy/compile/index.js";
-import type { FlowQuery, FlowVerdict, L7Verdict, Protocol, SideVerdict } from "../policy/decision.js";
+import type { FlowQuery, FlowVerdict, HeaderOp, L7Verdict, Protocol, SideVerdict } from "../policy/decision.js";
 import { loadEndpointsFile } from "../policy/endpoints/load-endpoints.js";
 import type { EndpointInventory } from "../policy/endpoints/types.js";
 import { formatDiagnostic, loadPolicyPaths } from "../policy/load/index.js";
@@ -15,7 +15,7 @@ import type { ExplainedDecidedBy } from "../policy/snapshot/policy-snapshot.js";
 export const USAGE = `Usage: l7proxy check --policies PATH... --endpoints FILE --from PEER --to PEER --port N[/tcp|/udp|/sctp]
     [--http-method M] [--http-path P] [--http-host H] [--http-header 'Name: value']...
     [--kafka-api-key NAME|NUMBER] [--kafka-api-version V] [--kafka-client-id ID] [--kafka-topic T]...
-    [--dns-query NAME] [--fqdn-ip NAME=IP]... [--json]
+    [--dns-query NAME] [--fqdn-ip NAME=IP]... [--secret NS/NAME=VALUE]... [--json]
 
 Decide offline whether a connection (and optionally one request on it) would be allowed,
 and by which policy. Both sides are decided, as Cilium does: the source's egress and the
@@ -30,6 +30,11 @@ destination's ingress.
   --kafka-*            a Kafka request (--kafka-api-key is required; version default 0)
   --dns-query NAME     a DNS query to the destination
   --fqdn-ip NAME=IP    what a DNS answer taught the DNS proxy, for toFQDNs (repeatable)
+  --secret NS/NAME=VALUE
+                       the value of the Kubernetes Secret NS/NAME, for headerMatches that
+                       name it (repeatable). Without it no Secret exists here: such a match
+                       uses its inline value, or never matches. Printed only as [redacted];
+                       note that other local users may see command lines
   --json               print one JSON object instead of text
   -h, --help           show this help
 
@@ -50,6 +55,8 @@ interface Args {
   kafka: { apiKey: number; apiVersion: number; clientId: string | null; topics: string[] } | null;
   dns: string | null;
   fqdnIps: Map<string, string[]>;
+  /** undefined when no --secret was given: no Secret is known at all. */
+  secrets: Map<string, string> | undefined;
   json: boolean;
 }
 
@@ -85,6 +92,7 @@ function parse(argv: string[]): Args | "help" {
         "kafka-topic": { type: "string", multiple: true },
         "dns-query": { type: "string" },
         "fqdn-ip": { type: "string", multiple: true },
+        secret: { type: "string", multiple: true },
         json: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -125,6 +133,17 @@ function parse(argv: string[]): Args | "help" {
     if (eq <= 0 || canonicalIp(ip) === undefined) throw new UsageError(`--fqdn-ip ${entry}: expected NAME=IP`);
     fqdnIps.set(name, [...(fqdnIps.get(name) ?? []), ip]);
   }
+  let secrets: Map<string, string> | undefined;
+  for (const entry of v.secret ?? []) {
+    const m = /^([^/=\s]+)\/([^/=\s]+)=(.*)$/s.exec(entry);
+    // Usage errors name the Secret but never echo the value.
+    const ref = entry.slice(0, Math.max(0, entry.indexOf("=")));
+    if (m === null) throw new UsageError(`--secret ${ref === "" ? "(no NS/NAME=)" : ref}=...: expected NS/NAME=VALUE`);
+    const key = `${m[1]}/${m[2]}`;
+    secrets ??= new Map();
+    if (secrets.has(key)) throw new UsageError(`--secret ${key} given twice`);
+    secrets.set(key, m[3] as string);
+  }
   for (const h of v["http-header"] ?? []) if (!/^[^\s:]+:?( .*)?$/.test(h)) throw new UsageError(`--http-header ${h}: expected 'Name: value'`);
 
   return {
@@ -140,6 +159,7 @@ function parse(argv: string[]): Args | "help" {
     kafka,
     dns: v["dns-query"] ?? null,
     fqdnIps,
+    secrets,
     json: v.json === true,
   };
 }
@@ -187,6 +207,11 @@ function describeSide(s: SideVerdict, peerIsEndpoint: boolean): string {
   }
 }
 
+/** Values read from Secrets are applied by the proxy but never printed. */
+function redactOp(op: HeaderOp): HeaderOp {
+  return "value" in op && op.secret === true ? { ...op, value: "[redacted]" } : op;
+}
+
 function peerText(p: FlowVerdict["source"]): string {
   return p.endpoint !== undefined ? `${p.endpoint.namespace}/${p.endpoint.name} (${p.ip})` : `${p.ip} (${p.reserved ?? "world"})`;
 }
@@ -226,7 +251,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (args.fqdnIps.size > 0) query.fqdnIps = args.fqdnIps;
 
-  const { snapshot, warnings } = compilePolicies(loaded.policies, inventory);
+  const { snapshot, warnings } = compilePolicies(loaded.policies, inventory, args.secrets === undefined ? {} : { secrets: args.secrets });
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   const flow = snapshot.decideFlow(query);
   let request: L7Verdict | null = null;
@@ -256,7 +281,7 @@ export async function main(argv: string[]): Promise<number> {
       egress,
       ingress,
       flow: { allowed: flow.allowed, egress: flow.egress, ingress: flow.ingress },
-      request: request === null ? null : { kind: requestKind, ...request },
+      request: request === null ? null : { kind: requestKind, ...request, headerOps: request.headerOps.map(redactOp) },
       warnings,
     };
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
@@ -268,7 +293,7 @@ export async function main(argv: string[]): Promise<number> {
   lines.push(`ingress (destination): ${describeSide(ingress, flow.destination.endpoint !== undefined)}`);
   if (flow.allowed && flow.l7 !== null && request === null) lines.push(`L7: ${flow.l7} rules apply on this port; each request is decided by them (pass a request to check one)`);
   if (flow.allowed && flow.l7 === null && request !== null) lines.push("L7: no L7 rules on this port; every request is allowed");
-  for (const op of request?.headerOps ?? []) lines.push(`header ${op.op}: ${op.name}${"value" in op ? `: ${op.value}` : ""}`);
+  for (const op of (request?.headerOps ?? []).map(redactOp)) lines.push(`header ${op.op}: ${op.name}${"value" in op ? `: ${op.value}` : ""}`);
   process.stdout.write(`${lines.join("\n")}\n`);
   return allowed ? 0 : 1;
 }

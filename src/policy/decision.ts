@@ -69,11 +69,14 @@ export interface HttpRequestFacts {
   header(nameLower: string): string | undefined;
 }
 
-/** headerMatches mismatch actions to apply to the forwarded request, in order. */
+/**
+ * headerMatches mismatch actions to apply to the forwarded request, in order. `secret` marks a
+ * value read from a Kubernetes Secret: forward it, but print it only as "[redacted]".
+ */
 export type HeaderOp =
-  | { op: "add"; name: string; value: string }
+  | { op: "add"; name: string; value: string; secret?: true }
   | { op: "delete"; name: string }
-  | { op: "replace"; name: string; value: string };
+  | { op: "replace"; name: string; value: string; secret?: true };
 
 export interface L7Verdict {
   allowed: boolean;

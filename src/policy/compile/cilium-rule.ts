@@ -52,7 +52,7 @@ function buildPeer(r: AnyPeerRule, d: Direction, ctx: PeerContext): PeerSpec {
   return peer;
 }
 
-function l7Of(pr: PortRule, warn: (m: string) => void): L7Spec | null | "skip" {
+function l7Of(pr: PortRule, namespace: string, warn: (m: string) => void): L7Spec | null | "skip" {
   const rules = pr.rules;
   if (rules === undefined) return null;
   if (rules.l7proto !== undefined || (rules.l7 !== undefined && rules.l7.length > 0)) {
@@ -60,7 +60,7 @@ function l7Of(pr: PortRule, warn: (m: string) => void): L7Spec | null | "skip" {
     return "skip";
   }
   const kinds: L7Spec[] = [];
-  if (rules.http !== undefined && rules.http.length > 0) kinds.push({ kind: "http", rules: rules.http });
+  if (rules.http !== undefined && rules.http.length > 0) kinds.push({ kind: "http", rules: rules.http, namespace });
   if (rules.kafka !== undefined && rules.kafka.length > 0) kinds.push({ kind: "kafka", rules: rules.kafka });
   if (rules.dns !== undefined && rules.dns.length > 0) kinds.push({ kind: "dns", rules: rules.dns });
   if (kinds.length > 1) {
@@ -72,7 +72,7 @@ function l7Of(pr: PortRule, warn: (m: string) => void): L7Spec | null | "skip" {
 
 function portRuleEntries(
   pr: PortRule,
-  base: { deny: boolean; peer: PeerSpec; d: Direction; origin: IrEntry["origin"] },
+  base: { deny: boolean; peer: PeerSpec; d: Direction; origin: IrEntry["origin"]; namespace: string },
   warn: (m: string) => void,
 ): IrEntry[] {
   const tls: string[] = [];
@@ -84,7 +84,7 @@ function portRuleEntries(
     warn(`${tls.join(", ")} ${tls.length > 1 ? "are" : "is"} not enforced by l7proxy; this port rule contributes nothing`);
     return [];
   }
-  const l7 = base.deny ? null : l7Of(pr, warn);
+  const l7 = base.deny ? null : l7Of(pr, base.namespace, warn);
   if (l7 === "skip") return [];
   if (l7?.kind === "dns" && base.d === "ingress") {
     warn("DNS rules are not allowed on ingress; this port rule contributes nothing");
@@ -133,7 +133,7 @@ function directionEntries(
     }
     toPorts.forEach((pr, j) => {
       const portPath = `${path}.toPorts[${j}]`;
-      out.push(...portRuleEntries(pr, { deny, peer, d, origin: rulePath(portPath) }, (m) => warn(`${portPath}: ${m}`)));
+      out.push(...portRuleEntries(pr, { deny, peer, d, origin: rulePath(portPath), namespace: pctx.namespace }, (m) => warn(`${portPath}: ${m}`)));
     });
   });
   return out;

@@ -7,7 +7,8 @@ import type { Endpoint } from "../endpoints/types.js";
 import { type Identity, WORLD_IDENTITY } from "../labels/identity.js";
 import { compileNameMatcher, fqdn } from "../match/dns/dns-pattern.js";
 import { compileKafkaRule, type KafkaMatcher } from "../match/kafka/kafka-rule.js";
-import { compileHttpRule, type HttpRuleMatcher } from "../match/http/http-rule.js";
+import type { PortRuleHTTP } from "../api/types.js";
+import { compileHttpRule, type HttpRuleMatcher, type SecretLookup } from "../match/http/http-rule.js";
 import { cidrContains, type ParsedIp } from "../net/ip.js";
 import { describeSelector, type LabelSelector, selectorMatches } from "../selectors/label-selector.js";
 import type { CidrPeer, IrEntry, PeerSpec, PortRange, RuleOrigin } from "./ir.js";
@@ -69,12 +70,14 @@ export class EntryCompiler {
     private readonly endpoints: readonly Endpoint[],
     private readonly identities: readonly Identity[],
     private readonly warn: (message: string) => void,
+    /** Secret values by "namespace/name"; undefined when no Secrets are read at all (files). */
+    private readonly secrets?: ReadonlyMap<string, string>,
   ) {}
 
   compile(e: IrEntry): CompiledEntry {
     let c = this.entries.get(e);
     if (c === undefined) {
-      c = Object.freeze({ id: this.nextId++, deny: e.deny, peer: this.peer(e.peer), ports: e.ports, l7: compileL7(e, this.warn), origin: e.origin });
+      c = Object.freeze({ id: this.nextId++, deny: e.deny, peer: this.peer(e.peer), ports: e.ports, l7: compileL7(e, this.warn, this.secrets), origin: e.origin });
       this.entries.set(e, c);
     }
     return c;
@@ -154,7 +157,38 @@ const NEVER_HTTP: HttpRuleMatcher = Object.freeze({
   actions: [],
 });
 
-function compileL7(e: IrEntry, warn: (m: string) => void): CompiledL7 | null {
+/**
+ * The lookup a rule's headerMatches use, after warning (by reference, never by value) about
+ * every Secret that is not available and what the match does instead.
+ */
+function secretLookupFor(
+  rule: PortRuleHTTP,
+  namespace: string,
+  secrets: ReadonlyMap<string, string> | undefined,
+  warn: (m: string) => void,
+): SecretLookup {
+  const lookup: SecretLookup = (ref) => {
+    const ns = ref.namespace || namespace;
+    return ns === "" ? undefined : secrets?.get(`${ns}/${ref.name}`);
+  };
+  (rule.headerMatches ?? []).forEach((h, j) => {
+    if (h.secret === undefined) return;
+    const value = lookup(h.secret);
+    if (value !== undefined && value !== "") return;
+    const ns = h.secret.namespace || namespace;
+    const why =
+      ns === ""
+        ? `secret ${h.secret.name} has no namespace, which a cluster-wide policy must give`
+        : secrets === undefined
+          ? `secret ${ns}/${h.secret.name} is not available: Secrets are read only by run --kubernetes (check takes --secret)`
+          : `secret ${ns}/${h.secret.name} is not available (missing, unreadable, empty, or not exactly one item)`;
+    const fallback = (h.value ?? "") !== "" ? "the inline value is used instead" : "this rule never matches (fail closed)";
+    warn(`headerMatches[${j}]: ${why}; ${fallback}`);
+  });
+  return lookup;
+}
+
+function compileL7(e: IrEntry, warn: (m: string) => void, secrets: ReadonlyMap<string, string> | undefined): CompiledL7 | null {
   const l7 = e.l7;
   if (l7 === null) return null;
   const where = `${e.origin.policy} rule ${e.origin.ruleIndex}: ${e.origin.path}`;
@@ -163,14 +197,9 @@ function compileL7(e: IrEntry, warn: (m: string) => void): CompiledL7 | null {
       return {
         kind: "http",
         rules: l7.rules.map((r, i) => {
-          if (r.headerMatches?.some((h) => h.secret !== undefined) === true) {
-            warn(
-              `${where}.rules.http[${i}]: headerMatches with a secret: l7proxy cannot read Kubernetes secrets yet, ` +
-                "so this rule never matches (fail closed)",
-            );
-          }
+          const lookup = secretLookupFor(r, l7.namespace, secrets, (m) => warn(`${where}.rules.http[${i}].${m}`));
           try {
-            return compileHttpRule(r);
+            return compileHttpRule(r, lookup);
           } catch (err) {
             warn(`${where}.rules.http[${i}]: ${(err as Error).message}; the rule never matches`);
             return NEVER_HTTP;

@@ -20,6 +20,12 @@ export interface CompileOptions {
   revision?: number;
   /** Cilium's cluster-name; peers are confined to it by default. Default "default". */
   clusterName?: string;
+  /**
+   * The values of the Kubernetes Secrets that headerMatches refer to, by "namespace/name"
+   * (KubernetesState.secrets). A reference without a namespace means the policy's. Without
+   * this option no Secret is available: such matches use their inline value, or never match.
+   */
+  secrets?: ReadonlyMap<string, string>;
 }
 
 export interface CompileResult {
@@ -81,7 +87,7 @@ export function compilePolicies(policies: LoadedPolicy[], inventory: EndpointInv
     }
   });
 
-  const compiler = new EntryCompiler(endpoints, identities, warn);
+  const compiler = new EntryCompiler(endpoints, identities, warn, opts.secrets);
   const tables: Record<Direction, (SideTable | null)[]> = { ingress: [], egress: [] };
   const shared: Record<Direction, Map<string, SideTable | null>> = { ingress: new Map(), egress: new Map() };
   identities.forEach((id) => {

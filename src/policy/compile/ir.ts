@@ -36,7 +36,8 @@ export interface PortRange {
 }
 
 export type L7Spec =
-  | { kind: "http"; rules: PortRuleHTTP[] }
+  /** `namespace`: the policy's ("" cluster-wide), the default for headerMatches secret references. */
+  | { kind: "http"; rules: PortRuleHTTP[]; namespace: string }
   | { kind: "kafka"; rules: PortRuleKafka[] }
   | { kind: "dns"; rules: PortRuleDNS[] };
 

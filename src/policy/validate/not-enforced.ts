@@ -1,4 +1,5 @@
-// Valid Cilium policy features that l7proxy loads but does not enforce yet. Each loads with a
+// Valid Cilium policy features that l7proxy loads but does not enforce yet (or, with a `lead`,
+// enforces in some modes only). Each loads with a
 // warning naming the feature (code L7P_WARN_NOT_ENFORCED), and the compiler must apply the
 // `failClosed` treatment so that the feature never turns into an "allow". The README's feature
 // table and the compiler read this list, so it is data, not prose.
@@ -12,6 +13,11 @@ export interface NotEnforcedFeature {
   summary: string;
   /** What l7proxy does instead, so the policy never grants more than Cilium would. */
   failClosed: string;
+  /**
+   * The warning's opening words when the feature is enforced in some modes only (default
+   * "not enforced by l7proxy yet").
+   */
+  lead?: string;
 }
 
 export const NOT_ENFORCED_FEATURES: readonly NotEnforcedFeature[] = [
@@ -97,8 +103,9 @@ export const NOT_ENFORCED_FEATURES: readonly NotEnforcedFeature[] = [
     id: "headerSecret",
     fields: ["secret"],
     summary: "headerMatches values read from a Kubernetes Secret",
+    lead: "read from the cluster only by run --kubernetes",
     failClosed:
-      "secret-backed values arrive with the Kubernetes source; until then the secret counts as missing, as in Cilium: the inline value is used if present, otherwise the match fails",
+      "validate, check and run without --kubernetes cannot read Secrets (check takes --secret NS/NAME=VALUE), so there the secret counts as missing, as in Cilium: the inline value is used if present, otherwise the match never matches (fail closed); with the Kubernetes source the Secret is watched and its value used",
   },
   {
     id: "namedPorts",
@@ -118,5 +125,5 @@ export function notEnforced(id: string): NotEnforcedFeature {
 /** The warning text for a feature found at some field. */
 export function notEnforcedMessage(id: string, field: string): string {
   const f = notEnforced(id);
-  return `not enforced by l7proxy yet: ${f.summary} (${field}); ${f.failClosed}`;
+  return `${f.lead ?? "not enforced by l7proxy yet"}: ${f.summary} (${field}); ${f.failClosed}`;
 }

@@ -128,4 +128,77 @@ spec:
     expect(r.code).toBe(2);
     expect(r.err).toContain(`${bad}:3:11: endpoints[0].ips[0]: not an IP address`);
   });
+
+  describe("--secret for secret-backed headerMatches", () => {
+    const VALUE = "s3cret-tok3n";
+    function files(): { policy: string; eps: string } {
+      const dir = mkdtempSync(path.join(tmpdir(), "l7p-check-"));
+      const policy = path.join(dir, "p.yaml");
+      writeFileSync(
+        policy,
+        "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: api, namespace: shop}\nspec:\n" +
+          "  endpointSelector: {matchLabels: {app: api}}\n" +
+          "  ingress:\n  - toPorts:\n    - ports: [{port: '80', protocol: TCP}]\n      rules:\n        http:\n" +
+          "        - {path: /read, headerMatches: [{name: X-Token, secret: {name: api-token}}]}\n" +
+          "        - {path: /tag, headerMatches: [{name: X-Tag, secret: {name: tag}, mismatch: REPLACE}]}\n",
+      );
+      const eps = path.join(dir, "e.yaml");
+      writeFileSync(eps, "endpoints:\n  - {name: api, namespace: shop, labels: {app: api}, ips: [10.9.0.2]}\n  - {name: web, namespace: shop, labels: {app: web}, ips: [10.9.0.3]}\n");
+      return { policy, eps };
+    }
+    const base = (f: { policy: string; eps: string }) => ["--policies", f.policy, "--endpoints", f.eps, "--from", "shop/web", "--to", "shop/api", "--port", "80"];
+    const all = (r: { out: string; err: string }) => r.out + r.err;
+
+    it("allows the Secret's value and denies others, never printing the value", async () => {
+      const f = files();
+      const secrets = ["--secret", `shop/api-token=${VALUE}`, "--secret", "shop/tag=blue"];
+      const ok = await run([...base(f), ...secrets, "--http-path", "/read", "--http-header", `X-Token: ${VALUE}`]);
+      expect(ok.code).toBe(0);
+      expect(ok.out).toContain("allowed at L7 by shop/api rule 0 (ingress[0].toPorts[0].rules.http[0])");
+      expect(all(ok)).not.toContain(VALUE);
+      const wrong = await run([...base(f), ...secrets, "--http-path", "/read", "--http-header", "X-Token: guess"]);
+      expect(wrong.code).toBe(1);
+      expect(all(wrong)).not.toContain(VALUE);
+    });
+
+    it("prints header actions with secret values as [redacted], in text and JSON", async () => {
+      const f = files();
+      const secrets = ["--secret", `shop/api-token=${VALUE}`, "--secret", `shop/tag=${VALUE}-tag`];
+      const text = await run([...base(f), ...secrets, "--http-path", "/tag"]);
+      expect(text.code).toBe(0);
+      expect(text.out).toContain("header replace: X-Tag: [redacted]");
+      expect(all(text)).not.toContain(VALUE);
+      const json = await run([...base(f), ...secrets, "--http-path", "/tag", "--http-header", "X-Tag: red", "--json"]);
+      expect(json.code).toBe(0);
+      expect(JSON.parse(json.out).request.headerOps).toEqual([{ op: "replace", name: "X-Tag", value: "[redacted]", secret: true }]);
+      expect(all(json)).not.toContain(VALUE);
+    });
+
+    it("without --secret the match fails closed and the warning says how to supply the Secret", async () => {
+      const f = files();
+      const r = await run([...base(f), "--http-path", "/read", "--http-header", `X-Token: ${VALUE}`]);
+      expect(r.code).toBe(1);
+      expect(r.err).toContain("secret shop/api-token is not available: Secrets are read only by run --kubernetes (check takes --secret)");
+      // A --secret for another Secret leaves this one missing, and the warning names it.
+      const other = await run([...base(f), "--secret", `shop/tag=${VALUE}`, "--http-path", "/read", "--http-header", `X-Token: ${VALUE}`]);
+      expect(other.code).toBe(1);
+      expect(other.err).toContain("secret shop/api-token is not available (missing");
+      expect(all(other)).not.toContain(VALUE);
+    });
+
+    it("rejects malformed and repeated --secret without echoing the value (exit 2)", async () => {
+      const f = files();
+      for (const bad of [VALUE, `api-token=${VALUE}`, `/api-token=${VALUE}`, `shop/=${VALUE}`]) {
+        const r = await run([...base(f), "--secret", bad]);
+        expect(r.code, bad).toBe(2);
+        expect(r.err).toContain("expected NS/NAME=VALUE");
+        expect(r.err).not.toContain(VALUE);
+      }
+      const twice = await run([...base(f), "--secret", `shop/a=${VALUE}`, "--secret", `shop/a=${VALUE}`]);
+      expect(twice.code).toBe(2);
+      expect(twice.err).toContain("--secret shop/a given twice");
+      expect(twice.err).not.toContain(VALUE);
+      expect((await run(["--help"])).out).toContain("--secret NS/NAME=VALUE");
+    });
+  });
 });

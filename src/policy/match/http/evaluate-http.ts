@@ -6,7 +6,7 @@
 
 import type { HeaderOp, HttpRequestFacts } from "../../decision.js";
 import type { HttpIndex, IndexedRule } from "./http-index.js";
-import { type HttpRuleMatcher, stringMatches } from "./http-rule.js";
+import { type HttpRuleMatcher, headerValueEquals, stringMatches } from "./http-rule.js";
 
 /** Header values as seen after earlier actions (undefined = deleted). */
 export type HeaderOverlay = Map<string, string | undefined>;
@@ -24,7 +24,7 @@ function basicMatch(m: HttpRuleMatcher, req: HttpRequestFacts, overlay: HeaderOv
     if (c.never) return false;
     const v = headerValue(req, overlay, c.nameLower);
     if (v === undefined) return false;
-    if (c.value !== null && v !== c.value) return false;
+    if (c.value !== null && !headerValueEquals(v, c.value, c.secret)) return false;
   }
   return true;
 }
@@ -32,14 +32,15 @@ function basicMatch(m: HttpRuleMatcher, req: HttpRequestFacts, overlay: HeaderOv
 function runActions(m: HttpRuleMatcher, req: HttpRequestFacts, overlay: HeaderOverlay, ops: HeaderOp[], logs: string[]): void {
   for (const a of m.actions) {
     const current = headerValue(req, overlay, a.nameLower);
-    const ok = a.value === "" ? current !== undefined : current === a.value;
+    const ok = a.value === "" ? current !== undefined : current !== undefined && headerValueEquals(current, a.value, a.secret);
     if (ok) continue;
+    const secret = a.secret === undefined ? {} : { secret: true as const };
     switch (a.mismatch) {
       case "LOG":
         logs.push(`${a.name}: ${current === undefined ? "missing" : "mismatch"}`);
         break;
       case "ADD":
-        ops.push({ op: "add", name: a.name, value: a.value });
+        ops.push({ op: "add", name: a.name, value: a.value, ...secret });
         overlay.set(a.nameLower, current === undefined ? a.value : `${current},${a.value}`);
         logs.push(`${a.name}: added`);
         break;
@@ -52,7 +53,7 @@ function runActions(m: HttpRuleMatcher, req: HttpRequestFacts, overlay: HeaderOv
         }
         break;
       case "REPLACE":
-        ops.push({ op: "replace", name: a.name, value: a.value });
+        ops.push({ op: "replace", name: a.name, value: a.value, ...secret });
         overlay.set(a.nameLower, a.value);
         logs.push(`${a.name}: replaced`);
         break;

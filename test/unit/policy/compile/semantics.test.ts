@@ -205,10 +205,10 @@ describe("features l7proxy does not enforce never widen access", () => {
     for (const f of ["icmps", "authentication", "terminatingTLS", "toServices"]) expect(warnings.join("\n")).toContain(f);
   });
 
-  it("secret-backed headerMatches never match", () => {
+  it("secret-backed headerMatches without the Secret or an inline value never match", () => {
     const p = cnp("s", `${serverSel}\ningress:\n- toPorts: [{ports: [{port: "80", protocol: TCP}], rules: {http: [{headerMatches: [{name: X-Key, secret: {name: k}}]}]}}]`);
     const { warnings } = compileYaml(p, endpoints);
-    expect(warnings.join("\n")).toContain("secret");
+    expect(warnings.join("\n")).toContain("secret a/k is not available");
     expect(http(p, CLIENT, "GET", "/").r.allowed).toBe(false);
   });
 });

@@ -41,13 +41,6 @@ const CASES: { name: string; kind?: string; spec: string; fieldPath: string; at:
   { name: "cidrGroupRef", spec: `endpointSelector: {}\ningress:\n- fromCIDRSet: [{cidrGroupRef: my-group}]`, fieldPath: "spec.ingress[0].fromCIDRSet[0].cidrGroupRef", at: "cidrGroupRef", names: "CiliumCIDRGroup" },
   { name: "nodeSelector", kind: "CiliumClusterwideNetworkPolicy", spec: `nodeSelector: {matchLabels: {role: worker}}\ningress: [{fromEntities: [cluster]}]`, fieldPath: "spec.nodeSelector", at: "nodeSelector", names: "host policies" },
   { name: "log", spec: `endpointSelector: {}\nlog: {value: audit}\ningress: [{}]`, fieldPath: "spec.log", at: "log", names: "log" },
-  {
-    name: "headerMatches secret",
-    spec: `endpointSelector: {}\ningress:\n- toPorts:\n  - ports: [{port: "80", protocol: TCP}]\n    rules:\n      http:\n      - headerMatches: [{name: X-Token, secret: {name: tok}}]`,
-    fieldPath: "spec.ingress[0].toPorts[0].rules.http[0].headerMatches[0].secret",
-    at: "secret",
-    names: "Kubernetes source",
-  },
   { name: "named port", spec: `endpointSelector: {}\ningress:\n- toPorts:\n  - ports: [{port: http, protocol: TCP}]`, fieldPath: "spec.ingress[0].toPorts[0].ports[0].port", at: "http", names: "named ports" },
   { name: "fromRequires", spec: `endpointSelector: {}\ningress:\n- fromRequires: [{matchLabels: {env: prod}}]`, fieldPath: "spec.ingress[0].fromRequires", at: "fromRequires", names: "fromRequires" },
 ];
@@ -70,9 +63,22 @@ describe("valid features l7proxy does not enforce", () => {
     for (const f of NOT_ENFORCED_FEATURES) expect(f.failClosed.length).toBeGreaterThan(10);
   });
 
-  it("says the headerMatches secret arrives with the Kubernetes source", () => {
-    const f = NOT_ENFORCED_FEATURES.find((x) => x.id === "headerSecret");
-    expect(f?.failClosed).toContain("Kubernetes source");
+  it("says a headerMatches secret is read by run --kubernetes only, and what happens elsewhere", () => {
+    const text = cnp(
+      `endpointSelector: {}\ningress:\n- toPorts:\n  - ports: [{port: "80", protocol: TCP}]\n    rules:\n      http:\n      - headerMatches: [{name: X-Token, secret: {name: tok}}]`,
+    );
+    const d = expectDiagnostic(text, {
+      fieldPath: "spec.ingress[0].toPorts[0].rules.http[0].headerMatches[0].secret",
+      message: "read from the cluster only by run --kubernetes",
+      at: "secret",
+      severity: "warning",
+      code: "L7P_WARN_NOT_ENFORCED",
+    });
+    expect(d.message).not.toContain("not enforced by l7proxy yet");
+    expect(d.message).toContain("check and run without --kubernetes cannot read Secrets");
+    expect(d.message).toContain("the inline value is used if present, otherwise the match never matches (fail closed)");
+    expect(d.message).toContain("--secret NS/NAME=VALUE");
+    expect(load(text).policies).toHaveLength(1);
   });
 });
 

@@ -10,8 +10,10 @@ function req(method: string, path: string, headers: Record<string, string> = {},
   return { method, path, host, header: (n) => h.get(n) };
 }
 
-function decide(rules: PortRuleHTTP[], r: HttpRequestFacts) {
-  const index = new HttpIndex(rules.map((rule, i) => ({ matcher: compileHttpRule(rule), entryId: 0, data: i })));
+function decide(rules: PortRuleHTTP[], r: HttpRequestFacts, secrets: Record<string, string> = {}) {
+  // The caller of compileHttpRule applies the policy's namespace; here references name it or mean "ns".
+  const lookup = (ref: { namespace?: string; name: string }) => secrets[`${ref.namespace || "ns"}/${ref.name}`];
+  const index = new HttpIndex(rules.map((rule, i) => ({ matcher: compileHttpRule(rule, lookup), entryId: 0, data: i })));
   const ops: HeaderOp[] = [];
   const logs: string[] = [];
   const m = evaluateHttp(index, () => true, r, new Map(), ops, logs);
@@ -42,11 +44,90 @@ describe("HTTP rule matching (cilium-envoy semantics)", () => {
     expect(decide([{ headers: ["X-V: 1"] }], req("GET", "/", { "X-V": "1,2" })).matched).toBeNull();
   });
 
-  it("uses headerMatches without mismatch as exact matches and fails secret-backed ones closed", () => {
+  it("uses headerMatches without mismatch as exact matches", () => {
     expect(decide([{ headerMatches: [{ name: "X-Token", value: "abc" }] }], req("GET", "/", { "x-token": "abc" })).matched).toBe(0);
     expect(decide([{ headerMatches: [{ name: "X-Token", value: "abc" }] }], req("GET", "/", { "x-token": "abd" })).matched).toBeNull();
-    expect(decide([{ headerMatches: [{ name: "X-Token", secret: { name: "s" } }] }], req("GET", "/", { "x-token": "abc" })).matched).toBeNull();
-    expect(decide([{ headerMatches: [{ name: "X-Token", value: "abc", secret: { name: "s" } }] }], req("GET", "/", { "x-token": "abc" })).matched).toBeNull();
+  });
+
+  describe("secret-backed headerMatches", () => {
+    const S = { "ns/tok": "s3cret", "vault/tok": "from-vault" };
+    const tokenIs = (v: string | undefined) => req("GET", "/", v === undefined ? {} : { "x-token": v });
+
+    it("match the Secret's value exactly when the Secret is available", () => {
+      const rules: PortRuleHTTP[] = [{ headerMatches: [{ name: "X-Token", secret: { name: "tok" } }] }];
+      expect(decide(rules, tokenIs("s3cret"), S).matched).toBe(0);
+      expect(decide(rules, tokenIs("s3creT"), S).matched).toBeNull();
+      expect(decide(rules, tokenIs("s3cret2"), S).matched).toBeNull();
+      expect(decide(rules, tokenIs(""), S).matched).toBeNull();
+      expect(decide(rules, tokenIs(undefined), S).matched).toBeNull();
+    });
+
+    it("prefer the Secret over the inline value, and read the namespace the reference names", () => {
+      const inline: PortRuleHTTP[] = [{ headerMatches: [{ name: "X-Token", value: "inline", secret: { name: "tok" } }] }];
+      expect(decide(inline, tokenIs("s3cret"), S).matched).toBe(0);
+      expect(decide(inline, tokenIs("inline"), S).matched).toBeNull();
+      const vault: PortRuleHTTP[] = [{ headerMatches: [{ name: "X-Token", secret: { namespace: "vault", name: "tok" } }] }];
+      expect(decide(vault, tokenIs("from-vault"), S).matched).toBe(0);
+      expect(decide(vault, tokenIs("s3cret"), S).matched).toBeNull();
+    });
+
+    it("fall back to the inline value when the Secret is missing or empty", () => {
+      const rules: PortRuleHTTP[] = [{ headerMatches: [{ name: "X-Token", value: "inline", secret: { name: "missing" } }] }];
+      expect(decide(rules, tokenIs("inline"), S).matched).toBe(0);
+      expect(decide(rules, tokenIs("other"), S).matched).toBeNull();
+      const empty: PortRuleHTTP[] = [{ headerMatches: [{ name: "X-Token", value: "inline", secret: { name: "empty" } }] }];
+      expect(decide(empty, tokenIs("inline"), { "ns/empty": "" }).matched).toBe(0);
+    });
+
+    it("never match without the Secret and without an inline value, whatever the mismatch action", () => {
+      for (const mismatch of [undefined, "LOG", "ADD", "DELETE", "REPLACE"] as const) {
+        const hm = { name: "X-Token", secret: { name: "missing" }, ...(mismatch === undefined ? {} : { mismatch }) };
+        for (const v of ["anything", "", undefined]) {
+          const r = decide([{ headerMatches: [hm] }], tokenIs(v), S);
+          expect(r.matched, `${mismatch ?? "FAIL"} with ${v}`).toBeNull();
+          expect(r.ops).toEqual([]);
+        }
+      }
+      // The other rule still decides: only the rule with the unresolved match is out.
+      expect(decide([{ headerMatches: [{ name: "X-Token", secret: { name: "missing" } }] }, { path: "/" }], tokenIs("x"), S).matched).toBe(1);
+    });
+
+    it("run each mismatch action with the Secret's value, flagging it as secret", () => {
+      const rule = (mismatch: "LOG" | "ADD" | "DELETE" | "REPLACE"): PortRuleHTTP[] => [{ headerMatches: [{ name: "X-Token", secret: { name: "tok" }, mismatch }] }];
+      for (const m of ["LOG", "ADD", "DELETE", "REPLACE"] as const) {
+        const ok = decide(rule(m), tokenIs("s3cret"), S);
+        expect(ok.matched).toBe(0);
+        expect(ok.ops).toEqual([]);
+        expect(ok.logs).toEqual([]);
+      }
+      const log = decide(rule("LOG"), tokenIs("wrong"), S);
+      expect(log.matched).toBe(0);
+      expect(log.ops).toEqual([]);
+      expect(log.logs).toEqual(["X-Token: mismatch"]);
+      const add = decide(rule("ADD"), tokenIs("wrong"), S);
+      expect(add.matched).toBe(0);
+      expect(add.ops).toEqual([{ op: "add", name: "X-Token", value: "s3cret", secret: true }]);
+      expect(add.logs).toEqual(["X-Token: added"]);
+      const del = decide(rule("DELETE"), tokenIs("wrong"), S);
+      expect(del.ops).toEqual([{ op: "delete", name: "X-Token" }]);
+      expect(decide(rule("DELETE"), tokenIs(undefined), S).ops).toEqual([]);
+      const rep = decide(rule("REPLACE"), tokenIs(undefined), S);
+      expect(rep.matched).toBe(0);
+      expect(rep.ops).toEqual([{ op: "replace", name: "X-Token", value: "s3cret", secret: true }]);
+      // Inline values are not secret: their ops carry no flag.
+      expect(decide([{ headerMatches: [{ name: "X-Token", value: "inline", secret: { name: "missing" }, mismatch: "REPLACE" }] }], tokenIs(undefined), S).ops).toEqual([
+        { op: "replace", name: "X-Token", value: "inline" },
+      ]);
+    });
+
+    it("never put the Secret's value into the notes", () => {
+      const rules: PortRuleHTTP[] = [
+        { headerMatches: [{ name: "X-Token", secret: { name: "tok" }, mismatch: "LOG" }] },
+        { headerMatches: [{ name: "X-Token", secret: { name: "tok" }, mismatch: "REPLACE" }] },
+      ];
+      const r = decide(rules, tokenIs("wrong"), S);
+      expect(r.logs.join("\n")).not.toContain("s3cret");
+    });
   });
 
   it("runs mismatch actions without denying", () => {
