@@ -35,15 +35,17 @@ export interface KubernetesSnapshotSourceOptions {
   onState?: (state: KubernetesState) => void;
   /**
    * Builds a snapshot from a state. The default compiles the policies against an inventory of
-   * every pod and namespace; pass another to hand the compiler more (for example the secrets).
+   * every pod and namespace, with the values of the Secrets that headerMatches name.
    */
   compile?: KubernetesCompile;
   /** Tuning passed through to startKubernetesSource (debounce, backoff, events). */
   tuning?: Pick<KubernetesSourceOptions<unknown>, "debounceMs" | "maxDelayMs" | "recordEvents" | "backoff">;
 }
 
+// The source hands over a new state when a referenced Secret changes, so a rotation compiles
+// a new snapshot whose matches use the new value (and no longer the old one).
 export const defaultKubernetesCompile: KubernetesCompile = (state, revision) =>
-  compilePolicies(state.policies, inventoryFromKubernetesObjects([...state.pods], [...state.namespaces]), { revision });
+  compilePolicies(state.policies, inventoryFromKubernetesObjects([...state.pods], [...state.namespaces]), { revision, secrets: state.secrets });
 
 export async function startKubernetesSnapshotSource(opts: KubernetesSnapshotSourceOptions): Promise<KubernetesSource> {
   const compile = opts.compile ?? defaultKubernetesCompile;

@@ -107,6 +107,56 @@ describe("Kubernetes snapshot source", () => {
     expect(holder.current!.enforcedIps().ingress).toEqual([]);
   });
 
+  it("enforces headerMatches with a Secret's value, follows its rotation, and never logs it", async () => {
+    const b64 = (v: string) => Buffer.from(v).toString("base64");
+    const logged: string[] = [];
+    server.apply("secrets", { metadata: { name: "api-token", namespace: "shop" }, type: "Opaque", data: { token: b64("first-t0ken") } });
+    server.apply("ciliumnetworkpolicies", {
+      apiVersion: "cilium.io/v2",
+      kind: "CiliumNetworkPolicy",
+      metadata: { name: "token-only", namespace: "shop" },
+      spec: {
+        endpointSelector: { matchLabels: { app: "web" } },
+        ingress: [
+          {
+            fromEndpoints: [{ matchLabels: { app: "client" } }],
+            toPorts: [{ ports: [{ port: "80", protocol: "TCP" }], rules: { http: [{ method: "GET", headerMatches: [{ name: "X-Token", secret: { name: "api-token" } }] }] } }],
+          },
+        ],
+      },
+    });
+    source = await startKubernetesSnapshotSource({
+      holder,
+      logger: pino({ level: "debug" }, { write: (line: string) => void logged.push(line) }),
+      nodeName: "node-a",
+      kubeConfig: server.kubeConfig(),
+      tuning: { backoff: { initialMs: 50, maxMs: 400 } },
+    });
+    await source.waitForSync(5000);
+    const withToken = (token: string | undefined) => {
+      const q = { srcIp: CLIENT, dstIp: WEB, dstPort: 80, protocol: "TCP" as const };
+      const snap = holder.current!;
+      const headers = new Map(token === undefined ? [] : [["x-token", token]]);
+      return snap.decideHttp(snap.decideFlow(q), q, { method: "GET", path: "/", host: "web", header: (n) => headers.get(n) }).allowed;
+    };
+    await until(() => holder.current !== null && withToken("first-t0ken"), "the Secret's value to be allowed");
+    expect(withToken("wrong-t0ken")).toBe(false);
+    expect(withToken(undefined)).toBe(false);
+
+    server.apply("secrets", { metadata: { name: "api-token", namespace: "shop" }, type: "Opaque", data: { token: b64("second-t0ken") } });
+    await until(() => withToken("second-t0ken"), "the rotated value to be allowed");
+    expect(withToken("first-t0ken")).toBe(false);
+
+    // A Secret that goes away leaves no value and no inline fallback: fail closed.
+    server.delete("secrets", "api-token", "shop");
+    await until(() => !withToken("second-t0ken"), "the deleted Secret to deny");
+    expect(withToken("first-t0ken")).toBe(false);
+    const log = logged.join("");
+    expect(log).toContain("secret shop/api-token is not available");
+    expect(log).not.toContain("first-t0ken");
+    expect(log).not.toContain("second-t0ken");
+  });
+
   it("uses pods on other nodes as identities but enforces only this node's pods", async () => {
     server.apply("ciliumnetworkpolicies", {
       apiVersion: "cilium.io/v2",
