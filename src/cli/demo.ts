@@ -2,7 +2,8 @@
 // namespaces, step by step as Cilium's getting-started demo tells it on a cluster.
 
 import { parseArgs } from "node:util";
-import { isRoot, run } from "../netns/exec.js";
+import { CLI } from "../netns/cluster.js";
+import { isRoot, run, runIn } from "../netns/exec.js";
 import { SERVICE_HOST, StarWarsCluster, type ShotResult } from "../demo/starwars-cluster.js";
 
 const HELP = `Usage: l7proxy demo [--keep-going]
@@ -104,16 +105,19 @@ export async function main(argv: string[]): Promise<number> {
     expect((await shoot(cluster, "xwing", "POST", "/v1/request-landing")).curlExit !== 0);
     say();
 
-    say(bold("What the proxy saw (l7proxy observe --verdict DROPPED):"));
-    const flows = await cluster.admin("/flows?verdict=DROPPED");
-    for (const line of flows.body.split("\n").filter((l) => l.trim() !== "").slice(-5)) {
-      try {
-        const f = JSON.parse(line) as { verdict?: string; source?: { pod?: string }; destination?: { pod?: string }; http?: { method?: string; url?: string }; policy?: unknown };
-        say(`  ${f.verdict} ${f.source?.pod ?? "?"} -> ${f.destination?.pod ?? "?"} ${f.http ? `${f.http.method} ${f.http.url}` : "L3/L4"}`);
-      } catch {
-        say(`  ${line}`);
-      }
-    }
+    say(bold("What the proxy saw:"));
+    say(`$ l7proxy observe --verdict DROPPED --last 4`);
+    const observed = await runIn(cluster.topo.nodeNetns, process.execPath, [
+      CLI,
+      "observe",
+      "--admin",
+      `127.0.0.1:${cluster.adminPort}`,
+      "--verdict",
+      "DROPPED",
+      "--last",
+      "4",
+    ]);
+    process.stdout.write(observed.stdout);
   } catch (err) {
     process.stderr.write(`demo failed: ${(err as Error).message}\n`);
     failures += 1;
