@@ -81,7 +81,9 @@ async function measureThroughput(target: TargetName, round: number, cell: Cell, 
     durationSec,
     timeoutSec: 5,
   });
-  if (ctx.warmupSec > 0) await runClient(addr.netns, ctx.clientCpus, ["wrk", ...wrkArgs(spec(Math.max(1, Math.round(ctx.warmupSec))), script)]);
+  // wrk counts whole seconds. The processes stay up between rounds, so once warm (JIT,
+  // allocator, caches) they stay warm: only the first round pays for a warm-up.
+  if (ctx.warmupSec > 0 && round === 0) await runClient(addr.netns, ctx.clientCpus, ["wrk", ...wrkArgs(spec(Math.max(1, Math.round(ctx.warmupSec))), script)]);
   const r = await withCost(addr.pid, async () => parseWrkOutput(await runClient(addr.netns, ctx.clientCpus, ["wrk", ...wrkArgs(spec(Math.max(1, Math.round(ctx.durationSec))), script)])));
   const w: WrkResult = r.value;
   return {

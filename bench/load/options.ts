@@ -101,7 +101,8 @@ Targets (--targets, default all): ${TARGETS.join(", ")}
 Options:
   --quick                 short preset, under ~3 minutes (duration ${q.durationSec}s, ${q.rounds} rounds, extremes only)
   --duration SEC          measured seconds per run (default ${f.durationSec}; quick ${q.durationSec})
-  --warmup SEC            unmeasured seconds before each run (default ${f.warmupSec}; quick ${q.warmupSec})
+  --warmup SEC            unmeasured load before a measurement's first round (wrk, whole seconds)
+                          and inside every open-loop run (default ${f.warmupSec}; quick ${q.warmupSec})
   --rounds N              interleaved rounds per measurement; medians are reported (default ${f.rounds}; quick ${q.rounds})
   --rates LIST            offered rates of the latency scenario, rps (default ${f.rates.join(",")})
   --connections LIST      connection counts of the connections scenario (default ${f.connections.join(",")}; quick ${q.connections.join(",")})
