@@ -22,6 +22,16 @@
 // - Upstream failure before any byte of the response: 503 "upstream connect error or
 //   disconnect/reset before headers" with connection: close, as Envoy answers; after the
 //   response started, the client connection is reset. The upstream is not reconnected.
+// - Draining (drain(), or opts.draining() turning true): every request already received is
+//   still answered; the answer to the last one says Connection: close (only that header of
+//   the upstream's head is rewritten, see response-close.ts) and the connection closes after
+//   it. A head arriving when drain() is called counts as received. An idle connection closes
+//   at once. If the answer to the last request had already started when draining began, the
+//   connection stays readable until that answer ends: a request arriving meanwhile is
+//   answered with close, else the connection closes once idle. Tunnels are not drained.
+// - At most maxPipelined requests are decided ahead of their answers: the bytes after that
+//   are held, unread, until an answer completes (a read holding thousands of tiny pipelined
+//   requests cannot queue thousands of exchanges).
 // - Internal error (a throwing decide, a bad header op, a bug): both connections are reset.
 // - The client socket should be created with allowHalfOpen, so a client that shuts down its
 //   sending side after its last request still gets the answers.
@@ -33,6 +43,7 @@ import { applyHeaderOps } from "./head-rewrite.js";
 import { deniedResponse, errorResponse } from "./local-replies.js";
 import * as rq from "./request-framer.js";
 import type { RequestHead } from "./request-head.js";
+import { withConnectionClose } from "./response-close.js";
 import * as rs from "./response-framer.js";
 import { SESSION_DEFAULTS, type Http1RequestRecord, type Http1SessionOptions, type HttpDecision } from "./session-options.js";
 
@@ -43,6 +54,8 @@ interface Exchange<V> {
   local: Buffer | null;
   /** Close the client connection once this exchange is answered. */
   closeAfter: boolean;
+  /** Draining closes a connection the client meant to keep: the answer must say Connection: close. */
+  announceClose: boolean;
   status: number;
   /** Bytes of the answer already sent to the client. */
   answered: boolean;
@@ -87,7 +100,12 @@ class Session<V extends HttpDecision> implements Http1Session {
   private requestsDone = false;
   private finished = false;
   private tunnel = false;
+  /** Set once drain() was called or opts.draining() was seen true. */
+  private draining = false;
+  /** Client bytes not parsed yet: after an upgrade request (tunnel or more requests), or past maxPipelined. */
   private held: Buffer | null = null;
+  /** `held` waits for room in the queue (not for the answer to an upgrade). */
+  private heldForQueue = false;
   private clientPause = 0;
   private upstreamPaused = false;
   private waitingUpstreamDrain = false;
@@ -124,9 +142,40 @@ class Session<V extends HttpDecision> implements Http1Session {
   }
 
   drain(): void {
-    if (this.finished) return;
-    this.requestsDone = true;
-    if (this.queue.length === 0 && !this.reqs.midRequest && !this.tunnel) this.closeGracefully();
+    if (this.finished || this.tunnel) return;
+    this.draining = true;
+    this.settleLast();
+  }
+
+  /** Draining: makes the newest request received the last one, or closes an idle connection. */
+  private settleLast(): void {
+    const f = this.reqs;
+    // A head under way becomes the last request once complete (decide() sees `draining`).
+    if (f.headInProgress) return;
+    const last = this.queue[this.queue.length - 1];
+    if (last !== undefined && last.closeAfter) return;
+    if (last !== undefined && (last.local !== null || last.status === 0)) {
+      last.closeAfter = true;
+      if (last.head !== null && last.head.keepAlive) {
+        last.announceClose = true;
+        // A queued 403 is still unsent: say close in it too.
+        if (last.local !== null) last.local = deniedResponse({ headOnly: last.head.method === "HEAD", connection: "close" });
+      }
+      if (f.midRequest) {
+        // Its body is still arriving: read to its end, then stop.
+        this.lastRequest = true;
+      } else {
+        this.requestsDone = true;
+        if (this.heldForQueue) {
+          // Pipelined beyond the bound and never decided: the client sees close and resends.
+          this.held = null;
+          this.heldForQueue = false;
+        }
+      }
+      return;
+    }
+    // Nothing left to answer with close: end now if idle, else once idle (advance / END).
+    if (last === undefined && !f.midRequest && this.held === null) this.closeGracefully();
   }
 
   // ---------------------------------------------------------------- client -> upstream
@@ -201,6 +250,20 @@ class Session<V extends HttpDecision> implements Http1Session {
           if (this.lastRequest) {
             flush(f.pos);
             this.requestsDone = true;
+            // Answered before its body ended: nothing is left to wait for.
+            if (this.queue.length === 0) this.closeGracefully();
+            return;
+          }
+          if (this.draining && this.queue.length === 0) {
+            flush(f.pos);
+            this.closeGracefully();
+            return;
+          }
+          if (this.queue.length >= this.maxPipelined && f.pos < buf.length && f.head!.keepAlive && !f.head!.upgrade) {
+            // Enough requests await answers (reads are paused): the rest waits, unparsed.
+            flush(f.pos);
+            this.held = Buffer.from(buf.subarray(f.pos));
+            this.heldForQueue = true;
             return;
           }
           break;
@@ -232,12 +295,14 @@ class Session<V extends HttpDecision> implements Http1Session {
   private decide(head: RequestHead): Exchange<V> {
     const tHead = this.timed ? performance.now() : 0;
     const verdict = this.opts.decide(head);
-    const draining = this.opts.draining?.() === true;
+    if (!this.draining && this.opts.draining?.() === true) this.draining = true;
+    const draining = this.draining;
     const ex: Exchange<V> = {
       head,
       verdict,
       local: null,
       closeAfter: !head.keepAlive || draining,
+      announceClose: draining && head.keepAlive,
       status: 0,
       answered: false,
       tHead,
@@ -276,7 +341,7 @@ class Session<V extends HttpDecision> implements Http1Session {
 
   private localExchange(reply: Buffer, status: number): Exchange<V> {
     return {
-      head: null, verdict: null, local: reply, closeAfter: true, status, answered: false,
+      head: null, verdict: null, local: reply, closeAfter: true, announceClose: false, status, answered: false,
       tHead: 0, tForwarded: 0, tFirstByte: 0, skipped: undefined,
     };
   }
@@ -290,6 +355,8 @@ class Session<V extends HttpDecision> implements Http1Session {
   private onClientEnd(): void {
     if (this.finished) return;
     this.clientEnded = true;
+    // Held pipelined requests are still to be answered; releaseHeld() comes back here.
+    if (this.heldForQueue) return;
     if (this.tunnel) {
       this.upstream?.end();
       return;
@@ -347,7 +414,14 @@ class Session<V extends HttpDecision> implements Http1Session {
           return;
         case rs.HEAD: {
           const h = f.head!;
-          if (f.headInChunk) {
+          if (h.status >= 200 && !this.draining && this.opts.draining?.() === true) {
+            this.draining = true;
+            this.settleLast();
+          }
+          if (ex.announceClose && h.status >= 200 && h.keepAlive) {
+            flush(pos);
+            this.writeClient(withConnectionClose(h.raw));
+          } else if (f.headInChunk) {
             if (outStart < 0) outStart = f.headStart;
           } else {
             flush(pos);
@@ -416,10 +490,16 @@ class Session<V extends HttpDecision> implements Http1Session {
 
   /** Writes local replies now at the front of the queue; prepares for the next upstream response. */
   private advance(): void {
+    this.answerLocals();
+    if (this.heldForQueue && !this.finished && this.queue.length < this.maxPipelined) this.releaseHeld();
+  }
+
+  private answerLocals(): void {
     for (;;) {
       const ex = this.queue[0];
       if (ex === undefined) {
-        if (this.requestsDone && !this.tunnel && this.held === null) this.closeGracefully();
+        const done = this.requestsDone || (this.draining && !this.reqs.midRequest);
+        if (done && !this.tunnel && this.held === null) this.closeGracefully();
         return;
       }
       if (ex.local === null) {
@@ -436,6 +516,15 @@ class Session<V extends HttpDecision> implements Http1Session {
       }
       if (this.queue.length < this.maxPipelined) this.resumeClient(P_QUEUE_FULL);
     }
+  }
+
+  /** Room in the queue again: parse the pipelined requests held back. */
+  private releaseHeld(): void {
+    const held = this.held!;
+    this.held = null;
+    this.heldForQueue = false;
+    this.processClient(held, 0);
+    if (this.clientEnded && !this.finished && !this.heldForQueue) this.onClientEnd();
   }
 
   private startTunnel(rest: Buffer): void {

@@ -4,7 +4,7 @@
 
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
-import { runHttp1Session } from "../../../src/datapath/http1/http1-session.js";
+import { runHttp1Session, type Http1Session } from "../../../src/datapath/http1/http1-session.js";
 import type { RequestHead } from "../../../src/datapath/http1/request-head.js";
 import type { Http1RequestRecord, Http1SessionOptions, HttpDecision } from "../../../src/datapath/http1/session-options.js";
 import type { HeaderOp } from "../../../src/policy/decision.js";
@@ -13,18 +13,37 @@ export interface Recorder {
   port: number;
   /** Raw bytes received, one entry per accepted connection. */
   connections: Buffer[][];
+  /** Raw bytes the upstream sent back, one entry per accepted connection. */
+  responses: Buffer[][];
   received(): Buffer;
+  /** URLs of /hold/ requests the upstream has received and not answered yet. */
+  holding(): string[];
+  /** Answers a held /hold/ request (as /echo would). */
+  release(url: string): void;
   connectionCount(): number;
   close(): Promise<void>;
 }
 
-/** Node http upstream: /echo answers what it got; /status/N answers N; upgrades echo frames back. */
+/**
+ * Node http upstream: /echo answers what it got; /status/N answers N; /hold/ answers like
+ * /echo once the test releases it; upgrades echo frames back.
+ */
 export async function startUpstream(): Promise<Recorder> {
+  const held = new Map<string, () => void>();
   const http = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
     let bytes = 0;
     req.on("data", (d: Buffer) => (bytes += d.length));
     req.on("end", () => {
       const url = req.url ?? "";
+      const echo = () => {
+        const body = JSON.stringify({ method: req.method, url, rawHeaders: req.rawHeaders, bodyBytes: bytes });
+        res.writeHead(200, { "content-type": "application/json", "x-upstream": "yes" });
+        res.end(req.method === "HEAD" ? undefined : body);
+      };
+      if (url.startsWith("/hold/")) {
+        held.set(url, echo);
+        return;
+      }
       const status = /^\/status\/(\d+)/.exec(url);
       if (status) {
         res.writeHead(Number(status[1]), { etag: '"x"' });
@@ -49,9 +68,7 @@ export async function startUpstream(): Promise<Recorder> {
         return;
       }
       if (url.startsWith("/hints")) res.writeEarlyHints({ link: "</a.css>; rel=preload" });
-      const body = JSON.stringify({ method: req.method, url, rawHeaders: req.rawHeaders, bodyBytes: bytes });
-      res.writeHead(200, { "content-type": "application/json", "x-upstream": "yes" });
-      res.end(req.method === "HEAD" ? undefined : body);
+      echo();
     });
   });
   http.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
@@ -64,11 +81,15 @@ export async function startUpstream(): Promise<Recorder> {
   // Node's http server reads its sockets natively, so the bytes are recorded by a relay
   // in front of it: what the relay receives is exactly what the proxy sent.
   const connections: Buffer[][] = [];
+  const responses: Buffer[][] = [];
   const tcp = createServer({ allowHalfOpen: true }, (sock) => {
     const rec: Buffer[] = [];
+    const back: Buffer[] = [];
     connections.push(rec);
+    responses.push(back);
     const to = connect({ port: httpPort, host: "127.0.0.1", allowHalfOpen: true });
     sock.on("data", (d: Buffer) => rec.push(Buffer.from(d)));
+    to.on("data", (d: Buffer) => back.push(Buffer.from(d)));
     sock.pipe(to).pipe(sock);
     const kill = () => {
       sock.destroy();
@@ -83,7 +104,15 @@ export async function startUpstream(): Promise<Recorder> {
   return {
     port,
     connections,
+    responses,
     received: () => Buffer.concat(connections.flat()),
+    holding: () => [...held.keys()],
+    release: (url: string) => {
+      const answer = held.get(url);
+      if (answer === undefined) throw new Error(`${url} is not held`);
+      held.delete(url);
+      answer();
+    },
     connectionCount: () => connections.length,
     close: async () => {
       http.closeAllConnections();
@@ -114,6 +143,8 @@ export interface Proxy {
   records: Http1RequestRecord[];
   parseErrors: string[];
   connectionErrors: string[];
+  /** Calls drain() on every live session, as the proxy server does on SIGTERM. */
+  drainAll(): void;
   close(): Promise<void>;
 }
 
@@ -125,10 +156,14 @@ export async function startProxy(
   const parseErrors: string[] = [];
   const connectionErrors: string[] = [];
   const sockets = new Set<Socket>();
+  const sessions = new Map<Socket, Http1Session>();
   const server = createServer({ allowHalfOpen: true }, (client) => {
     sockets.add(client);
-    client.on("close", () => sockets.delete(client));
-    runHttp1Session(client, {
+    client.on("close", () => {
+      sockets.delete(client);
+      sessions.delete(client);
+    });
+    const session = runHttp1Session(client, {
       connectUpstream: () => connect({ port: upstreamPort, host: "127.0.0.1" }),
       decide: testDecide,
       onRequest: (r) => records.push(r),
@@ -136,6 +171,7 @@ export async function startProxy(
       onConnectionError: (c) => connectionErrors.push(c),
       ...extra,
     });
+    sessions.set(client, session);
   });
   const port = await listen(server);
   return {
@@ -143,6 +179,9 @@ export async function startProxy(
     records,
     parseErrors,
     connectionErrors,
+    drainAll: () => {
+      for (const s of sessions.values()) s.drain();
+    },
     close: async () => {
       for (const s of sockets) s.destroy();
       await closeServer(server);
