@@ -5,6 +5,7 @@
 import { L7ProxyError } from "../errors/codes.js";
 import { parseRunConfig, runOptionsHelp, type RunConfig } from "../config/run-config.js";
 import { startProxy } from "../control/proxy-process.js";
+import { runWorker, runWorkerPool } from "../control/worker-pool.js";
 
 const HELP = `Usage: l7proxy run [--config FILE] --policies PATH... --endpoints FILE
                    [--proxy-port 15001] [--admin 127.0.0.1:9901]
@@ -41,6 +42,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write("l7proxy run: --policies is required (or --kubernetes)\n\nRun 'l7proxy run --help' for usage.\n");
     return 2;
   }
-  const proxy = await startProxy(config);
-  return proxy.exitCode;
+  if (config.workerIndex !== null) return (await runWorker(config)).exitCode;
+  if (config.workers > 1) return (await runWorkerPool(config, ["run", ...argv])).exitCode;
+  return (await startProxy(config)).exitCode;
 }

@@ -7,7 +7,12 @@ import { parseArgs } from "node:util";
 import YAML from "yaml";
 import { L7ProxyError } from "../errors/codes.js";
 
+/** Set by the primary on the worker processes it forks (--workers N); not a user setting. */
+export const WORKER_ENV = "L7PROXY_WORKER_INDEX";
+
 export interface RunConfig {
+  /** This process's index when it is one of the --workers N workers; null otherwise. */
+  readonly workerIndex: number | null;
   readonly policies: readonly string[];
   readonly endpoints: string | null;
   readonly kubernetes: boolean;
@@ -162,6 +167,7 @@ export function parseRunConfig(argv: string[], env: NodeJS.ProcessEnv = process.
     out[spec.key] = merged.has(name) ? merged.get(name) : spec.default;
   }
   if (out.nodeName === null && env.NODE_NAME) out.nodeName = env.NODE_NAME;
+  out.workerIndex = env[WORKER_ENV] !== undefined ? Number(env[WORKER_ENV]) : null;
   const adminText = out.admin as string;
   if (adminText === "off") out.admin = null;
   else {

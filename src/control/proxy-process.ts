@@ -1,17 +1,23 @@
-// The lifecycle of one proxy process: load policy, install interception rules, listen,
-// serve the admin API, follow policy changes, and drain on SIGTERM/SIGINT.
+// The lifecycle of a proxy process: load policy, install interception rules, listen, serve
+// the admin API, follow policy changes, and drain on SIGTERM/SIGINT.
+//
+// Roles: "single" does everything in one process. With --workers N the primary
+// (worker-pool.ts) owns the rules and the admin API, and each worker ("worker") loads the
+// policy itself and serves connections on its own SO_REUSEPORT socket.
 //
 // Readiness (/readyz) is true only when a policy snapshot is loaded, the interception rules
 // are in place (or managed by someone else: --no-install-rules) and the listener is up.
 
+import type { Logger } from "pino";
 import { Registry } from "prom-client";
 import type { RunConfig } from "../config/run-config.js";
 import { ProxyServer } from "../datapath/proxy-server.js";
-import { installRules, updateEnforcedIps, type InterceptSpec } from "../intercept/rules.js";
 import { enableListenerMigration } from "../intercept/listener-migration.js";
+import { installRules, updateEnforcedIps, type InterceptSpec } from "../intercept/rules.js";
 import { listenTransparent } from "../intercept/transparent-socket.js";
 import type { PolicySnapshot } from "../policy/decision.js";
-import { startAdminServer } from "../telemetry/admin-server.js";
+import { startAdminServer, type AdminServer } from "../telemetry/admin-server.js";
+import type { FlowRing } from "../telemetry/flow-ring.js";
 import { createLogger } from "../telemetry/logger.js";
 import { Telemetry } from "../telemetry/telemetry.js";
 import { FileSource } from "./file-source.js";
@@ -31,7 +37,77 @@ export function interceptSpecFor(config: RunConfig, snapshot: PolicySnapshot | n
   };
 }
 
-export async function startProxy(config: RunConfig): Promise<{ exitCode: number }> {
+type OnLoad = (ok: boolean, revision: number, error?: string) => void;
+
+/**
+ * Starts the configured policy source and waits for its first snapshot. With files, an
+ * invalid first load is fatal (exit 1); with Kubernetes, the wait lasts until the first full
+ * sync (not ready meanwhile; rules left by a previous proxy keep failing closed).
+ */
+export async function startPolicySource(
+  config: RunConfig,
+  holder: SnapshotHolder,
+  logger: Logger,
+  onLoad: OnLoad,
+): Promise<{ stop: () => Promise<void> | void } | { exitCode: number }> {
+  if (config.kubernetes) {
+    if (config.nodeName === null) {
+      logger.fatal("--kubernetes needs this node's name: --node-name or NODE_NAME (the downward API's spec.nodeName)");
+      return { exitCode: 2 };
+    }
+    const k8s = await startKubernetesSnapshotSource({ holder, logger, nodeName: config.nodeName, onLoad });
+    if (holder.current === null) await new Promise((resolve) => holder.once("swap", resolve));
+    return { stop: () => k8s.stop() };
+  }
+  const files = new FileSource({ policies: config.policies, endpoints: config.endpoints, holder, logger, onLoad });
+  const first = await files.load();
+  if (!first.ok) {
+    logger.fatal("no valid policy to enforce; fix the errors above (the interception rules, if installed, keep failing closed)");
+    return { exitCode: 1 };
+  }
+  await files.watch();
+  return { stop: () => files.stop() };
+}
+
+/** Installs the rules for the current snapshot and keeps them following policy changes. */
+export async function keepRulesInstalled(config: RunConfig, holder: SnapshotHolder, logger: Logger): Promise<void> {
+  await installRules(interceptSpecFor(config, holder.current));
+  // Only enforced endpoints are redirected, so the sets change with endpoints and policies.
+  holder.on("swap", (snapshot) => {
+    updateEnforcedIps(interceptSpecFor(config, snapshot)).catch((err: unknown) =>
+      logger.error({ err, code: "L7P_ERR_RULES" }, "updating interception rules failed"),
+    );
+  });
+}
+
+/** The admin API on a port shared with SO_REUSEPORT, so an old and a new process can both serve it during a restart. */
+export function startSharedAdmin(
+  config: RunConfig,
+  registry: Registry,
+  flows: FlowRing,
+  health: { ready(): boolean; policyInfo(): SnapshotHolder["info"] },
+): Promise<AdminServer | null> {
+  const admin = config.admin;
+  if (admin === null) return Promise.resolve(null);
+  return startAdminServer({
+    host: admin.host,
+    port: admin.port,
+    registry,
+    flows,
+    listen: async (server) => {
+      await listenTransparent({ host: admin.host, port: admin.port, reusePort: true }, server);
+    },
+    health,
+  });
+}
+
+export interface ProxyRoleHooks {
+  /** Workers: called once listening, and with every flow record (the primary serves /flows). */
+  onListening?: () => void;
+  telemetry?: (t: Telemetry, registry: Registry) => void;
+}
+
+export async function startProxy(config: RunConfig, role: "single" | "worker" = "single", hooks: ProxyRoleHooks = {}): Promise<{ exitCode: number }> {
   const logger = createLogger(config.logLevel);
   const holder = new SnapshotHolder();
   const registry = new Registry();
@@ -42,62 +118,27 @@ export async function startProxy(config: RunConfig): Promise<{ exitCode: number 
     flowSampleRate: config.flowSampleRate,
     deniedFlowMinRate: config.deniedFlowMinRate,
   });
-  let rulesReady = !config.installRules;
+  hooks.telemetry?.(telemetry, registry);
+  const managesRules = role === "single" && config.installRules;
+  let rulesReady = !managesRules;
   let listening = false;
 
   const admin =
-    config.admin === null
-      ? null
-      : await startAdminServer({
-          host: config.admin.host,
-          port: config.admin.port,
-          registry,
-          flows: telemetry.flows,
-          // Shared with SO_REUSEPORT like the proxy port, so a new process can start (and
-          // answer its probes) while the old one drains.
-          listen: async (server) => {
-            await listenTransparent({ host: config.admin!.host, port: config.admin!.port, reusePort: true }, server);
-          },
-          health: {
-            ready: () => holder.current !== null && rulesReady && listening,
-            policyInfo: () => holder.info,
-          },
-        });
+    role === "single"
+      ? await startSharedAdmin(config, registry, telemetry.flows, {
+          ready: () => holder.current !== null && rulesReady && listening,
+          policyInfo: () => holder.info,
+        })
+      : null;
 
-  const onLoad = (ok: boolean, revision: number, error?: string): void => telemetry.policyReload(ok, revision, error);
-  let stopSource: () => Promise<void> | void;
-  if (config.kubernetes) {
-    if (config.nodeName === null) {
-      logger.fatal("--kubernetes needs this node's name: --node-name or NODE_NAME (the downward API's spec.nodeName)");
-      await admin?.close();
-      return { exitCode: 2 };
-    }
-    const k8s = await startKubernetesSnapshotSource({ holder, logger, nodeName: config.nodeName, onLoad });
-    stopSource = () => k8s.stop();
-    // Until the first full sync there is nothing to enforce with: not ready, and any
-    // interception rules left by a previous proxy keep refusing traffic (fail closed).
-    if (holder.current === null) await new Promise((resolve) => holder.once("swap", resolve));
-  } else {
-    const files = new FileSource({ policies: config.policies, endpoints: config.endpoints, holder, logger, onLoad });
-    const first = await files.load();
-    if (!first.ok) {
-      logger.fatal("no valid policy to enforce; fix the errors above (the interception rules, if installed, keep failing closed)");
-      await admin?.close();
-      return { exitCode: 1 };
-    }
-    await files.watch();
-    stopSource = () => files.stop();
+  const source = await startPolicySource(config, holder, logger, (ok, revision, error) => telemetry.policyReload(ok, revision, error));
+  if ("exitCode" in source) {
+    await admin?.close();
+    return source;
   }
-
-  if (config.installRules) {
-    await installRules(interceptSpecFor(config, holder.current));
+  if (managesRules) {
+    await keepRulesInstalled(config, holder, logger);
     rulesReady = true;
-    // Rules follow endpoint and policy changes: only enforced endpoints are redirected.
-    holder.on("swap", (snapshot) => {
-      updateEnforcedIps(interceptSpecFor(config, snapshot)).catch((err: unknown) =>
-        logger.error({ err, code: "L7P_ERR_RULES" }, "updating interception rules failed"),
-      );
-    });
   }
 
   const migration = await enableListenerMigration();
@@ -119,12 +160,13 @@ export async function startProxy(config: RunConfig): Promise<{ exitCode: number 
     maxHeaderBytes: config.maxHeaderBytes,
   });
   listening = true;
-  logger.info({ port: config.proxyPort, admin: config.admin, revision: holder.current?.revision }, "l7proxy ready");
+  hooks.onListening?.();
+  logger.info({ port: config.proxyPort, admin: config.admin, revision: holder.current?.revision, role }, "l7proxy ready");
 
   const exitCode = await new Promise<number>((resolve) => {
     const shutdown = (signal: string): void => {
       logger.info({ signal, connections: proxy.connections }, "draining");
-      void stopSource();
+      void source.stop();
       listening = false;
       void proxy.drain(config.drainTimeoutMs).then(async ({ remaining }) => {
         // The interception rules stay: until a proxy listens again, traffic to enforced
