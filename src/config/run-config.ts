@@ -32,6 +32,7 @@ export interface RunConfig {
   readonly idleTimeoutMs: number;
   readonly maxHeaderBytes: number;
   readonly upstreamConnectTimeoutMs: number;
+  readonly telemetry: boolean;
   readonly podLevelMetrics: boolean;
   readonly flowSampleRate: number;
   readonly deniedFlowMinRate: number;
@@ -68,6 +69,7 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   "idle-timeout-ms": { kind: "number", key: "idleTimeoutMs", default: 300_000, help: "idle connection timeout (Envoy's stream idle timeout is 300 s)" },
   "max-header-bytes": { kind: "number", key: "maxHeaderBytes", default: 65_536, help: "largest request head accepted; larger gets 431" },
   "upstream-connect-timeout-ms": { kind: "number", key: "upstreamConnectTimeoutMs", default: 5_000, help: "time to connect to the original destination" },
+  telemetry: { kind: "boolean", key: "telemetry", default: true, help: "metrics and flow records (--no-telemetry turns both off, e.g. to measure their cost)" },
   "pod-level-metrics": { kind: "boolean", key: "podLevelMetrics", default: false, help: "add pod names to metric labels (higher cardinality)" },
   "flow-sample-rate": { kind: "number", key: "flowSampleRate", default: 1000, help: "most forwarded flow records written per second (the rest are counted)" },
   "denied-flow-min-rate": { kind: "number", key: "deniedFlowMinRate", default: 1000, help: "denied flow records per second that are never sampled away" },

@@ -11,6 +11,7 @@
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
 import type { RunConfig } from "../config/run-config.js";
+import { NO_OBSERVER } from "../datapath/observer.js";
 import { ProxyServer } from "../datapath/proxy-server.js";
 import { enableListenerMigration } from "../intercept/listener-migration.js";
 import { installRules, updateEnforcedIps, type InterceptSpec } from "../intercept/rules.js";
@@ -153,7 +154,7 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
   });
   const proxy = new ProxyServer(server, {
     holder,
-    observer: telemetry,
+    observer: config.telemetry ? telemetry : NO_OBSERVER,
     upstreamConnectTimeoutMs: config.upstreamConnectTimeoutMs,
     headerTimeoutMs: config.headerTimeoutMs,
     idleTimeoutMs: config.idleTimeoutMs,
