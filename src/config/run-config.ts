@@ -19,6 +19,8 @@ export interface RunConfig {
   readonly nodeName: string | null;
   readonly proxyPort: number;
   readonly proxyHost: string;
+  /** Plain (non-transparent) mode: every connection goes to this upstream. */
+  readonly upstream: { readonly host: string; readonly port: number } | null;
   readonly admin: { readonly host: string; readonly port: number } | null;
   readonly installRules: boolean;
   readonly rulesBackend: "nft" | "iptables";
@@ -56,6 +58,12 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   "node-name": { kind: "string", key: "nodeName", default: null, help: "this node's name (only its pods are enforced with --kubernetes); default $NODE_NAME" },
   "proxy-port": { kind: "number", key: "proxyPort", default: 15001, help: "transparent listening port that TPROXY redirects to" },
   "proxy-host": { kind: "string", key: "proxyHost", default: "0.0.0.0", help: "address of the transparent listener" },
+  upstream: {
+    kind: "string",
+    key: "upstream",
+    default: null,
+    help: "plain mode for tests and benchmarks: a normal (not transparent) listener that sends every connection to HOST:PORT, decided as if the client had dialled it; no rules are installed",
+  },
   admin: { kind: "string", key: "admin", default: "127.0.0.1:9901", help: "admin server HOST:PORT (/healthz /readyz /metrics /flows /policy), or 'off'" },
   "install-rules": { kind: "boolean", key: "installRules", default: true, help: "install the interception rules at start (--no-install-rules to manage them yourself)" },
   "rules-backend": { kind: "string", key: "rulesBackend", default: "nft", help: "nft (preferred) or iptables" },
@@ -176,6 +184,12 @@ export function parseRunConfig(argv: string[], env: NodeJS.ProcessEnv = process.
     const m = /^(.*):(\d+)$/.exec(adminText);
     if (m === null || Number(m[2]) > 65535) usageError(`--admin: expected HOST:PORT or 'off', got '${adminText}'`);
     out.admin = { host: m[1]!.replace(/^\[(.*)\]$/, "$1"), port: Number(m[2]) };
+  }
+  if (out.upstream !== null) {
+    const m = /^(.*):(\d+)$/.exec(out.upstream as string);
+    if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) usageError(`--upstream: expected HOST:PORT, got '${String(out.upstream)}'`);
+    out.upstream = { host: m[1]!.replace(/^\[(.*)\]$/, "$1"), port: Number(m[2]) };
+    out.installRules = false;
   }
   if ((out.proxyPort as number) < 1 || (out.proxyPort as number) > 65535) usageError("--proxy-port: must be 1-65535");
   if (!LOG_LEVELS.has(out.logLevel as string)) usageError(`--log-level: must be one of ${[...LOG_LEVELS].join(", ")}`);

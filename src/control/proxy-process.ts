@@ -152,6 +152,8 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
     reusePort: true,
     serverOptions: { allowHalfOpen: true },
   });
+  // (In plain mode (--upstream) the socket is transparent all the same; that only matters
+  // for connections the kernel redirects, and none are.)
   const proxy = new ProxyServer(server, {
     holder,
     observer: config.telemetry ? telemetry : NO_OBSERVER,
@@ -159,6 +161,7 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
     headerTimeoutMs: config.headerTimeoutMs,
     idleTimeoutMs: config.idleTimeoutMs,
     maxHeaderBytes: config.maxHeaderBytes,
+    fixedUpstream: config.upstream,
   });
   listening = true;
   hooks.onListening?.();

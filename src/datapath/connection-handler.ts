@@ -17,6 +17,8 @@ export interface ConnectionContext {
   headerTimeoutMs: number;
   idleTimeoutMs: number;
   maxHeaderBytes: number;
+  /** Plain mode (--upstream): the destination of every connection, instead of the original one. */
+  fixedUpstream: { host: string; port: number } | null;
   /** Set while draining: HTTP sessions answer their next response with Connection: close. */
   draining: () => boolean;
 }
@@ -64,8 +66,8 @@ export function handleConnection(client: Socket, ctx: ConnectionContext): Connec
   const q: FlowQuery = {
     srcIp: stripMapped(client.remoteAddress),
     srcPort: client.remotePort ?? 0,
-    dstIp: stripMapped(client.localAddress),
-    dstPort: client.localPort ?? 0,
+    dstIp: ctx.fixedUpstream?.host ?? stripMapped(client.localAddress),
+    dstPort: ctx.fixedUpstream?.port ?? client.localPort ?? 0,
     protocol: "TCP",
   };
   let flow: FlowVerdict;
