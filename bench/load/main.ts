@@ -5,7 +5,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { isRoot } from "../../src/netns/exec.js";
 import { BenchEnv, l7proxyHasUpstreamOption } from "./env/bench-env.js";
-import { measure, type Run } from "./measure.js";
+import { measure, warmUp, type MeasureContext, type Run } from "./measure.js";
 import { helpText, parseOptions, type BenchOptions } from "./options.js";
 import { estimateSeconds, planCells, type Cell } from "./plan.js";
 import { repoPath } from "./repo-root.js";
@@ -66,6 +66,11 @@ async function main(argv: string[]): Promise<number> {
       if (interrupted) break;
       progress.note(`bench: starting proxies with ${ruleCount} HTTP rule(s)`);
       await env.loadRuleCount(ruleCount);
+      for (const target of opts.targets) {
+        if (target.startsWith("direct")) continue;
+        progress.note(`bench: warming up ${target}`);
+        await warmUp(await env.activate(target), measureContext(env, opts));
+      }
       for (const cell of cells.filter((c) => c.ruleCount === ruleCount)) {
         if (interrupted) break;
         results.push(await runCell(env, cell, opts, progress, () => interrupted));
@@ -102,6 +107,10 @@ async function main(argv: string[]): Promise<number> {
   return interrupted ? 130 : 0;
 }
 
+function measureContext(env: BenchEnv, opts: BenchOptions): MeasureContext {
+  return { scratchDir: env.dir, clientCpus: opts.pin ? "0" : null, warmupSec: opts.warmupSec, durationSec: opts.durationSec, cellWarmup: !opts.quick };
+}
+
 // Rounds interleave the targets (A B C A B C ...) so slow drifts of a shared machine hit
 // every target alike; medians over the rounds are reported.
 async function runCell(env: BenchEnv, cell: Cell, opts: BenchOptions, progress: Progress, stop: () => boolean): Promise<CellResult> {
@@ -113,12 +122,7 @@ async function runCell(env: BenchEnv, cell: Cell, opts: BenchOptions, progress: 
       try {
         const addr = await env.activate(target);
         runs.push(
-          await measure(target, round, cell, addr, {
-            scratchDir: env.dir,
-            clientCpus: opts.pin ? "0" : null,
-            warmupSec: opts.warmupSec,
-            durationSec: opts.durationSec,
-          }),
+          await measure(target, round, cell, addr, measureContext(env, opts)),
         );
       } catch (err) {
         progress.note(`bench: ${cell.key} ${target}: ${(err as Error).message.split("\n").slice(0, 6).join("\n  ")}`);

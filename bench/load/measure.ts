@@ -40,6 +40,8 @@ export interface MeasureContext {
   scratchDir: string;
   clientCpus: string | null;
   warmupSec: number;
+  /** Warm up with wrk before a throughput measurement's first round (off in --quick, which warms each target once after start). */
+  cellWarmup: boolean;
   durationSec: number;
 }
 
@@ -83,7 +85,7 @@ async function measureThroughput(target: TargetName, round: number, cell: Cell, 
   });
   // wrk counts whole seconds. The processes stay up between rounds, so once warm (JIT,
   // allocator, caches) they stay warm: only the first round pays for a warm-up.
-  if (ctx.warmupSec > 0 && round === 0) await runClient(addr.netns, ctx.clientCpus, ["wrk", ...wrkArgs(spec(Math.max(1, Math.round(ctx.warmupSec))), script)]);
+  if (ctx.cellWarmup && ctx.warmupSec > 0 && round === 0) await runClient(addr.netns, ctx.clientCpus, ["wrk", ...wrkArgs(spec(Math.max(1, Math.round(ctx.warmupSec))), script)]);
   const r = await withCost(addr.pid, async () => parseWrkOutput(await runClient(addr.netns, ctx.clientCpus, ["wrk", ...wrkArgs(spec(Math.max(1, Math.round(ctx.durationSec))), script)])));
   const w: WrkResult = r.value;
   return {
@@ -151,4 +153,12 @@ function runClient(netns: string, cpus: string | null, argv: string[]): Promise<
       else reject(new Error(`${argv[0]} in ${netns} failed (${code}): ${(err || out).slice(-2000)}`));
     });
   });
+}
+
+/** One second of wrk at a target just started, so its first measurement is not a cold start. */
+export async function warmUp(addr: TargetAddress, ctx: MeasureContext): Promise<void> {
+  const script = join(ctx.scratchDir, "wrk-warmup.lua");
+  await writeFile(script, wrkScript([`${ALLOWED_PREFIX}${bodyFile(0)}`]));
+  const spec = { url: `http://${addr.host}:${addr.port}`, paths: [`${ALLOWED_PREFIX}${bodyFile(0)}`], connections: 64, threads: 1, durationSec: 1, timeoutSec: 5 };
+  await runClient(addr.netns, ctx.clientCpus, ["wrk", ...wrkArgs(spec, script)]);
 }

@@ -61,7 +61,7 @@ export const FULL: Preset = {
 // (the defaults 1 rule, 64 connections, 0 B are measured by the throughput scenario).
 export const QUICK: Preset = {
   durationSec: 2,
-  warmupSec: 0.5,
+  warmupSec: 0.3,
   rounds: 2,
   rates: [1000, 3000, 10000],
   connections: [64, 1000],

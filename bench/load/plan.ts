@@ -90,6 +90,7 @@ export function planCells(o: BenchOptions): Cell[] {
 export function estimateSeconds(cells: readonly Cell[], o: BenchOptions): number {
   const runs = cells.reduce((n, c) => n + c.targets.length * o.rounds, 0);
   const restarts = new Set(cells.map((c) => c.ruleCount)).size;
-  const warmups = cells.reduce((n, c) => n + c.targets.length * (c.kind === "throughput" ? 1 : o.rounds), 0);
-  return runs * (Math.max(1, Math.round(o.durationSec)) + 1) + warmups * Math.max(o.warmupSec, 1) + restarts * 8 + 10;
+  const warmups = o.quick ? 0 : cells.reduce((n, c) => n + c.targets.length * (c.kind === "throughput" ? 1 : 0), 0);
+  const openLoop = cells.reduce((n, c) => n + (c.kind === "latency" ? c.targets.length * o.rounds : 0), 0);
+  return runs * (Math.max(1, Math.round(o.durationSec)) + 0.7) + openLoop * o.warmupSec + warmups * Math.max(1, Math.round(o.warmupSec)) + restarts * 8 + 10;
 }
