@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   L7P_ERR_HTTP_VERSION: "unsupported HTTP version",
   L7P_ERR_HTTP_HOST: "an HTTP/1.1 request without a Host header, or with more than one",
   L7P_ERR_HTTP_METHOD: "a method the proxy does not forward (CONNECT)",
+  L7P_ERR_HTTP_PATH: "a request path that cannot be normalized (malformed percent-encoding, %00, or a fragment)",
   L7P_ERR_HTTP_RESPONSE: "malformed response from the upstream",
   // Data path: connections
   L7P_ERR_UPSTREAM_CONNECT: "the original destination refused or did not answer",

@@ -7,6 +7,7 @@
 //           appended when absent
 // Content-Length and Transfer-Encoding are never touched: changing them would make the
 // upstream frame the body differently from the proxy, which is request smuggling by policy.
+// The request line is rebuilt only when path normalization changed the target.
 
 import { L7ProxyError } from "../../errors/codes.js";
 import type { HeaderOp } from "../../policy/decision.js";
@@ -64,10 +65,21 @@ export function applyHeaderOps(head: RequestHead, ops: readonly HeaderOp[]): Rew
       }
     }
   }
-  const parts: Buffer[] = [raw.subarray(head.start, head.fieldsStart)];
+  const parts: Buffer[] = [requestLine(head)];
   for (const l of lines) parts.push(typeof l.bytes === "string" ? Buffer.from(l.bytes, "latin1") : l.bytes);
   parts.push(Buffer.from("\r\n"));
   return { raw: Buffer.concat(parts), skipped };
+}
+
+/** The head to forward when only the target changed: new request line, field lines as received. */
+export function withForwardTarget(head: RequestHead): Buffer {
+  return Buffer.concat([requestLine(head), head.buf.subarray(head.fieldsStart, head.end)]);
+}
+
+/** The request line to forward, CRLF included: as received unless normalization changed the target. */
+function requestLine(head: RequestHead): Buffer {
+  if (head.forwardTarget === null) return head.buf.subarray(head.start, head.fieldsStart);
+  return Buffer.from(`${head.method} ${head.forwardTarget} HTTP/1.${head.minorVersion}\r\n`, "latin1");
 }
 
 function isToken(s: string): boolean {

@@ -1,8 +1,8 @@
 // One client connection carrying HTTP/1.x, enforced request by request:
 //
 //   client bytes ─► request framer ─► HEAD: decide ─┬─ allowed: head (rewritten only for header
-//                                                    │  ops) and body bytes to the upstream, as the
-//                                                    │  original Buffer slices
+//                                                    │  ops or a normalized path) and body bytes to
+//                                                    │  the upstream, as the original Buffer slices
 //                                                    └─ denied: 403 queued, body read and dropped
 //   upstream bytes ─► response framer ─► client, in request order, local replies slotted in
 //
@@ -12,6 +12,10 @@
 // bounded, and a 101 to an allowed upgrade turns the connection into a raw tunnel.
 //
 // Decisions that are not obvious:
+// - Policy decides on the normalized path (path-normalize.ts), and an allowed request goes
+//   upstream with that target, so the upstream never reads a path other than the one decided
+//   on. A path with %2F or %5C gets Envoy's 307 to its normalized form, whatever the verdict
+//   (Envoy redirects before policy runs); it is still decided, for the flow record.
 // - Denied request with `Expect: 100-continue` and a body: the 403 says connection: close and
 //   the connection closes after it (RFC 9110 §10.1.1 lets the client skip the body, so the
 //   proxy could not tell where the next request starts).
@@ -39,8 +43,8 @@
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { L7ProxyError, type ErrorCode } from "../../errors/codes.js";
-import { applyHeaderOps } from "./head-rewrite.js";
-import { deniedResponse, errorResponse } from "./local-replies.js";
+import { applyHeaderOps, withForwardTarget } from "./head-rewrite.js";
+import { deniedResponse, errorResponse, redirectResponse } from "./local-replies.js";
 import * as rq from "./request-framer.js";
 import type { RequestHead } from "./request-head.js";
 import { withConnectionClose } from "./response-close.js";
@@ -159,7 +163,11 @@ class Session<V extends HttpDecision> implements Http1Session {
       if (last.head !== null && last.head.keepAlive) {
         last.announceClose = true;
         // A queued 403 is still unsent: say close in it too.
-        if (last.local !== null) last.local = deniedResponse({ headOnly: last.head.method === "HEAD", connection: "close" });
+        if (last.local !== null) {
+          last.local = last.head.escapedSlashes
+            ? redirectResponse({ location: last.head.path, connection: "close" })
+            : deniedResponse({ headOnly: last.head.method === "HEAD", connection: "close" });
+        }
       }
       if (f.midRequest) {
         // Its body is still arriving: read to its end, then stop.
@@ -214,9 +222,9 @@ class Session<V extends HttpDecision> implements Http1Session {
           const head = f.head!;
           const ex = this.decide(head);
           if (this.finished) return;
-          if (ex.verdict!.allowed) {
+          if (ex.local === null) {
             const ops = ex.verdict!.headerOps;
-            if ((ops === undefined || ops.length === 0) && f.headInChunk) {
+            if ((ops === undefined || ops.length === 0) && f.headInChunk && head.forwardTarget === null) {
               // Pass-through: the head joins the run of bytes written as one slice.
               if (fwdStart < 0 || f.headStart !== pos) {
                 flush(pos);
@@ -224,7 +232,7 @@ class Session<V extends HttpDecision> implements Http1Session {
               }
             } else {
               flush(pos);
-              let raw = head.raw;
+              let raw = head.forwardTarget === null ? head.raw : withForwardTarget(head);
               if (ops !== undefined && ops.length > 0) {
                 const r = applyHeaderOps(head, ops);
                 raw = r.raw;
@@ -310,18 +318,24 @@ class Session<V extends HttpDecision> implements Http1Session {
       tFirstByte: 0,
       skipped: undefined,
     };
-    this.lastAllowed = verdict.allowed;
-    if (verdict.allowed) {
+    const forward = verdict.allowed && !head.escapedSlashes;
+    this.lastAllowed = forward;
+    if (forward) {
       this.forwarding = true;
       if (ex.closeAfter) this.lastRequest = true;
       if (this.upstream === null) this.openUpstream();
     } else {
-      // A client waiting for 100 may never send the body: after the 403 the proxy could not
-      // tell body from next request, so the connection ends there.
+      // A client waiting for 100 may never send the body: after the local reply the proxy
+      // could not tell body from next request, so the connection ends there.
       if (head.expectContinue && head.framing !== "none") ex.closeAfter = true;
       const connection = ex.closeAfter ? "close" : head.minorVersion === 0 ? "keep-alive" : null;
-      ex.local = deniedResponse({ headOnly: head.method === "HEAD", connection });
-      ex.status = 403;
+      if (head.escapedSlashes) {
+        ex.local = redirectResponse({ location: head.path, connection });
+        ex.status = 307;
+      } else {
+        ex.local = deniedResponse({ headOnly: head.method === "HEAD", connection });
+        ex.status = 403;
+      }
       if (ex.closeAfter) this.requestsDone = true;
     }
     return ex;
@@ -669,7 +683,7 @@ class Session<V extends HttpDecision> implements Http1Session {
       verdict: ex.verdict,
       allowed: ex.verdict.allowed,
       method: h.method,
-      url: h.target,
+      url: h.forwardTarget ?? h.target,
       host: h.host,
       protocol: h.minorVersion === 0 ? "HTTP/1.0" : "HTTP/1.1",
       status: ex.answered ? ex.status : 0,

@@ -39,6 +39,19 @@ export function deniedResponse(opts: { headOnly: boolean; connection: Connection
   return reply("403 Forbidden", DENIED_BODY, opts.connection, opts.headOnly);
 }
 
+/**
+ * The 307 Envoy sends for a path with escaped slashes (UNESCAPE_AND_REDIRECT): an empty body
+ * and the normalized path and query as the location.
+ */
+export function redirectResponse(opts: { location: string; connection: ConnectionToken }): Buffer {
+  const c = opts.connection;
+  return Buffer.from(
+    `HTTP/1.1 307 Temporary Redirect\r\nlocation: ${opts.location}\r\ncontent-length: 0\r\n` +
+      `date: ${httpDate()}\r\n${c === null ? "" : `connection: ${c}\r\n`}\r\n`,
+    "latin1",
+  );
+}
+
 const REASONS: Record<number, string> = {
   400: "Bad Request",
   408: "Request Timeout",

@@ -13,13 +13,17 @@
 //   classic smuggling vector when the next hop reads it differently, so it is refused.
 // - Host: exactly one in HTTP/1.1 (RFC 9112 §3.2), at most one in HTTP/1.0.
 // - CONNECT is refused: a transparent proxy talks to origin servers, which have no use for it.
+// - The path is normalized as Cilium's Envoy does before policy (path-normalize.ts): `path`
+//   is what policy matches, and `forwardTarget` what goes upstream when that differs from
+//   what the client sent.
 //
 // The head keeps the raw bytes and the offsets of each field; strings are only made for what
 // the policy asks about.
 
 import type { HttpRequestFacts } from "../../policy/decision.js";
-import { COLON, CR, FIELD_VALUE, HTAB, LF, SP, TARGET, TOKEN, equalsIgnoreAsciiCase, equalsLower, latin1, listHasToken } from "./http-chars.js";
+import { COLON, CR, FIELD_VALUE, HTAB, LF, SP, TOKEN, equalsIgnoreAsciiCase, equalsLower, latin1, listHasToken } from "./http-chars.js";
 import { parseError, type HttpParseError } from "./parse-error.js";
+import { normalizeTarget, scanTarget } from "./path-normalize.js";
 
 export type BodyFraming = "none" | "length" | "chunked";
 
@@ -34,7 +38,10 @@ export class RequestHead implements HttpRequestFacts {
     readonly method: string,
     /** The request target exactly as sent. */
     readonly target: string,
-    /** What policy matches as the path: the target, or for absolute-form its path and query. */
+    /**
+     * What policy matches as the path: the target (for absolute-form its path and query), with
+     * the path part normalized as Envoy does; the query as sent.
+     */
     readonly path: string,
     /** The Host header, or the authority of an absolute-form target; "" if neither. */
     readonly host: string,
@@ -52,6 +59,10 @@ export class RequestHead implements HttpRequestFacts {
     readonly expectContinue: boolean,
     /** Connection: upgrade with an Upgrade header in HTTP/1.1: a 101 turns the connection into a tunnel. */
     readonly upgrade: boolean,
+    /** The target to send upstream when normalization changed it; null to send the head as received. */
+    readonly forwardTarget: string | null = null,
+    /** The path had %2F or %5C: answered with a redirect to `path`, as Envoy's UNESCAPE_AND_REDIRECT. */
+    readonly escapedSlashes = false,
   ) {}
 
   /** The head's bytes (a view, made on first use: the pass-through path never needs one). */
@@ -105,7 +116,9 @@ export function parseRequestHead(raw: Buffer, start: number, end: number, limits
   if (i === start || raw[i] !== SP) return badLine("invalid method");
   const method = latin1(raw, start, i);
   const tStart = ++i;
-  while (TARGET[raw[i]!] === 1) i++;
+  const scanned = scanTarget(raw, i);
+  const targetNormal = scanned >= 0;
+  i = targetNormal ? scanned : -scanned - 1;
   if (i === tStart || raw[i] !== SP) return badLine("invalid request target");
   const tEnd = i++;
   if (
@@ -204,18 +217,35 @@ export function parseRequestHead(raw: Buffer, start: number, end: number, limits
   const target = latin1(raw, tStart, tEnd);
   let path = target;
   let host = hostCount === 1 ? latin1(raw, hostStart, hostEnd) : "";
+  /** What precedes the path in the target: "" for origin-form, scheme and authority for absolute-form. */
+  let targetPrefix = "";
+  let asterisk = false;
   const first = raw[tStart];
   if (first !== 0x2f) {
     if (first === 0x2a && tEnd - tStart === 1) {
       if (method !== "OPTIONS") return badLine("asterisk-form target outside OPTIONS");
+      asterisk = true;
     } else {
       // absolute-form: RFC 9112 §3.2.2 says the authority in the target wins over Host,
       // and Envoy matches :authority and :path taken from it, so policy sees the same.
       const m = /^https?:\/\/([^/?#]*)(.*)$/i.exec(target);
       if (m === null) return badLine("request target is neither origin-form nor absolute-form");
       host = m[1]!;
+      targetPrefix = target.slice(0, target.length - m[2]!.length);
       path = m[2] === "" ? "/" : m[2]!;
       if (path.charCodeAt(0) !== 0x2f) path = `/${path}`;
+    }
+  }
+
+  let forwardTarget: string | null = null;
+  let escapedSlashes = false;
+  if (!asterisk && !targetNormal) {
+    const n = normalizeTarget(path);
+    if (!("target" in n)) return n;
+    escapedSlashes = n.escapedSlashes;
+    if (n.target !== path) {
+      path = n.target;
+      forwardTarget = targetPrefix + n.target;
     }
   }
 
@@ -243,6 +273,8 @@ export function parseRequestHead(raw: Buffer, start: number, end: number, limits
     keepAlive,
     expectContinue,
     upgrade,
+    forwardTarget,
+    escapedSlashes,
   );
 }
 

@@ -17,7 +17,7 @@ export interface Http1RequestRecord<V extends HttpDecision = HttpDecision> {
   verdict: V;
   allowed: boolean;
   method: string;
-  /** The request target as sent. */
+  /** The request target as forwarded: as sent, or normalized when normalization changed it. */
   url: string;
   host: string;
   protocol: "HTTP/1.0" | "HTTP/1.1";
