@@ -33,6 +33,10 @@
 //   at once. If the answer to the last request had already started when draining began, the
 //   connection stays readable until that answer ends: a request arriving meanwhile is
 //   answered with close, else the connection closes once idle. Tunnels are not drained.
+// - Request timeout (Envoy's route timeout; Cilium sets 3600 s): from the end of a forwarded
+//   request to the end of its response. Past it, a 504 "upstream request timeout" with
+//   connection: close if no response head was sent yet, else both connections are cut. One lazily re-armed
+//   timer per connection, checked against the oldest request waiting, not one per request.
 // - At most maxPipelined requests are decided ahead of their answers: the bytes after that
 //   are held, unread, until an answer completes (a read holding thousands of tiny pipelined
 //   requests cannot queue thousands of exchanges).
@@ -66,6 +70,8 @@ interface Exchange<V> {
   tHead: number;
   tForwarded: number;
   tFirstByte: number;
+  /** Date.now() when the request was forwarded to its end; 0 before (or for a local reply). */
+  tEnd: number;
   skipped: string[] | undefined;
 }
 
@@ -115,6 +121,8 @@ class Session<V extends HttpDecision> implements Http1Session {
   private waitingUpstreamDrain = false;
   private waitingClientDrain = false;
   private headerTimer: NodeJS.Timeout | null = null;
+  private requestTimer: NodeJS.Timeout | null = null;
+  private readonly requestTimeoutMs: number;
   private upstreamActiveAt = 0;
   private readonly timed: boolean;
   private readonly headerTimeoutMs: number;
@@ -131,6 +139,7 @@ class Session<V extends HttpDecision> implements Http1Session {
       maxHeaders: opts.maxHeaders ?? SESSION_DEFAULTS.maxHeaders,
     });
     this.headerTimeoutMs = opts.headerTimeoutMs ?? SESSION_DEFAULTS.headerTimeoutMs;
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? SESSION_DEFAULTS.requestTimeoutMs;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? SESSION_DEFAULTS.idleTimeoutMs;
     this.maxPipelined = opts.maxPipelined ?? SESSION_DEFAULTS.maxPipelined;
     this.timed = opts.onRequest !== undefined;
@@ -254,6 +263,7 @@ class Session<V extends HttpDecision> implements Http1Session {
           }
           break;
         case rq.END:
+          if (this.forwarding && this.requestTimeoutMs > 0) this.startRequestClock();
           this.forwarding = false;
           if (this.lastRequest) {
             flush(f.pos);
@@ -316,6 +326,7 @@ class Session<V extends HttpDecision> implements Http1Session {
       tHead,
       tForwarded: 0,
       tFirstByte: 0,
+      tEnd: 0,
       skipped: undefined,
     };
     const forward = verdict.allowed && !head.escapedSlashes;
@@ -356,7 +367,7 @@ class Session<V extends HttpDecision> implements Http1Session {
   private localExchange(reply: Buffer, status: number): Exchange<V> {
     return {
       head: null, verdict: null, local: reply, closeAfter: true, announceClose: false, status, answered: false,
-      tHead: 0, tForwarded: 0, tFirstByte: 0, skipped: undefined,
+      tHead: 0, tForwarded: 0, tFirstByte: 0, tEnd: 0, skipped: undefined,
     };
   }
 
@@ -663,6 +674,48 @@ class Session<V extends HttpDecision> implements Http1Session {
     }
   }
 
+  /** The newest request was forwarded to its end: its response is due within the request timeout. */
+  private startRequestClock(): void {
+    const ex = this.queue[this.queue.length - 1];
+    // Absent when the response completed before the request did.
+    if (ex === undefined || ex.local !== null || ex.tEnd !== 0) return;
+    ex.tEnd = Date.now();
+    if (this.requestTimer === null) this.armRequestTimer(this.requestTimeoutMs);
+  }
+
+  private armRequestTimer(ms: number): void {
+    this.requestTimer = setTimeout(() => this.guard(() => this.onRequestTimer()), ms);
+  }
+
+  private onRequestTimer(): void {
+    this.requestTimer = null;
+    if (this.finished || this.tunnel) return;
+    const ex = this.queue[0];
+    if (ex === undefined) return;
+    if (ex.tEnd === 0) {
+      // Still being uploaded (or a local reply on its way out): not yet on the clock.
+      this.armRequestTimer(this.requestTimeoutMs);
+      return;
+    }
+    const left = ex.tEnd + this.requestTimeoutMs - Date.now();
+    if (left > 0) {
+      this.armRequestTimer(left);
+      return;
+    }
+    this.opts.onConnectionError?.("L7P_ERR_TIMEOUT", "no complete response within the request timeout");
+    if (ex.status !== 0) {
+      // Part of the response went out: only a cut connection tells the client it is short.
+      this.abort();
+      return;
+    }
+    this.queue.shift();
+    ex.status = 504;
+    ex.answered = true;
+    this.writeClient(errorResponse(504, ex.head?.method === "HEAD"));
+    this.report(ex);
+    this.closeGracefully();
+  }
+
   private onIdle(): void {
     if (this.finished) return;
     const waitingOnUpstream = this.tunnel || this.queue.length > 0;
@@ -707,6 +760,7 @@ class Session<V extends HttpDecision> implements Http1Session {
     if (this.finished) return;
     this.finished = true;
     this.clearHeaderTimer();
+    if (this.requestTimer !== null) clearTimeout(this.requestTimer);
     this.client.end();
     this.client.resume();
     setTimeout(() => this.client.destroy(), LINGER_MS).unref();
@@ -719,6 +773,7 @@ class Session<V extends HttpDecision> implements Http1Session {
     if (this.finished) return;
     this.finished = true;
     this.clearHeaderTimer();
+    if (this.requestTimer !== null) clearTimeout(this.requestTimer);
     this.client.destroy();
     this.upstream?.destroy();
     this.reportAborted();

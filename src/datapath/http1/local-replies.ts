@@ -7,6 +7,8 @@
 
 const DENIED_BODY = "Access denied\r\n";
 const UPSTREAM_FAILURE_BODY = "upstream connect error or disconnect/reset before headers\r\n";
+/** Envoy's body when the route timeout passes before the response head. */
+const UPSTREAM_TIMEOUT_BODY = "upstream request timeout";
 
 let cachedSecond = -1;
 let cachedDate = "";
@@ -58,12 +60,13 @@ const REASONS: Record<number, string> = {
   431: "Request Header Fields Too Large",
   502: "Bad Gateway",
   503: "Service Unavailable",
+  504: "Gateway Timeout",
   505: "HTTP Version Not Supported",
 };
 
 /** The reply to a request the proxy refuses to parse or could not deliver; always closes. */
-export function errorResponse(status: 400 | 408 | 431 | 502 | 503 | 505, headOnly = false): Buffer {
+export function errorResponse(status: 400 | 408 | 431 | 502 | 503 | 504 | 505, headOnly = false): Buffer {
   const reason = REASONS[status]!;
-  const body = status === 503 ? UPSTREAM_FAILURE_BODY : `${reason}\r\n`;
+  const body = status === 503 ? UPSTREAM_FAILURE_BODY : status === 504 ? UPSTREAM_TIMEOUT_BODY : `${reason}\r\n`;
   return reply(`${status} ${reason}`, body, "close", headOnly);
 }

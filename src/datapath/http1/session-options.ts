@@ -47,6 +47,11 @@ export interface Http1SessionOptions<V extends HttpDecision = HttpDecision> {
   headerTimeoutMs?: number;
   /** Time without a byte in either direction before the connection is closed. */
   idleTimeoutMs?: number;
+  /**
+   * From the end of a forwarded request to the end of its response (Envoy's route timeout);
+   * past it the client gets 504, or the connection is cut if the response had started. 0 turns it off.
+   */
+  requestTimeoutMs?: number;
   maxHeaderBytes?: number;
   maxRequestLineBytes?: number;
   maxHeaders?: number;
@@ -57,6 +62,8 @@ export interface Http1SessionOptions<V extends HttpDecision = HttpDecision> {
 export const SESSION_DEFAULTS = Object.freeze({
   headerTimeoutMs: 10_000,
   idleTimeoutMs: 60_000,
+  /** Cilium's http-request-timeout default (route timeout 3600 s). */
+  requestTimeoutMs: 3_600_000,
   maxHeaderBytes: 64 * 1024,
   maxRequestLineBytes: 8 * 1024,
   maxHeaders: 100,
