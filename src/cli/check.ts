@@ -3,6 +3,7 @@
 
 import { parseArgs } from "node:util";
 import { L7ProxyError } from "../errors/codes.js";
+import { normalizeTarget } from "../datapath/http1/path-normalize.js";
 import { compilePolicies } from "../policy/compile/index.js";
 import type { FlowQuery, FlowVerdict, HeaderOp, L7Verdict, Protocol, SideVerdict } from "../policy/decision.js";
 import { loadEndpointsFile } from "../policy/endpoints/load-endpoints.js";
@@ -256,9 +257,18 @@ export async function main(argv: string[]): Promise<number> {
   const flow = snapshot.decideFlow(query);
   let request: L7Verdict | null = null;
   let requestKind: "http" | "kafka" | "dns" | null = null;
+  // The data path decides on the path as Envoy normalizes it; so does check.
+  let pathNote: string | null = null;
   if (args.http !== null) {
     requestKind = "http";
-    request = snapshot.decideHttp(flow, query, { method: args.http.method, path: args.http.path, host: args.http.host, header: headerLookup(args.http.headers) });
+    const normalized = normalizeTarget(args.http.path);
+    if ("code" in normalized) {
+      process.stdout.write(`DENIED\nthe proxy answers ${normalized.status} to this request target (${normalized.message}); nothing is forwarded\n`);
+      return 1;
+    }
+    if (normalized.target !== args.http.path) pathNote = `path normalized to ${normalized.target} (as Envoy does) before deciding`;
+    if (normalized.escapedSlashes) pathNote = `the proxy answers 307 with location ${normalized.target}; the retried request is decided as below`;
+    request = snapshot.decideHttp(flow, query, { method: args.http.method, path: normalized.target, host: args.http.host, header: headerLookup(args.http.headers) });
   } else if (args.kafka !== null) {
     requestKind = "kafka";
     request = snapshot.decideKafka(flow, query, { ...args.kafka, topics: args.kafka.topics.length > 0 ? args.kafka.topics : null });
@@ -282,6 +292,7 @@ export async function main(argv: string[]): Promise<number> {
       ingress,
       flow: { allowed: flow.allowed, egress: flow.egress, ingress: flow.ingress },
       request: request === null ? null : { kind: requestKind, ...request, headerOps: request.headerOps.map(redactOp) },
+      ...(pathNote !== null ? { pathNote } : {}),
       warnings,
     };
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
@@ -293,6 +304,7 @@ export async function main(argv: string[]): Promise<number> {
   lines.push(`ingress (destination): ${describeSide(ingress, flow.destination.endpoint !== undefined)}`);
   if (flow.allowed && flow.l7 !== null && request === null) lines.push(`L7: ${flow.l7} rules apply on this port; each request is decided by them (pass a request to check one)`);
   if (flow.allowed && flow.l7 === null && request !== null) lines.push("L7: no L7 rules on this port; every request is allowed");
+  if (pathNote !== null) lines.push(`L7: ${pathNote}`);
   for (const op of (request?.headerOps ?? []).map(redactOp)) lines.push(`header ${op.op}: ${op.name}${"value" in op ? `: ${op.value}` : ""}`);
   process.stdout.write(`${lines.join("\n")}\n`);
   return allowed ? 0 : 1;

@@ -32,6 +32,7 @@ export interface RunConfig {
   readonly drainTimeoutMs: number;
   readonly headerTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  readonly requestTimeoutMs: number;
   readonly maxHeaderBytes: number;
   readonly upstreamConnectTimeoutMs: number;
   readonly telemetry: boolean;
@@ -75,6 +76,7 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   "drain-timeout-ms": { kind: "number", key: "drainTimeoutMs", default: 20_000, help: "on SIGTERM, how long in-flight requests may take to finish" },
   "header-timeout-ms": { kind: "number", key: "headerTimeoutMs", default: 10_000, help: "time a client has to send a complete request head" },
   "idle-timeout-ms": { kind: "number", key: "idleTimeoutMs", default: 300_000, help: "idle connection timeout (Envoy's stream idle timeout is 300 s)" },
+  "request-timeout-ms": { kind: "number", key: "requestTimeoutMs", default: 3_600_000, help: "time a forwarded request may take to be answered, then 504 (Cilium's route timeout is 3600 s); 0 = none" },
   "max-header-bytes": { kind: "number", key: "maxHeaderBytes", default: 65_536, help: "largest request head accepted; larger gets 431" },
   "upstream-connect-timeout-ms": { kind: "number", key: "upstreamConnectTimeoutMs", default: 5_000, help: "time to connect to the original destination" },
   telemetry: { kind: "boolean", key: "telemetry", default: true, help: "metrics and flow records (--no-telemetry turns both off, e.g. to measure their cost)" },

@@ -160,6 +160,7 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
     upstreamConnectTimeoutMs: config.upstreamConnectTimeoutMs,
     headerTimeoutMs: config.headerTimeoutMs,
     idleTimeoutMs: config.idleTimeoutMs,
+    requestTimeoutMs: config.requestTimeoutMs,
     maxHeaderBytes: config.maxHeaderBytes,
     fixedUpstream: config.upstream,
   });

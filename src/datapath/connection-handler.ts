@@ -16,6 +16,7 @@ export interface ConnectionContext {
   upstreamConnectTimeoutMs: number;
   headerTimeoutMs: number;
   idleTimeoutMs: number;
+  requestTimeoutMs: number;
   maxHeaderBytes: number;
   /** Plain mode (--upstream): the destination of every connection, instead of the original one. */
   fixedUpstream: { host: string; port: number } | null;
@@ -117,6 +118,7 @@ export function handleConnection(client: Socket, ctx: ConnectionContext): Connec
     onParseError: (code) => observer.parseError(code),
     headerTimeoutMs: ctx.headerTimeoutMs,
     idleTimeoutMs: ctx.idleTimeoutMs,
+    requestTimeoutMs: ctx.requestTimeoutMs,
     maxHeaderBytes: ctx.maxHeaderBytes,
     draining: ctx.draining,
   });

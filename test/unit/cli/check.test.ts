@@ -202,3 +202,24 @@ spec:
     });
   });
 });
+
+describe("l7proxy check decides on the normalized path, as the data path does", () => {
+  const base = ["--policies", L7, "--endpoints", EPS, "--from", "default/tiefighter", "--to", "default/deathstar-1", "--port", "80", "--http-method", "POST"];
+
+  it("dot segments are removed before deciding", async () => {
+    const r = await run([...base, "--http-path", "/v1/x/../request-landing"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("path normalized to /v1/request-landing");
+  });
+
+  it("a path that only matches before normalization is denied", async () => {
+    const r = await run([...base, "--http-path", "/v1/request-landing/../exhaust-port"]);
+    expect(r.code).toBe(1);
+  });
+
+  it("a malformed escape is refused with the proxy's 400", async () => {
+    const r = await run([...base, "--http-path", "/v1/%zz"]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("the proxy answers 400");
+  });
+});
