@@ -61,7 +61,7 @@ export interface FlowVerdict {
 /** An HTTP request as the matcher sees it; names passed to `header` are lower case. */
 export interface HttpRequestFacts {
   method: string;
-  /** The request target exactly as sent (path and query). */
+  /** The request target (path and query) after Envoy-style path normalization; the query as sent. */
   path: string;
   /** The Host header (HTTP/1) or :authority (HTTP/2), port included; "" if absent. */
   host: string;
