@@ -7,27 +7,12 @@ import { CLI, NetnsCluster } from "../../src/netns/cluster.js";
 import { runIn } from "../../src/netns/exec.js";
 import { runLoad } from "../support/load-client.js";
 import { requireRootOrSkip } from "../support/root.js";
+import { upstreamGetPolicy as policy } from "../support/upstream-policy.js";
 
 const canRun = requireRootOrSkip("observability e2e");
 const FIX = join(import.meta.dirname, "../fixtures/e2e");
 const UP = "http://10.203.0.20";
 
-const policy = (name: string, paths: string[]): { name: string; text: string } => ({
-  name: "policy.yaml",
-  text: `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: ${name}, namespace: default}
-spec:
-  endpointSelector: {matchLabels: {app: upstream}}
-  ingress:
-    - fromEndpoints: [{matchLabels: {app: client}}]
-      toPorts:
-        - ports: [{port: "80", protocol: TCP}]
-          rules:
-            http:
-${paths.map((p) => `              - {method: GET, path: "${p}"}`).join("\n")}
-`,
-});
 
 /** Sums the samples of one metric whose labels include all of `labels`. */
 function metric(text: string, name: string, labels: Record<string, string> = {}): number {

@@ -7,28 +7,11 @@ import { NetnsCluster, CLI } from "../../src/netns/cluster.js";
 import { runIn } from "../../src/netns/exec.js";
 import { runLoad } from "../support/load-client.js";
 import { requireRootOrSkip } from "../support/root.js";
+import { upstreamGetPolicy as policy } from "../support/upstream-policy.js";
 
 const canRun = requireRootOrSkip("reload / fail-closed e2e");
 const FIX = join(import.meta.dirname, "../fixtures/e2e");
 
-function policy(name: string, paths: string[]): { name: string; text: string } {
-  return {
-    name: "policy.yaml",
-    text: `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: ${name}, namespace: default}
-spec:
-  endpointSelector: {matchLabels: {app: upstream}}
-  ingress:
-    - fromEndpoints: [{matchLabels: {app: client}}]
-      toPorts:
-        - ports: [{port: "80", protocol: TCP}]
-          rules:
-            http:
-${paths.map((p) => `              - {method: GET, path: "${p}"}`).join("\n")}
-`,
-  };
-}
 
 describe.runIf(canRun)("reloads and failing closed", () => {
   const cluster = new NetnsCluster(`rl${process.pid % 100000}`, {
