@@ -99,6 +99,46 @@ export interface DnsQueryFacts {
   qname: string;
 }
 
+/** Protocols whose L3/L4 policy the kernel enforces by itself (TCP goes to the proxy). */
+export type DatagramProtocol = "UDP" | "SCTP";
+
+/**
+ * One non-TCP rule of one enforced endpoint address in one direction, for the kernel's own
+ * filter. A packet matches when its local address (the destination for ingress, the source
+ * for egress) is `ip`, its protocol is `protocol`, its destination port is in
+ * [portLo, portHi], and its peer (the other side) is in `endpointPeers` when the peer is one
+ * of NonTcpPolicy.endpointIps, or in `otherPeers` when it is not: as in decideFlow, CIDR
+ * and `world` peers never match an endpoint's address. Within one list, rules of the same
+ * ip, direction and protocol have disjoint port ranges, and peers are disjoint CIDRs.
+ */
+export interface NonTcpRule {
+  ip: string;
+  direction: Direction;
+  protocol: DatagramProtocol;
+  portLo: number;
+  portHi: number;
+  /** CIDRs (host prefixes for single endpoints, 0.0.0.0/0 or ::/0 for every endpoint). */
+  endpointPeers: string[];
+  /** CIDRs of addresses that are no endpoint's (`world` is 0.0.0.0/0 and ::/0). */
+  otherPeers: string[];
+}
+
+/**
+ * The non-TCP L3/L4 policy, for enforcing in the kernel what decideFlow would decide for UDP
+ * and SCTP flows. A packet to an ingress-enforced or from an egress-enforced address
+ * (enforcedIps) passes a side when it matches no `deny` rule and some `allow` rule of that
+ * side; everything else to or from those addresses (ICMP included) is dropped. L7 rules
+ * cannot be applied to datagrams: a port whose allowing entries carry DNS rules is allowed
+ * only when they allow every name (or an L3/L4-only entry allows it too). toFQDNs peers
+ * select nothing here (no DNS-learnt addresses).
+ */
+export interface NonTcpPolicy {
+  /** Every endpoint address (canonical), enforced or not: what decides which peer list applies. */
+  endpointIps: string[];
+  allow: NonTcpRule[];
+  deny: NonTcpRule[];
+}
+
 export interface PolicySnapshot {
   readonly revision: number;
   decideFlow(q: FlowQuery): FlowVerdict;
@@ -107,4 +147,6 @@ export interface PolicySnapshot {
   decideDns(flow: FlowVerdict, q: FlowQuery, req: DnsQueryFacts): L7Verdict;
   /** Endpoint IPs whose ingress / egress is enforced: what the interception rules redirect. */
   enforcedIps(): { ingress: string[]; egress: string[] };
+  /** The UDP/SCTP allowances and denials of the enforced addresses, for the kernel's filter. */
+  nonTcpPolicy(): NonTcpPolicy;
 }

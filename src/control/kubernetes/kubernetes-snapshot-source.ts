@@ -13,7 +13,7 @@
 import type { Logger } from "pino";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { compilePolicies } from "../../policy/compile/index.js";
-import type { PolicySnapshot } from "../../policy/decision.js";
+import type { NonTcpPolicy, PolicySnapshot } from "../../policy/decision.js";
 import { inventoryFromKubernetesObjects } from "../../policy/endpoints/kubernetes-objects.js";
 import { policyRef } from "../../policy/api/types.js";
 import { canonicalIp } from "../../policy/net/ip.js";
@@ -109,6 +109,7 @@ function localOnly(s: PolicySnapshot, state: KubernetesState): PolicySnapshot {
   const enforced = s.enforcedIps();
   const isLocal = (ip: string): boolean => local.has(canonicalIp(ip) ?? ip);
   const narrowed = { ingress: enforced.ingress.filter(isLocal), egress: enforced.egress.filter(isLocal) };
+  let nonTcp: NonTcpPolicy | undefined;
   return {
     revision: s.revision,
     decideFlow: (q) => s.decideFlow(q),
@@ -116,5 +117,13 @@ function localOnly(s: PolicySnapshot, state: KubernetesState): PolicySnapshot {
     decideKafka: (f, q, r) => s.decideKafka(f, q, r),
     decideDns: (f, q, r) => s.decideDns(f, q, r),
     enforcedIps: () => narrowed,
+    // Peers stay cluster-wide (endpointIps); only the rules of local addresses are this node's.
+    nonTcpPolicy: () => {
+      if (nonTcp === undefined) {
+        const p = s.nonTcpPolicy();
+        nonTcp = { endpointIps: p.endpointIps, allow: p.allow.filter((r) => isLocal(r.ip)), deny: p.deny.filter((r) => isLocal(r.ip)) };
+      }
+      return { endpointIps: [...nonTcp.endpointIps], allow: [...nonTcp.allow], deny: [...nonTcp.deny] };
+    },
   };
 }

@@ -74,6 +74,8 @@ export class SideTable {
   readonly enforced: boolean;
   readonly defaultDeny: boolean;
   readonly http: HttpIndex<HttpRuleRef> | null;
+  /** Every entry of the table (the kernel's non-TCP filter needs the port boundaries). */
+  readonly entries: readonly CompiledEntry[];
   private readonly exact = new Map<number, PortBucket>();
   /** Per protocol, sorted intervals (by start port) for ports without an exact bucket. */
   private readonly intervals: Interval[][] = [[], [], []];
@@ -81,6 +83,7 @@ export class SideTable {
   constructor(entries: readonly CompiledEntry[], enforced: boolean, defaultDeny: boolean) {
     this.enforced = enforced;
     this.defaultDeny = defaultDeny;
+    this.entries = Object.freeze([...entries]);
     const exactKeys = new Set<number>();
     const cuts: Set<number>[] = [new Set([0]), new Set([0]), new Set([0])];
     const ranged: CompiledEntry[] = [];

@@ -96,6 +96,11 @@ function formatV6(v: bigint): string {
   return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
 }
 
+/** The canonical text of an address given as a number (IPv4) or bigint. */
+export function formatIp(family: 4 | 6, value: number | bigint): string {
+  return family === 4 ? formatV4(Number(value)) : formatV6(BigInt(value));
+}
+
 /** Parses "a.b.c.d/n", "x::/n", or a bare address (a host route). Undefined when invalid. */
 export function parseCidr(text: string): CidrRange | undefined {
   const slash = text.indexOf("/");

@@ -15,6 +15,7 @@ import type {
   KafkaRequestFacts,
   L7Protocol,
   L7Verdict,
+  NonTcpPolicy,
   Peer,
   PolicySnapshot,
   SideVerdict,
@@ -22,11 +23,13 @@ import type {
 import type { Endpoint } from "../endpoints/types.js";
 import { type CompiledEntry, type CompiledPeer, type PeerRef, peerMatches } from "../compile/compiled-entry.js";
 import type { RuleOrigin } from "../compile/ir.js";
-import type { PeerGroup, SideTable } from "../compile/side-table.js";
+import type { HttpRuleRef, PeerGroup, SideTable } from "../compile/side-table.js";
 import { fqdn } from "../match/dns/dns-pattern.js";
 import { evaluateHttp, type HeaderOverlay } from "../match/http/evaluate-http.js";
+import type { IndexedRule } from "../match/http/http-index.js";
 import { kafkaRuleMatches, requestTopicSet } from "../match/kafka/kafka-rule.js";
 import { canonicalIp, parseIp } from "../net/ip.js";
+import { buildNonTcpPolicy } from "./non-tcp-policy.js";
 
 /** DecidedBy with the field path of the deciding rule inside its policy, for explanations. */
 export type ExplainedDecidedBy = DecidedBy & { rulePath?: string; layer?: "l3-l4" | "l7" };
@@ -41,7 +44,18 @@ interface SideCtx {
   l7Kind: L7Protocol | null;
   /** An allow entry without L7 rules: every request is allowed (but still visible). */
   allowAll: CompiledEntry | null;
+  /** Whether an HTTP rule applies to this flow: its entry covers the port and its peer matched. */
+  ruleApplies: (rule: IndexedRule<HttpRuleRef>) => boolean;
 }
+
+function hasHttpActions(c: SideCtx | null): boolean {
+  return c !== null && c.table.http !== null && c.table.http.hasActions;
+}
+
+const NO_OPS: readonly HeaderOp[] = Object.freeze([]);
+const NO_LOGS: readonly string[] = Object.freeze([]);
+/** Never written to: header actions, the only writers, get a fresh overlay. */
+const NO_OVERLAY: HeaderOverlay = new Map();
 
 interface FlowCtx {
   egress: SideCtx | null;
@@ -87,7 +101,10 @@ export class CompiledPolicySnapshot implements PolicySnapshot {
   private readonly ingressTables: readonly (SideTable | null)[];
   private readonly egressTables: readonly (SideTable | null)[];
   private readonly flows = new WeakMap<FlowVerdict, FlowCtx>();
+  private readonly allowedByRule = { ingress: new WeakMap<HttpRuleRef, SideVerdict>(), egress: new WeakMap<HttpRuleRef, SideVerdict>() };
   private readonly enforced: { ingress: string[]; egress: string[] };
+  /** Built on first use (only the process that installs rules needs it), then kept. */
+  private readonly lazy: { nonTcp?: NonTcpPolicy } = {};
 
   constructor(parts: SnapshotParts) {
     this.revision = parts.revision;
@@ -107,6 +124,18 @@ export class CompiledPolicySnapshot implements PolicySnapshot {
 
   enforcedIps(): { ingress: string[]; egress: string[] } {
     return { ingress: [...this.enforced.ingress], egress: [...this.enforced.egress] };
+  }
+
+  nonTcpPolicy(): NonTcpPolicy {
+    this.lazy.nonTcp ??= buildNonTcpPolicy({
+      endpoints: this.endpoints,
+      ipIndex: this.ipIndex,
+      ingress: this.ingressTables,
+      egress: this.egressTables,
+      enforced: this.enforced,
+    });
+    const p = this.lazy.nonTcp;
+    return { endpointIps: [...p.endpointIps], allow: [...p.allow], deny: [...p.deny] };
   }
 
   /** The endpoint index of an address, or -1. */
@@ -160,22 +189,52 @@ export class CompiledPolicySnapshot implements PolicySnapshot {
   }
 
   decideHttp(flow0: FlowVerdict, q: FlowQuery, req: HttpRequestFacts): L7Verdict {
-    const { flow, ctx } = this.flowCtx(flow0, q);
-    const headerOps: HeaderOp[] = [];
-    const logs: string[] = [];
+    let flow = flow0;
+    let ctx = this.flows.get(flow0);
+    if (ctx === undefined) {
+      const again = this.decide(q);
+      flow = again.verdict;
+      ctx = again.ctx;
+    }
+    // Called per request: the usual request (no header actions) allocates only its verdict.
+    // The arrays and the header overlay exist only when some rule has header actions, and an
+    // allowing rule's side verdict is built once per snapshot, then shared.
+    const acts = hasHttpActions(ctx.egress) || hasHttpActions(ctx.ingress);
+    const headerOps: HeaderOp[] = acts ? [] : (NO_OPS as HeaderOp[]);
+    const logs: string[] = acts ? [] : (NO_LOGS as string[]);
     if (!flow.allowed) return { allowed: false, egress: flow.egress, ingress: flow.ingress, headerOps, logs };
-    const overlay: HeaderOverlay = new Map();
-    const decideOne = (c: SideCtx | null, s: SideVerdict): SideVerdict => {
-      if (c === null || c.l7Kind === null) return s;
-      if (c.l7Kind !== "http") return side(s.direction, true, false, L7_DEFAULT_DENY);
-      const m = c.table.http === null ? null : evaluateHttp(c.table.http, (r) => c.matchedPeers.has(r.data.peer) && c.portEntries.has(r.entryId), req, overlay, headerOps, logs);
-      if (m !== null) return side(s.direction, true, true, policyDecision(m.data.origin, "allow", "l7", `${m.data.origin.path}.rules.http[${m.data.index}]`));
-      if (c.allowAll !== null) return side(s.direction, true, true, policyDecision(c.allowAll.origin, "allow", "l3-l4"));
-      return side(s.direction, true, false, l7DefaultDeny(c));
-    };
-    const egress = decideOne(ctx.egress, flow.egress);
-    const ingress = decideOne(ctx.ingress, flow.ingress);
+    const overlay: HeaderOverlay = acts ? new Map() : NO_OVERLAY;
+    const egress = this.decideHttpSide(ctx.egress, flow.egress, req, overlay, headerOps, logs);
+    const ingress = this.decideHttpSide(ctx.ingress, flow.ingress, req, overlay, headerOps, logs);
     return { allowed: egress.allowed && ingress.allowed, egress, ingress, headerOps, logs };
+  }
+
+  private decideHttpSide(
+    c: SideCtx | null,
+    s: SideVerdict,
+    req: HttpRequestFacts,
+    overlay: HeaderOverlay,
+    headerOps: HeaderOp[],
+    logs: string[],
+  ): SideVerdict {
+    if (c === null || c.l7Kind === null) return s;
+    if (c.l7Kind !== "http") return side(s.direction, true, false, L7_DEFAULT_DENY);
+    const m = c.table.http === null ? null : evaluateHttp(c.table.http, c.ruleApplies, req, overlay, headerOps, logs);
+    if (m !== null) return this.ruleAllowed(m.data, s.direction);
+    if (c.allowAll !== null) return side(s.direction, true, true, policyDecision(c.allowAll.origin, "allow", "l3-l4"));
+    return side(s.direction, true, false, l7DefaultDeny(c));
+  }
+
+  /** The side verdict of a request an HTTP rule allowed: the same for every such request. */
+  private ruleAllowed(rule: HttpRuleRef, direction: Direction): SideVerdict {
+    const cache = direction === "ingress" ? this.allowedByRule.ingress : this.allowedByRule.egress;
+    let v = cache.get(rule);
+    if (v === undefined) {
+      const by = Object.freeze(policyDecision(rule.origin, "allow", "l7", `${rule.origin.path}.rules.http[${rule.index}]`));
+      v = Object.freeze(side(direction, true, true, by));
+      cache.set(rule, v);
+    }
+    return v;
   }
 
   decideKafka(flow0: FlowVerdict, q: FlowQuery, req: KafkaRequestFacts): L7Verdict {
@@ -243,6 +302,18 @@ function namesFor(ip: string, fqdnIps: ReadonlyMap<string, readonly string[]> | 
   return out;
 }
 
+function sideCtx(
+  table: SideTable,
+  portEntries: ReadonlySet<number>,
+  matchedPeers: ReadonlySet<CompiledPeer>,
+  matched: readonly PeerGroup[],
+  l7Kind: L7Protocol | null,
+  allowAll: CompiledEntry | null,
+): SideCtx {
+  const ruleApplies = (r: IndexedRule<HttpRuleRef>): boolean => matchedPeers.has(r.data.peer) && portEntries.has(r.entryId);
+  return { table, portEntries, matchedPeers, matched, l7Kind, allowAll, ruleApplies };
+}
+
 function* allowEntries(c: SideCtx): Generator<CompiledEntry> {
   for (const g of c.matched) yield* g.allows;
 }
@@ -270,6 +341,6 @@ function decideSide(table: SideTable | null, direction: Direction, q: FlowQuery,
   const decider = allowAll ?? (first as CompiledEntry);
   return {
     verdict: side(direction, true, true, policyDecision(decider.origin, "allow", "l3-l4")),
-    ctx: { table, portEntries: bucket.entryIds, matchedPeers: new Set(matched.map((g) => g.peer)), matched, l7Kind, allowAll },
+    ctx: sideCtx(table, bucket.entryIds, new Set(matched.map((g) => g.peer)), matched, l7Kind, allowAll),
   };
 }
