@@ -22,7 +22,11 @@
 // Fail closed: nftables' tproxy statement does not drop when no proxy listens (it just does
 // not match), so a reject rule follows each redirect: with the proxy stopped, connections to
 // or from enforced endpoints are reset instead of reaching their destination unchecked.
+//
+// Everything that is not TCP goes to the datagrams chain (nft-datagram-rules.ts), where the
+// kernel enforces L3/L4 policy itself.
 
+import { NFT_DATAGRAM_CHAIN, renderDatagramChains, renderDatagramSetUpdate, renderDatagramSets } from "./nft-datagram-rules.js";
 import { type InterceptSpec, enforcedAddresses, hex, validateSpec } from "./rules-spec.js";
 
 /** Priority of the prerouting chain: after dstnat (-100) so DNAT'd destinations are final. */
@@ -44,9 +48,11 @@ export function renderNftScript(spec: InterceptSpec): string {
     `delete table inet ${spec.table}`,
     `table inet ${spec.table} {`,
     ...renderSets(spec).map((line) => `  ${line}`),
+    ...renderDatagramSets(spec).map((line) => `  ${line}`),
     `  chain prerouting {`,
     `    type filter hook prerouting priority ${NFT_CHAIN_PRIORITY}; policy accept;`,
-    `    meta l4proto != tcp return`,
+    // goto: when the datagrams chain returns, the packet is accepted (the base policy).
+    `    meta l4proto != tcp goto ${NFT_DATAGRAM_CHAIN}`,
     `    socket transparent 1 meta mark set ${mark} accept`,
     `    ct direction reply return`,
     ...(spec.excludeMark !== undefined
@@ -61,14 +67,16 @@ export function renderNftScript(spec: InterceptSpec): string {
     `    meta l4proto tcp ip saddr @egress4 reject with tcp reset`,
     `    meta l4proto tcp ip6 saddr @egress6 reject with tcp reset`,
     `  }`,
+    ...renderDatagramChains().map((line) => `  ${line}`),
     `}`,
   ];
   return `${lines.join("\n")}\n`;
 }
 
 /**
- * New contents for the four sets, as one transaction: packets see either the old or the new
- * addresses, never an empty set in between. Fails if the table is not installed.
+ * New contents for every set (the enforced addresses and the non-TCP rules), as one
+ * transaction: packets see either the old or the new contents, never an empty set in
+ * between. Fails if the table is not installed.
  */
 export function renderNftSetUpdate(spec: InterceptSpec): string {
   validateSpec(spec);
@@ -79,6 +87,7 @@ export function renderNftSetUpdate(spec: InterceptSpec): string {
     const elements = addresses[name];
     if (elements.length > 0) lines.push(`add element inet ${spec.table} ${name} { ${elements.join(", ")} }`);
   }
+  lines.push(...renderDatagramSetUpdate(spec));
   return `${lines.join("\n")}\n`;
 }
 

@@ -4,6 +4,8 @@
 
 import net from "node:net";
 import { L7ProxyError } from "../errors/codes.js";
+import type { NonTcpPolicy } from "../policy/decision.js";
+import { parseCidr } from "../policy/net/ip.js";
 
 export type RulesBackend = "nft" | "iptables";
 
@@ -32,6 +34,13 @@ export interface InterceptSpec {
   excludeMark?: number;
   /** `ip rule` priority; fixed so installs can find (and not duplicate) their own rule. */
   rulePriority?: number;
+  /**
+   * UDP/SCTP policy of the enforced addresses (PolicySnapshot.nonTcpPolicy()). Every non-TCP
+   * packet to an ingress-enforced or from an egress-enforced address is dropped unless it is
+   * a reply, a related ICMP error, IPv6 neighbour discovery, or allowed here. Absent: nothing
+   * is allowed (fail closed).
+   */
+  nonTcp?: NonTcpPolicy;
 }
 
 export const DEFAULT_RULE_PRIORITY = 9157;
@@ -84,6 +93,7 @@ export function validateSpec(spec: InterceptSpec): void {
       }
     }
   }
+  if (spec.nonTcp !== undefined) validateNonTcp(spec.nonTcp, problems);
   if (problems.length > 0) {
     throw new L7ProxyError("L7P_ERR_RULES", `invalid interception spec: ${problems.join("; ")}`);
   }
@@ -106,6 +116,31 @@ function canonicalIp(ip: string): string {
   if (net.isIPv4(ip)) return ip;
   const url = new URL(`http://[${ip}]/`);
   return url.hostname.slice(1, -1);
+}
+
+function validateNonTcp(policy: NonTcpPolicy, problems: string[]): void {
+  const isAddress = (ip: unknown): ip is string => typeof ip === "string" && net.isIP(ip) !== 0 && !ip.includes("%");
+  if (!Array.isArray(policy.endpointIps) || !Array.isArray(policy.allow) || !Array.isArray(policy.deny)) {
+    problems.push("nonTcp must have endpointIps, allow and deny arrays");
+    return;
+  }
+  for (const ip of policy.endpointIps) if (!isAddress(ip)) problems.push(`nonTcp.endpointIps has "${String(ip)}", not an IP address`);
+  for (const list of ["allow", "deny"] as const) {
+    policy[list].forEach((r, i) => {
+      const where = `nonTcp.${list}[${i}]`;
+      if (!isAddress(r.ip)) return void problems.push(`${where}.ip "${String(r.ip)}" is not an IP address`);
+      if (r.direction !== "ingress" && r.direction !== "egress") problems.push(`${where}.direction must be ingress or egress`);
+      if (r.protocol !== "UDP" && r.protocol !== "SCTP") problems.push(`${where}.protocol must be UDP or SCTP`);
+      const portOk = (p: number) => Number.isInteger(p) && p >= 0 && p <= 65535;
+      if (!portOk(r.portLo) || !portOk(r.portHi) || r.portLo > r.portHi) problems.push(`${where}: ports ${r.portLo}-${r.portHi} are not a range within 0-65535`);
+      const family = net.isIP(r.ip);
+      for (const peer of [...(r.endpointPeers ?? []), ...(r.otherPeers ?? [])]) {
+        const cidr = typeof peer === "string" && peer.includes("/") ? parseCidr(peer) : undefined;
+        // A peer of the other family could never match, and nft would refuse it in this set.
+        if (cidr === undefined || cidr.family !== family) problems.push(`${where} has peer "${String(peer)}", not an IPv${family} CIDR`);
+      }
+    });
+  }
 }
 
 function isMark(value: number): boolean {

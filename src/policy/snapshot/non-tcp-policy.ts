@@ -37,8 +37,13 @@ interface TableRule {
   protocol: DatagramProtocol;
   lo: number;
   hi: number;
-  allow: PeerSet;
-  deny: PeerSet;
+  peers: PeerSet;
+}
+
+/** One table's rules, computed once and shared by every address of every endpoint using it. */
+interface TableRules {
+  allow: TableRule[];
+  deny: TableRule[];
 }
 
 export interface NonTcpInputs {
@@ -67,7 +72,7 @@ export function buildNonTcpPolicy(inputs: NonTcpInputs): NonTcpPolicy {
   const deny: NonTcpRule[] = [];
   for (const direction of ["ingress", "egress"] as const) {
     const tables = inputs[direction];
-    const cache = new Map<SideTable, TableRule[]>();
+    const cache = new Map<SideTable, TableRules>();
     const done = new Set<string>();
     for (const raw of inputs.enforced[direction]) {
       const ip = canonicalIp(raw);
@@ -77,48 +82,50 @@ export function buildNonTcpPolicy(inputs: NonTcpInputs): NonTcpPolicy {
       const table = owner === undefined ? null : tables[owner] ?? null;
       // An address listed by an enforced endpoint but owned by another (a duplicate in the
       // inventory) is decided as its owner's: not enforced, so everything is allowed.
-      let rules: TableRule[];
-      if (table === null || !table.enforced) rules = PROTOCOLS.map((protocol) => ({ protocol, lo: 0, hi: 65535, allow: EVERYONE, deny: NOBODY }));
+      let rules: TableRules;
+      if (table === null || !table.enforced) rules = { allow: PROTOCOLS.map((protocol) => ({ protocol, lo: 0, hi: 65535, peers: EVERYONE })), deny: [] };
       else {
         rules = cache.get(table) ?? tableRules(table);
         cache.set(table, rules);
       }
       const family = ip.includes(":") ? 6 : 4;
-      for (const r of rules) {
-        const base = { ip, direction, protocol: r.protocol, portLo: r.lo, portHi: r.hi };
-        const a = render.peers(r.allow, family);
-        if (a.endpointPeers.length + a.otherPeers.length > 0) allow.push(Object.freeze({ ...base, ...a }));
-        const d = render.peers(r.deny, family);
-        if (d.endpointPeers.length + d.otherPeers.length > 0) deny.push(Object.freeze({ ...base, ...d }));
+      for (const [from, to] of [[rules.allow, allow], [rules.deny, deny]] as const) {
+        for (const r of from) {
+          const peers = render.peers(r.peers, family);
+          if (peers.endpointPeers.length + peers.otherPeers.length === 0) continue;
+          to.push(Object.freeze({ ip, direction, protocol: r.protocol, portLo: r.lo, portHi: r.hi, ...peers }));
+        }
       }
     }
   }
   return { endpointIps: [...inputs.ipIndex.keys()], allow, deny };
 }
 
-function tableRules(table: SideTable): TableRule[] {
-  const out: TableRule[] = [];
+function tableRules(table: SideTable): TableRules {
+  const allow: TableRule[] = [];
+  const deny: TableRule[] = [];
   for (const protocol of PROTOCOLS) {
     const cuts = new Set([0]);
     for (const e of table.entries) {
       for (const r of e.ports) if (r.protocol === protocol) cuts.add(r.lo).add(r.hi + 1);
     }
     const starts = [...cuts].filter((c) => c <= 65535).sort((a, b) => a - b);
-    let prev: TableRule | null = null;
     starts.forEach((lo, k) => {
       const hi = (starts[k + 1] ?? 65536) - 1;
       const groups = table.lookup(protocol, lo).groups;
-      const allow = peerSet(groups.filter(allowsEveryRequest).map((g) => g.peer));
-      const deny = peerSet(groups.filter((g) => g.deny !== null).map((g) => g.peer));
-      if (prev !== null && prev.hi + 1 === lo && prev.allow.key === allow.key && prev.deny.key === deny.key) {
-        prev.hi = hi;
-        return;
-      }
-      prev = { protocol, lo, hi, allow, deny };
-      out.push(prev);
+      extend(allow, { protocol, lo, hi, peers: peerSet(groups.filter(allowsEveryRequest).map((g) => g.peer)) });
+      extend(deny, { protocol, lo, hi, peers: peerSet(groups.filter((g) => g.deny !== null).map((g) => g.peer)) });
     });
   }
-  return out.filter((r) => r.allow.key !== NOBODY.key || r.deny.key !== NOBODY.key);
+  const some = (r: TableRule) => r.peers.key !== NOBODY.key;
+  return { allow: allow.filter(some), deny: deny.filter(some) };
+}
+
+/** Appends an interval, merged into the previous one when it continues it with the same peers. */
+function extend(list: TableRule[], next: TableRule): void {
+  const prev = list[list.length - 1];
+  if (prev !== undefined && prev.protocol === next.protocol && prev.hi + 1 === next.lo && prev.peers.key === next.peers.key) prev.hi = next.hi;
+  else list.push(next);
 }
 
 /**

@@ -40,7 +40,7 @@ describe("renderNftScript", () => {
     expect(rules).toContain("meta l4proto tcp ip6 daddr @ingress6 tproxy ip6 to :15001 meta mark set 0x7e57 accept");
     expect(rules).toContain("meta l4proto tcp ip saddr @egress4 tproxy ip to :15001 meta mark set 0x7e57 accept");
     expect(rules).toContain("meta l4proto tcp ip6 saddr @egress6 tproxy ip6 to :15001 meta mark set 0x7e57 accept");
-    expect(rules.indexOf("meta l4proto != tcp return")).toBeLessThan(rules.findIndex((r) => r.includes("tproxy")));
+    expect(rules.indexOf("meta l4proto != tcp goto datagrams")).toBeLessThan(rules.findIndex((r) => r.includes("tproxy")));
   });
 
   test("lets established, reply and proxy-marked packets pass before any redirect", () => {
@@ -89,8 +89,10 @@ describe("renderNftSetUpdate", () => {
       "flush set inet l7proxy ingress6",
       "flush set inet l7proxy egress4",
       "flush set inet l7proxy egress6",
-      "",
+      // The non-TCP sets follow in the same transaction (nft-datagram-rules.test.ts).
+      ...lines(renderNftSetUpdate({ ...spec, ingressIps: ["10.0.0.1"], egressIps: [] })).slice(6),
     ]);
+    expect(lines(renderNftSetUpdate(spec)).filter((l) => l.startsWith("flush set"))).toHaveLength(4 + 18);
   });
 });
 
