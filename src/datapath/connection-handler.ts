@@ -114,7 +114,21 @@ export function handleConnection(client: Socket, ctx: ConnectionContext): Connec
       }
       return now.decideHttp(currentFlow, q, req);
     },
-    onRequest: (ex) => observer.httpRequest({ ...ex, flow: currentFlow, query: q }),
+    // Every field named, in one order: one object shape for every request (a spread of
+    // records with optional fields makes V8 clone through slow, polymorphic paths).
+    onRequest: (ex) =>
+      observer.httpRequest({
+        flow: currentFlow,
+        query: q,
+        verdict: ex.verdict,
+        method: ex.method,
+        url: ex.url,
+        host: ex.host,
+        protocol: ex.protocol,
+        status: ex.status,
+        proxyLatencySeconds: ex.proxyLatencySeconds,
+        upstreamLatencySeconds: ex.upstreamLatencySeconds,
+      }),
     onParseError: (code) => observer.parseError(code),
     headerTimeoutMs: ctx.headerTimeoutMs,
     idleTimeoutMs: ctx.idleTimeoutMs,

@@ -732,6 +732,7 @@ class Session<V extends HttpDecision> implements Http1Session {
     const cb = this.opts.onRequest;
     if (cb === undefined || ex.head === null || ex.verdict === null) return;
     const h = ex.head;
+    // Optional fields are always present (maybe undefined): one object shape for every record.
     const rec: Http1RequestRecord<V> = {
       verdict: ex.verdict,
       allowed: ex.verdict.allowed,
@@ -741,9 +742,9 @@ class Session<V extends HttpDecision> implements Http1Session {
       protocol: h.minorVersion === 0 ? "HTTP/1.0" : "HTTP/1.1",
       status: ex.answered ? ex.status : 0,
       proxyLatencySeconds: ex.tForwarded > 0 ? (ex.tForwarded - ex.tHead) / 1000 : (performance.now() - ex.tHead) / 1000,
+      upstreamLatencySeconds: ex.tFirstByte > 0 ? (ex.tFirstByte - ex.tForwarded) / 1000 : undefined,
+      skippedHeaderOps: ex.skipped,
     };
-    if (ex.tFirstByte > 0) rec.upstreamLatencySeconds = (ex.tFirstByte - ex.tForwarded) / 1000;
-    if (ex.skipped !== undefined) rec.skippedHeaderOps = ex.skipped;
     try {
       cb(rec);
     } catch {

@@ -19,6 +19,12 @@ import { isPlainLiteral, literalPrefix } from "./literal-prefix.js";
 export interface StringMatcher {
   /** Exact text when the pattern has no metacharacters: cheaper than RE2 and identical. */
   literal: string | null;
+  /**
+   * For a pattern `LITERAL.*` (the common "everything under /prefix/"): the literal. RE2's
+   * `.` matches any character but a newline, so the full match is a prefix test plus "no
+   * newline after it", with no call into RE2 (which copies the text to UTF-8 first).
+   */
+  prefixAny: string | null;
   re: RE2 | null;
 }
 
@@ -62,15 +68,21 @@ export interface HttpRuleMatcher {
   actions: HeaderAction[];
 }
 
-function compileString(pattern: string | undefined): StringMatcher | null {
+export function compileString(pattern: string | undefined): StringMatcher | null {
   if (pattern === undefined || pattern === "") return null;
-  if (isPlainLiteral(pattern)) return { literal: pattern, re: null };
+  if (isPlainLiteral(pattern)) return { literal: pattern, prefixAny: null, re: null };
   // Full match, as Envoy's RE2::FullMatch: anchoring here keeps the matcher a single test().
-  return { literal: null, re: new RE2(`^(?:${pattern})$`) };
+  // RE2 still compiles the pattern, so an invalid one fails here all the same.
+  const re = new RE2(`^(?:${pattern})$`);
+  const head = pattern.slice(0, -2);
+  if (pattern.endsWith(".*") && isPlainLiteral(head)) return { literal: null, prefixAny: head, re };
+  return { literal: null, prefixAny: null, re };
 }
 
 export function stringMatches(m: StringMatcher, text: string): boolean {
-  return m.literal !== null ? m.literal === text : (m.re as RE2).test(text);
+  if (m.literal !== null) return m.literal === text;
+  if (m.prefixAny !== null) return text.startsWith(m.prefixAny) && text.indexOf("\n", m.prefixAny.length) < 0;
+  return (m.re as RE2).test(text);
 }
 
 /** Splits a `headers` entry as Cilium does: first space; trailing ':' trimmed from the name. */
