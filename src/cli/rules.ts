@@ -64,7 +64,8 @@ export async function main(argv: string[]): Promise<number> {
       const r = renderRules(spec);
       process.stdout.write(`${r.script}\n${r.ipCommands.map((c) => c.join(" ")).join("\n")}\n`);
     } else if (action === "install") {
-      await installRules(spec);
+      const report = await installRules(spec);
+      for (const warning of report.warnings) process.stderr.write(`l7proxy rules install: warning: ${warning}\n`);
       process.stdout.write(`installed: ${spec.ingressIps.length} ingress and ${spec.egressIps.length} egress endpoint IPs redirected to port ${spec.proxyPort}\n`);
     } else {
       await uninstallRules(spec);

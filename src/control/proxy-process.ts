@@ -76,7 +76,8 @@ export async function startPolicySource(
 
 /** Installs the rules for the current snapshot and keeps them following policy changes. */
 export async function keepRulesInstalled(config: RunConfig, holder: SnapshotHolder, logger: Logger): Promise<void> {
-  await installRules(interceptSpecFor(config, holder.current));
+  const report = await installRules(interceptSpecFor(config, holder.current));
+  for (const warning of report.warnings) logger.warn(warning);
   // Only enforced endpoints are redirected, so the sets change with endpoints and policies.
   holder.on("swap", (snapshot) => {
     updateEnforcedIps(interceptSpecFor(config, snapshot)).catch((err: unknown) =>

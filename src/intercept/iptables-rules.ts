@@ -17,6 +17,14 @@
 // enforced endpoints time out (rather than being reset) while the proxy is down.
 // Why the proxy's own upstream traffic is not intercepted: see nft-rules.ts; the rules here
 // mirror that chain one for one.
+//
+// Non-TCP traffic: the nft backend enforces the UDP/SCTP allowances (spec.nonTcp) in the
+// kernel with interval sets; iptables without ipset could only test them one rule at a time
+// for every datagram. So this backend does not allow any: the filter chain <TABLE>-DGM
+// (jumped to from FORWARD and INPUT for everything but TCP) drops every non-TCP packet to an
+// ingress-enforced or from an egress-enforced address, except replies, related ICMP errors
+// and IPv6 neighbour discovery. Fail closed: UDP/SCTP that policy allows is dropped too
+// (installRules warns when the policy allows some). Use the nft backend where it must pass.
 
 import net from "node:net";
 import type { IpFamily } from "./ip-routing.js";
@@ -29,17 +37,19 @@ export interface IptablesChains {
   divert: string;
   /** filter: rejects connections that escaped the redirect (jumped to from FORWARD). */
   forward: string;
+  /** filter: drops non-TCP packets to and from enforced addresses (from FORWARD and INPUT). */
+  datagrams: string;
 }
 
 export function iptablesChains(spec: InterceptSpec): IptablesChains {
   const base = spec.table.toUpperCase();
-  return { prerouting: `${base}-PRE`, divert: `${base}-DIV`, forward: `${base}-FWD` };
+  return { prerouting: `${base}-PRE`, divert: `${base}-DIV`, forward: `${base}-FWD`, datagrams: `${base}-DGM` };
 }
 
 /** A jump from a built-in chain into one of ours, as iptables arguments after `-t TABLE`. */
 export interface IptablesHook {
   table: "mangle" | "filter";
-  chain: "PREROUTING" | "FORWARD";
+  chain: "PREROUTING" | "FORWARD" | "INPUT";
   rule: string[];
 }
 
@@ -48,6 +58,9 @@ export function iptablesHooks(spec: InterceptSpec): IptablesHook[] {
   return [
     { table: "mangle", chain: "PREROUTING", rule: ["-p", "tcp", "-j", chains.prerouting] },
     { table: "filter", chain: "FORWARD", rule: ["-p", "tcp", "-j", chains.forward] },
+    // Pod to pod (FORWARD) and pod to node (INPUT), after DNAT, as the nft chain sees them.
+    { table: "filter", chain: "FORWARD", rule: ["!", "-p", "tcp", "-j", chains.datagrams] },
+    { table: "filter", chain: "INPUT", rule: ["!", "-p", "tcp", "-j", chains.datagrams] },
   ];
 }
 
@@ -86,11 +99,19 @@ export function renderIptablesRestore(spec: InterceptSpec, family: IpFamily): st
     "COMMIT",
   ];
   const original = "-m conntrack --ctdir ORIGINAL";
+  const dgm = chains.datagrams;
+  const discovery = ["neighbour-solicitation", "neighbour-advertisement", "router-solicitation", "router-advertisement"];
   const filter = [
     "*filter",
     `:${chains.forward} - [0:0]`,
+    `:${dgm} - [0:0]`,
     ...ingress.map((ip) => [`-A ${chains.forward} -p tcp -d ${hostPrefix(ip)} ${original}`, ...reject].join(" ")),
     ...egress.map((ip) => [`-A ${chains.forward} -p tcp -s ${hostPrefix(ip)} ${original}`, ...reject].join(" ")),
+    `-A ${dgm} -m conntrack --ctdir REPLY -j RETURN`,
+    `-A ${dgm} -m conntrack --ctstate RELATED -j RETURN`,
+    ...(family === 6 ? discovery.map((type) => `-A ${dgm} -p ipv6-icmp --icmpv6-type ${type} -j RETURN`) : []),
+    ...ingress.map((ip) => `-A ${dgm} -d ${hostPrefix(ip)} -j DROP`),
+    ...egress.map((ip) => `-A ${dgm} -s ${hostPrefix(ip)} -j DROP`),
     "COMMIT",
   ];
   return `${[...mangle, ...filter].join("\n")}\n`;

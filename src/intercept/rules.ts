@@ -67,6 +67,9 @@ export async function installRules(spec: InterceptSpec, scope: CommandScope = {}
   if (spec.backend === "nft") {
     await check(["nft", "-f", "-"], scope, renderNftScript(spec));
   } else {
+    if ((spec.nonTcp?.allow.length ?? 0) > 0) {
+      warnings.push("iptables backend: UDP/SCTP that policy allows to or from enforced endpoints is dropped too (use the nft backend to enforce it)");
+    }
     for (const family of FAMILIES) {
       try {
         await installIptables(spec, family, scope);
@@ -175,6 +178,7 @@ async function uninstallIptables(spec: InterceptSpec, family: IpFamily, scope: C
     ["mangle", chains.prerouting],
     ["mangle", chains.divert],
     ["filter", chains.forward],
+    ["filter", chains.datagrams],
   ];
   // Flush all first: the prerouting chain jumps to the divert chain, which cannot be
   // deleted while referenced.

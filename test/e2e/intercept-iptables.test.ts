@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type InterceptSpec, installRules, rulesInstalled, uninstallRules, updateEnforcedIps } from "../../src/intercept/rules.js";
 import { type PodHttpServer, type Topology, createTopology, shouldRunNetnsTests } from "../support/netns.js";
 import { type ListenerStub, startTransparentListener } from "../support/netns-listener.js";
+import { UdpEchoServer, pingAnswered, udpExchange } from "../support/udp-peers.js";
 
 const PROXY_PORT = 15001;
 const VIP = "10.96.0.10";
@@ -86,12 +87,30 @@ describe.runIf(shouldRunNetnsTests("intercept-iptables e2e"))("kernel intercepti
     expect(server.connections().length).toBe(seen);
   });
 
+  test("non-TCP to an enforced endpoint is dropped (this backend allows none); other pods are untouched", async () => {
+    const udpServer = await UdpEchoServer.start(topo.pod("server").ns, [5353]);
+    const udpOther = await UdpEchoServer.start(topo.pod("other").ns, [5353]);
+    try {
+      expect(await udpExchange(topo.pod("client").ns, topo.pod("server").ip, 5353, "to-enforced", { timeoutMs: 1000 })).toBeNull();
+      expect(await pingAnswered(topo.pod("client").ns, topo.pod("server").ip)).toBe(false);
+      expect(await udpExchange(topo.pod("client").ns, topo.pod("other").ip, 5353, "to-other")).toBe("echo:to-other");
+      expect(await pingAnswered(topo.pod("client").ns, topo.pod("other").ip)).toBe(true);
+      // Replies to what an enforced endpoint sent pass (it is only ingress-enforced here).
+      expect(await udpExchange(topo.pod("server").ns, topo.pod("other").ip, 5353, "from-enforced")).toBe("echo:from-enforced");
+      expect(udpServer.got("to-enforced")).toBe(false);
+    } finally {
+      udpServer.stop();
+      udpOther.stop();
+    }
+  });
+
   test("installing twice leaves one copy of everything", async () => {
     const once = await iptablesState();
     await installRules(spec, scope());
     await installRules(spec, scope());
     expect(await iptablesState()).toBe(once);
     expect(once.match(/-A PREROUTING -p tcp -j L7PROXY-PRE/g)).toHaveLength(2); // iptables and ip6tables
+    expect(once.match(/-A INPUT ! -p tcp -j L7PROXY-DGM/g)).toHaveLength(2);
     expect(await rulesInstalled(spec, scope())).toBe(true);
   });
 

@@ -18,7 +18,7 @@ describe("renderIptablesRestore", () => {
   const v6 = renderIptablesRestore(spec, 6).split("\n");
 
   test("declares (and so flushes) only l7proxy's own chains", () => {
-    expect(v4.filter((l) => l.startsWith(":"))).toEqual([":L7PROXY-PRE - [0:0]", ":L7PROXY-DIV - [0:0]", ":L7PROXY-FWD - [0:0]"]);
+    expect(v4.filter((l) => l.startsWith(":"))).toEqual([":L7PROXY-PRE - [0:0]", ":L7PROXY-DIV - [0:0]", ":L7PROXY-FWD - [0:0]", ":L7PROXY-DGM - [0:0]"]);
     expect(v4.some((l) => l.startsWith("-A PREROUTING") || l.startsWith("-A FORWARD"))).toBe(false);
   });
 
@@ -48,6 +48,19 @@ describe("renderIptablesRestore", () => {
     expect(v4).toContain("-A L7PROXY-FWD -p tcp -s 10.200.1.2/32 -m conntrack --ctdir ORIGINAL -j REJECT --reject-with tcp-reset");
   });
 
+  test("drops non-TCP to and from enforced addresses, except replies, related errors and IPv6 neighbour discovery", () => {
+    const dgm = v4.filter((l) => l.startsWith("-A L7PROXY-DGM"));
+    expect(dgm).toEqual([
+      "-A L7PROXY-DGM -m conntrack --ctdir REPLY -j RETURN",
+      "-A L7PROXY-DGM -m conntrack --ctstate RELATED -j RETURN",
+      "-A L7PROXY-DGM -d 10.200.2.2/32 -j DROP",
+      "-A L7PROXY-DGM -s 10.200.1.2/32 -j DROP",
+    ]);
+    const dgm6 = v6.filter((l) => l.startsWith("-A L7PROXY-DGM"));
+    expect(dgm6).toContain("-A L7PROXY-DGM -p ipv6-icmp --icmpv6-type neighbour-solicitation -j RETURN");
+    expect(dgm6.at(-1)).toBe("-A L7PROXY-DGM -d fd00::2/128 -j DROP");
+  });
+
   test("commits each table", () => {
     expect(v4.filter((l) => l === "COMMIT")).toHaveLength(2);
     expect(v4[0]).toBe("*mangle");
@@ -56,13 +69,20 @@ describe("renderIptablesRestore", () => {
 
 describe("hooks and names", () => {
   test("chain names derive from the table name", () => {
-    expect(iptablesChains({ ...spec, table: "proxy_b" })).toEqual({ prerouting: "PROXY_B-PRE", divert: "PROXY_B-DIV", forward: "PROXY_B-FWD" });
+    expect(iptablesChains({ ...spec, table: "proxy_b" })).toEqual({
+      prerouting: "PROXY_B-PRE",
+      divert: "PROXY_B-DIV",
+      forward: "PROXY_B-FWD",
+      datagrams: "PROXY_B-DGM",
+    });
   });
 
-  test("jumps into the chains from PREROUTING (mangle) and FORWARD (filter) for TCP only", () => {
+  test("jumps into the chains from PREROUTING (mangle) and FORWARD (filter) for TCP, FORWARD and INPUT for the rest", () => {
     expect(iptablesHooks(spec)).toEqual([
       { table: "mangle", chain: "PREROUTING", rule: ["-p", "tcp", "-j", "L7PROXY-PRE"] },
       { table: "filter", chain: "FORWARD", rule: ["-p", "tcp", "-j", "L7PROXY-FWD"] },
+      { table: "filter", chain: "FORWARD", rule: ["!", "-p", "tcp", "-j", "L7PROXY-DGM"] },
+      { table: "filter", chain: "INPUT", rule: ["!", "-p", "tcp", "-j", "L7PROXY-DGM"] },
     ]);
   });
 
