@@ -25,7 +25,7 @@ export const NOT_ENFORCED_FEATURES: readonly NotEnforcedFeature[] = [
     id: "icmps",
     fields: ["icmps"],
     summary: "ICMP type rules",
-    failClosed: "the proxy only sees TCP/UDP; an icmps rule allows nothing",
+    failClosed: "an icmps rule allows nothing: ICMP to and from enforced endpoints is dropped (errors about allowed flows excepted)",
   },
   {
     id: "toServices",
