@@ -171,5 +171,14 @@ describe("Kubernetes snapshot source", () => {
     expect(allowed(CLIENT, WEB, 80)).toBe(false);
     // ...but only local pods are redirected to this node's proxy.
     expect([...holder.current!.enforcedIps().ingress].sort()).toEqual([WEB, CLIENT]);
+    // The kernel's UDP/SCTP rules likewise: for local pods only, with the remote pod as a peer.
+    const nonTcp = holder.current!.nonTcpPolicy();
+    expect(nonTcp.endpointIps).toContain(OTHER);
+    expect(nonTcp.allow.map((r) => `${r.ip} ${r.protocol} ${r.portLo}-${r.portHi} ${r.endpointPeers.join(",")}`).sort()).toEqual([
+      `${WEB} SCTP 0-65535 ${OTHER}/32`,
+      `${WEB} UDP 0-65535 ${OTHER}/32`,
+      `${CLIENT} SCTP 0-65535 ${OTHER}/32`,
+      `${CLIENT} UDP 0-65535 ${OTHER}/32`,
+    ].sort());
   });
 });
