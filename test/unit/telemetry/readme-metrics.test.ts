@@ -6,7 +6,7 @@ import { METRIC_DEFINITIONS, type MetricDefinition } from "../../../src/telemetr
 
 it("README lists every metric with an example query using it", () => {
   const readme = readFileSync(join(import.meta.dirname, "../../../README.md"), "utf8");
-  const rows = [...readme.matchAll(/^\| `([a-z_:]+)` \| .* \| `(.*)` \|$/gm)].map((m) => ({ name: m[1]!, query: m[2]! }));
+  const rows = [...readme.matchAll(/^\| `([a-z0-9_:]+)` \| .* \| `(.*)` \|$/gm)].map((m) => ({ name: m[1]!, query: m[2]! }));
   const defined = (Object.values(METRIC_DEFINITIONS) as MetricDefinition[]).map((d) => d.name);
   expect(rows.map((r) => r.name).sort()).toEqual([...defined].sort());
   for (const r of rows) expect(r.query).toContain(r.name);
