@@ -6,7 +6,7 @@ import { CLI } from "../netns/cluster.js";
 import { isRoot, run, runIn } from "../netns/exec.js";
 import { SERVICE_HOST, StarWarsCluster, type ShotResult } from "../demo/starwars-cluster.js";
 
-const HELP = `Usage: l7proxy demo [--keep-going]
+const HELP = `Usage: l7proxy demo
 
 Tells the Star Wars story in network namespaces on this machine: a node namespace running
 l7proxy with TPROXY interception, deathstar (2 replicas behind a Service VIP), tiefighter
