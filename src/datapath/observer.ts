@@ -26,6 +26,7 @@ export interface DatapathObserver {
   connectionOpened(): void;
   connectionClosed(bytesIn: number, bytesOut: number): void;
   l4Verdict(flow: FlowVerdict, q: FlowQuery): void;
+  /** May keep `ex` (flow records are built from it later): do not change it after the call. */
   httpRequest(ex: HttpExchange): void;
   parseError(code: ErrorCode): void;
   upstreamConnectFailure(): void;

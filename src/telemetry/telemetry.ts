@@ -20,7 +20,7 @@ import {
   type DenyReason,
 } from "./flow-attribution.js";
 import { httpRecord, l4DeniedRecord, type FlowRecord, type FlowVerdictName, type HttpRecordOptions } from "./flow-record.js";
-import { FlowRing } from "./flow-ring.js";
+import { FlowRing, type RecordSource } from "./flow-ring.js";
 import { FlowSampler } from "./flow-sampler.js";
 import type { CounterCell, GaugeCell, HistogramCell } from "./metric-cells.js";
 import { createMetrics, ENVOY_CONN_MANAGER_PREFIX, registerProcessMetrics, type L7ProxyMetrics } from "./metrics.js";
@@ -130,6 +130,18 @@ class PairCells {
       byPolicy.set(policy, cell);
     }
     return cell;
+  }
+}
+
+class HttpRecordSource implements RecordSource {
+  constructor(
+    private readonly ex: HttpExchange,
+    private readonly time: string,
+    private readonly opts: HttpRecordOptions,
+  ) {}
+
+  build(): FlowRecord {
+    return httpRecord(this.ex, this.time, this.opts);
   }
 }
 
@@ -244,12 +256,12 @@ export class Telemetry implements DatapathObserver {
     this.verdictCell(side.direction, "l7/http", v.allowed).inc();
 
     if (v.allowed) {
-      if (this.sampler.admitForwarded()) this.emit(this.buildHttpRecord(ex));
+      if (this.sampler.admitForwarded()) this.emitHttp(ex, this.recordCells.FORWARDED.written);
       else this.recordCells.FORWARDED.limited.inc();
       return;
     }
     pair.deniedCell("http", policyRef(side.decidedBy)).inc();
-    if (this.sampler.admitDenied()) this.emit(this.buildHttpRecord(ex));
+    if (this.sampler.admitDenied()) this.emitHttp(ex, this.recordCells.DROPPED.written);
     else this.recordCells.DROPPED.limited.inc();
   }
 
@@ -274,8 +286,15 @@ export class Telemetry implements DatapathObserver {
     if (ok) this.revision.set(revision);
   }
 
-  private buildHttpRecord(ex: HttpExchange): FlowRecord {
-    return httpRecord(ex, this.isoNow(), this.recordOptions);
+  /**
+   * The ring keeps what the record is made of (see flow-ring.ts); the record itself is built
+   * now only for the log, and then dies young.
+   */
+  private emitHttp(ex: HttpExchange, written: CounterCell): void {
+    written.inc();
+    const source = new HttpRecordSource(ex, this.isoNow(), this.recordOptions);
+    this.flows.push(source);
+    if (this.flowLog !== null && this.flowLog.isLevelEnabled("info")) this.flowLog.info({ flow: source.build() }, "flow");
   }
 
   private isoNow(): string {

@@ -38,8 +38,20 @@ function reply(status: string, body: string, connection: ConnectionToken, headOn
  * it, and "keep-alive" for an HTTP/1.0 client that asked to keep it (HTTP/1.0 closes otherwise).
  */
 export function deniedResponse(opts: { headOnly: boolean; connection: ConnectionToken }): Buffer {
+  // The usual 403 (keep-alive, with body) only changes with the date: built once a second.
+  if (opts.connection === null && !opts.headOnly) {
+    const date = httpDate();
+    if (date !== denied403Date) {
+      denied403Date = date;
+      denied403 = reply("403 Forbidden", DENIED_BODY, null, false);
+    }
+    return denied403;
+  }
   return reply("403 Forbidden", DENIED_BODY, opts.connection, opts.headOnly);
 }
+
+let denied403Date = "";
+let denied403: Buffer = Buffer.alloc(0);
 
 /**
  * The 307 Envoy sends for a path with escaped slashes (UNESCAPE_AND_REDIRECT): an empty body

@@ -46,6 +46,8 @@ interface SideCtx {
   allowAll: CompiledEntry | null;
   /** Whether an HTTP rule applies to this flow: its entry covers the port and its peer matched. */
   ruleApplies: (rule: IndexedRule<HttpRuleRef>) => boolean;
+  /** The side verdict of an HTTP request no rule allows, made on first use. */
+  l7Denied: SideVerdict | null;
 }
 
 function hasHttpActions(c: SideCtx | null): boolean {
@@ -222,7 +224,9 @@ export class CompiledPolicySnapshot implements PolicySnapshot {
     const m = c.table.http === null ? null : evaluateHttp(c.table.http, c.ruleApplies, req, overlay, headerOps, logs);
     if (m !== null) return this.ruleAllowed(m.data, s.direction);
     if (c.allowAll !== null) return side(s.direction, true, true, policyDecision(c.allowAll.origin, "allow", "l3-l4"));
-    return side(s.direction, true, false, l7DefaultDeny(c));
+    // The same for every request of the flow that no rule allows.
+    c.l7Denied ??= Object.freeze(side(s.direction, true, false, l7DefaultDeny(c)));
+    return c.l7Denied;
   }
 
   /** The side verdict of a request an HTTP rule allowed: the same for every such request. */
@@ -311,7 +315,7 @@ function sideCtx(
   allowAll: CompiledEntry | null,
 ): SideCtx {
   const ruleApplies = (r: IndexedRule<HttpRuleRef>): boolean => matchedPeers.has(r.data.peer) && portEntries.has(r.entryId);
-  return { table, portEntries, matchedPeers, matched, l7Kind, allowAll, ruleApplies };
+  return { table, portEntries, matchedPeers, matched, l7Kind, allowAll, ruleApplies, l7Denied: null };
 }
 
 function* allowEntries(c: SideCtx): Generator<CompiledEntry> {

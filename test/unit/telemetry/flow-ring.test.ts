@@ -66,6 +66,29 @@ describe("FlowRing", () => {
     expect(ring.followers).toBe(1);
   });
 
+  it("builds records kept as sources when they are read or followed, filters included", () => {
+    const recs = sample();
+    let builds = 0;
+    const source = (r: FlowRecord) => ({
+      build: () => {
+        builds++;
+        return r;
+      },
+    });
+    const ring = new FlowRing(3);
+    ring.push(source(recs[0]!));
+    ring.push(recs[1]!);
+    expect(builds).toBe(0);
+    const seen: FlowRecord[] = [];
+    ring.subscribe((r) => seen.push(r));
+    ring.push(source(recs[2]!));
+    expect(seen).toEqual([recs[2]]);
+    expect(ring.recent()).toEqual(recs.slice(0, 3));
+    expect(ring.recent({ verdict: "FORWARDED" })).toEqual([recs[0]]);
+    ring.push(source(recs[3]!));
+    expect(ring.recent({}, 1)).toEqual([recs[3]]);
+  });
+
   it("rejects a capacity that is not a positive integer", () => {
     expect(() => new FlowRing(0)).toThrow(RangeError);
   });
