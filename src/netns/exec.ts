@@ -10,16 +10,28 @@ export interface CommandResult {
   stderr: string;
 }
 
-export function run(cmd: string, args: readonly string[], opts: { input?: string; allowFail?: boolean } = {}): Promise<CommandResult> {
+export interface RunOptions {
+  /** Written to the command's stdin. */
+  input?: string;
+  /** Resolve with a failed command's result instead of rejecting. */
+  allowFail?: boolean;
+  /** Kill the command (SIGTERM) after this long; it then counts as failed. */
+  timeoutMs?: number;
+}
+
+export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+    const child = spawn(cmd, args, {
+      stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+      ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
+    });
     let stdout = "";
     let stderr = "";
     child.stdout?.setEncoding("utf8").on("data", (d: string) => (stdout += d));
     child.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr += d));
     child.on("error", reject);
-    child.on("close", (code) => {
-      const result = { code: code ?? -1, stdout, stderr };
+    child.on("close", (code, signal) => {
+      const result = { code: code ?? -1, stdout, stderr: signal === null ? stderr : `${stderr}\nkilled by ${signal}` };
       if (result.code !== 0 && opts.allowFail !== true) {
         reject(new Error(`${cmd} ${args.join(" ")} failed (${result.code}): ${stderr.trim() || stdout.trim()}`));
       } else resolve(result);
@@ -37,7 +49,7 @@ export function inNetns(ns: string, cmd: string, args: readonly string[]): [stri
   return ["ip", ["netns", "exec", ns, cmd, ...args]];
 }
 
-export function runIn(ns: string, cmd: string, args: readonly string[], opts: { input?: string; allowFail?: boolean } = {}): Promise<CommandResult> {
+export function runIn(ns: string, cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<CommandResult> {
   const [c, a] = inNetns(ns, cmd, args);
   return run(c, a, opts);
 }

@@ -1,25 +1,46 @@
 // A one-node cluster in network namespaces: a "node" namespace that routes between pod
 // namespaces, each joined to it by a veth pair, the way a CNI plugin wires pods to a node.
 // The node namespace is where l7proxy runs and its TPROXY rules live, like a DaemonSet pod
-// with hostNetwork.
+// with hostNetwork. The demo, the benchmark and the end-to-end tests all stand on it.
 //
 //   pod netns (eth0, IP/32) ==veth== node netns (route IP/32 dev vethN, proxy_arp)
 //
 // Pods reach each other, and the node's own address, through the node namespace, so every
 // pod-to-pod packet crosses the node's prerouting hook, where interception happens.
+//
+// A pod may have an IPv6 address too. IPv6 has no proxy_arp, so there the node's address
+// sits on every pod-facing veth and is the pods' gateway (Calico's style of addressing);
+// the path through the node, and so interception, is the same.
 
+import net from "node:net";
 import { run, runIn } from "./exec.js";
 
 /** Kubernetes' default Service CIDR: VIPs used with a DNAT rule standing in for kube-proxy. */
 export const SERVICE_CIDR = "10.96.0.0/12";
+export const DEFAULT_NODE_IP = "10.200.255.1";
+export const DEFAULT_NODE_IP6 = "fd00:200::fffe";
 
 export interface PodSpec {
   name: string;
   ip: string;
+  /** IPv6 address as well (fd00:200::/64 style ULA addresses suit tests). */
+  ip6?: string;
 }
 
 export interface Pod extends PodSpec {
   netns: string;
+  /** The node-side end of the pod's veth (in the node namespace). */
+  hostIf: string;
+}
+
+export interface TopologyOptions {
+  /** Short (interface names are limited to 15 characters) and unique per run, e.g. with the pid. */
+  tag: string;
+  pods: PodSpec[];
+  /** The node's own address (sources the proxy's upstream connections). */
+  nodeIp?: string;
+  /** The node's IPv6 address, the gateway of pods that have an ip6. */
+  nodeIp6?: string;
 }
 
 export interface Topology {
@@ -27,22 +48,26 @@ export interface Topology {
   nodeNetns: string;
   /** The node's own address (sources the proxy's upstream connections). */
   nodeIp: string;
+  /** The node's IPv6 address (sources the proxy's IPv6 upstream connections). */
+  nodeIp6: string;
   pods: Map<string, Pod>;
   pod(name: string): Pod;
   destroy(): Promise<void>;
 }
 
-/** `tag` must be short (interface names are limited to 15 characters) and unique per run. */
-export async function createTopology(opts: { tag: string; pods: PodSpec[]; nodeIp?: string }): Promise<Topology> {
+export async function createTopology(opts: TopologyOptions): Promise<Topology> {
   const { tag } = opts;
   if (!/^[a-z0-9]{1,8}$/.test(tag)) throw new Error(`topology tag must be 1-8 lowercase letters/digits: ${tag}`);
+  const nodeIp = opts.nodeIp ?? DEFAULT_NODE_IP;
+  const nodeIp6 = opts.nodeIp6 ?? DEFAULT_NODE_IP6;
+  checkSpecs(opts.pods, nodeIp, nodeIp6);
   const nodeNetns = `${tag}-node`;
-  const nodeIp = opts.nodeIp ?? "10.200.255.1";
   const created: string[] = [];
   const topo: Topology = {
     tag,
     nodeNetns,
     nodeIp,
+    nodeIp6,
     pods: new Map(),
     pod(name) {
       const p = this.pods.get(name);
@@ -50,6 +75,7 @@ export async function createTopology(opts: { tag: string; pods: PodSpec[]; nodeI
       return p;
     },
     async destroy() {
+      // Deleting a namespace takes its veths, routes and sockets with it.
       for (const ns of created.reverse()) await run("ip", ["netns", "del", ns], { allowFail: true });
     },
   };
@@ -60,6 +86,7 @@ export async function createTopology(opts: { tag: string; pods: PodSpec[]; nodeI
     await node("ip", "link", "set", "lo", "up");
     await node("ip", "addr", "add", `${nodeIp}/32`, "dev", "lo");
     await node("sysctl", "-qw", "net.ipv4.ip_forward=1");
+    if (opts.pods.some((p) => p.ip6 !== undefined)) await node("sysctl", "-qw", "net.ipv6.conf.all.forwarding=1");
     // TPROXY'd packets arrive for addresses that are not local; strict reverse-path
     // filtering would drop them.
     await node("sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0");
@@ -85,11 +112,33 @@ export async function createTopology(opts: { tag: string; pods: PodSpec[]; nodeI
       await node("sysctl", "-qw", `net.ipv4.conf.${hostIf}.proxy_arp=1`);
       await node("ip", "link", "set", hostIf, "up");
       await node("ip", "route", "add", `${spec.ip}/32`, "dev", hostIf);
-      topo.pods.set(spec.name, { ...spec, netns });
+      if (spec.ip6 !== undefined) {
+        // nodad: usable at once, without waiting for duplicate address detection.
+        await node("ip", "-6", "addr", "add", `${nodeIp6}/128`, "dev", hostIf, "nodad");
+        await node("ip", "-6", "route", "add", `${spec.ip6}/128`, "dev", hostIf);
+        await pod("ip", "-6", "addr", "add", `${spec.ip6}/128`, "dev", "eth0", "nodad");
+        await pod("ip", "-6", "route", "add", `${nodeIp6}/128`, "dev", "eth0");
+        await pod("ip", "-6", "route", "add", "default", "via", nodeIp6, "dev", "eth0");
+      }
+      topo.pods.set(spec.name, { ...spec, netns, hostIf });
     }
   } catch (err) {
     await topo.destroy();
     throw err;
   }
   return topo;
+}
+
+// Caught before anything is created, so a typo never leaves half a topology behind.
+function checkSpecs(pods: readonly PodSpec[], nodeIp: string, nodeIp6: string): void {
+  if (!net.isIPv4(nodeIp)) throw new Error(`node address "${nodeIp}" is not an IPv4 address`);
+  if (!net.isIPv6(nodeIp6)) throw new Error(`node address "${nodeIp6}" is not an IPv6 address`);
+  const names = new Set<string>();
+  for (const p of pods) {
+    if (!/^[A-Za-z0-9_.-]{1,40}$/.test(p.name)) throw new Error(`pod name "${p.name}" must be 1-40 letters, digits, dots, dashes or underscores`);
+    if (names.has(p.name)) throw new Error(`pod name "${p.name}" is used twice`);
+    names.add(p.name);
+    if (!net.isIPv4(p.ip)) throw new Error(`pod ${p.name}: "${p.ip}" is not an IPv4 address`);
+    if (p.ip6 !== undefined && !net.isIPv6(p.ip6)) throw new Error(`pod ${p.name}: "${p.ip6}" is not an IPv6 address`);
+  }
 }

@@ -4,15 +4,16 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type InterceptSpec, installRules, rulesInstalled, uninstallRules, updateEnforcedIps } from "../../src/intercept/rules.js";
-import { type PodHttpServer, type Topology, createTopology, shouldRunNetnsTests } from "../support/netns.js";
+import { type PodHttpServer, TestTopology } from "../support/netns.js";
+import { requireRootOrSkip } from "../support/root.js";
 import { type ListenerStub, startTransparentListener } from "../support/netns-listener.js";
 import { UdpEchoServer, pingAnswered, udpExchange } from "../support/udp-peers.js";
 
 const PROXY_PORT = 15001;
 const VIP = "10.96.0.10";
 
-describe.runIf(shouldRunNetnsTests("intercept-iptables e2e"))("kernel interception (iptables)", () => {
-  let topo: Topology;
+describe.runIf(requireRootOrSkip("intercept-iptables e2e"))("kernel interception (iptables)", () => {
+  let topo: TestTopology;
   let server: PodHttpServer;
   let listener: ListenerStub | undefined;
   let spec: InterceptSpec;
@@ -38,8 +39,8 @@ describe.runIf(shouldRunNetnsTests("intercept-iptables e2e"))("kernel intercepti
       .replace(/^#.*$/gm, "");
 
   beforeAll(async () => {
-    topo = await createTopology({
-      tag: "iip",
+    topo = await TestTopology.create({
+      tag: `iip${process.pid % 100000}`,
       pods: [
         { name: "client", ip: "10.200.11.2" },
         { name: "server", ip: "10.200.12.2" },

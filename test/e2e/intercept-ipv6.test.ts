@@ -3,13 +3,14 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type InterceptSpec, installRules, uninstallRules } from "../../src/intercept/rules.js";
-import { type Topology, createTopology, shouldRunNetnsTests } from "../support/netns.js";
+import { TestTopology } from "../support/netns.js";
+import { requireRootOrSkip } from "../support/root.js";
 import { type ListenerStub, startTransparentListener } from "../support/netns-listener.js";
 
 const PROXY_PORT = 15001;
 
-describe.runIf(shouldRunNetnsTests("intercept-ipv6 e2e"))("kernel interception over IPv6 (nftables)", () => {
-  let topo: Topology;
+describe.runIf(requireRootOrSkip("intercept-ipv6 e2e"))("kernel interception over IPv6 (nftables)", () => {
+  let topo: TestTopology;
   let listener: ListenerStub;
   let spec: InterceptSpec;
 
@@ -21,8 +22,8 @@ describe.runIf(shouldRunNetnsTests("intercept-ipv6 e2e"))("kernel interception o
   }
 
   beforeAll(async () => {
-    topo = await createTopology({
-      tag: "i6p",
+    topo = await TestTopology.create({
+      tag: `i6p${process.pid % 100000}`,
       pods: [
         { name: "client", ip: "10.200.21.2", ip6: "fd00:200::21:2" },
         { name: "server", ip: "10.200.22.2", ip6: "fd00:200::22:2" },

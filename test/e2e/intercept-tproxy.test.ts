@@ -7,14 +7,15 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type InterceptSpec, installRules, rulesInstalled, uninstallRules, updateEnforcedIps } from "../../src/intercept/rules.js";
-import { type PodHttpServer, type Topology, createTopology, shouldRunNetnsTests } from "../support/netns.js";
+import { type PodHttpServer, TestTopology } from "../support/netns.js";
+import { requireRootOrSkip } from "../support/root.js";
 import { type AcceptedEvent, type ListenerStub, startTransparentListener } from "../support/netns-listener.js";
 
 const PROXY_PORT = 15001;
 const VIP = "10.96.0.10";
 
-describe.runIf(shouldRunNetnsTests("intercept-tproxy e2e"))("kernel interception (nftables)", () => {
-  let topo: Topology;
+describe.runIf(requireRootOrSkip("intercept-tproxy e2e"))("kernel interception (nftables)", () => {
+  let topo: TestTopology;
   let server: PodHttpServer;
   let other: PodHttpServer;
   let listener: ListenerStub | undefined;
@@ -40,8 +41,8 @@ describe.runIf(shouldRunNetnsTests("intercept-tproxy e2e"))("kernel interception
   }
 
   beforeAll(async () => {
-    topo = await createTopology({
-      tag: "itp",
+    topo = await TestTopology.create({
+      tag: `itp${process.pid % 100000}`,
       pods: [
         { name: "client", ip: "10.200.1.2" },
         { name: "server", ip: "10.200.2.2" },

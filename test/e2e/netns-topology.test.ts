@@ -13,8 +13,8 @@ describe.runIf(canRun)("netns topology", () => {
     topo = await createTopology({
       tag: `tp${process.pid % 100000}`,
       pods: [
-        { name: "a", ip: "10.201.0.2" },
-        { name: "b", ip: "10.201.0.3" },
+        { name: "a", ip: "10.201.0.2", ip6: "fd00:201::2" },
+        { name: "b", ip: "10.201.0.3", ip6: "fd00:201::3" },
       ],
     });
   });
@@ -30,6 +30,14 @@ describe.runIf(canRun)("netns topology", () => {
     const r = await runIn(topo.pod("a").netns, "ping", ["-c1", "-W2", "10.201.0.3"]);
     // A packet that crossed the node's forwarding path arrives with TTL decremented once.
     expect(r.stdout).toMatch(/ttl=63/);
+  });
+
+  test("IPv6 pod traffic is routed by the node namespace too (one hop)", async () => {
+    const a = topo.pod("a").netns;
+    const r = await runIn(a, "ping", ["-6", "-c1", "-W2", "fd00:201::3"], { allowFail: true });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/ttl=63/);
+    expect((await runIn(a, "ping", ["-6", "-c1", "-W2", topo.nodeIp6], { allowFail: true })).code).toBe(0);
   });
 
   test("destroy removes every namespace", async () => {

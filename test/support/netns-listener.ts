@@ -4,7 +4,8 @@
 
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { JsonLines, type Topology } from "./netns.js";
+import { JsonLines } from "./json-lines.js";
+import { type TestTopology, stopChild } from "./netns.js";
 
 const SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "netns-transparent-listener.mjs");
 
@@ -45,7 +46,7 @@ export interface ListenerOptions {
   preserveSource?: boolean;
 }
 
-export async function startTransparentListener(topo: Topology, options: ListenerOptions): Promise<ListenerStub> {
+export async function startTransparentListener(topo: TestTopology, options: ListenerOptions): Promise<ListenerStub> {
   const child = topo.spawn(topo.nodeNs, [process.execPath, SCRIPT], {
     LISTEN_PORT: String(options.port),
     ...(options.host !== undefined ? { LISTEN_HOST: options.host } : {}),
@@ -63,12 +64,6 @@ export async function startTransparentListener(topo: Topology, options: Listener
       await output.waitFor(() => upstreams().length >= count);
       return upstreams()[count - 1]!;
     },
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      await new Promise((resolve) => {
-        child.once("exit", resolve);
-        child.kill("SIGTERM");
-      });
-    },
+    stop: () => stopChild(child),
   };
 }
