@@ -7,6 +7,7 @@ import { connect, type Socket } from "node:net";
 import type { SnapshotHolder } from "../control/snapshot-holder.js";
 import type { FlowQuery, FlowVerdict, HttpRequestFacts, PolicySnapshot } from "../policy/decision.js";
 import { runHttp1Session } from "./http1/http1-session.js";
+import type { UpstreamOnRead } from "./http1/session-options.js";
 import type { DatapathObserver } from "./observer.js";
 import { relayTcp } from "./tcp-relay.js";
 
@@ -29,10 +30,10 @@ function stripMapped(ip: string | undefined): string {
   return ip.startsWith("::ffff:") ? ip.slice(7) : ip;
 }
 
-function connectUpstream(q: FlowQuery, ctx: ConnectionContext): Socket {
+function connectUpstream(q: FlowQuery, ctx: ConnectionContext, onread?: UpstreamOnRead): Socket {
   // Locally generated traffic leaves through the output hook, which the interception rules
   // do not touch, so this connection goes straight to the destination.
-  const upstream = connect({ host: q.dstIp, port: q.dstPort, noDelay: true });
+  const upstream = connect(onread === undefined ? { host: q.dstIp, port: q.dstPort, noDelay: true } : { host: q.dstIp, port: q.dstPort, noDelay: true, onread });
   upstream.setTimeout(ctx.upstreamConnectTimeoutMs, () => {
     if (upstream.connecting) upstream.destroy(Object.assign(new Error("upstream connect timeout"), { code: "ETIMEDOUT" }));
   });
@@ -99,7 +100,7 @@ export function handleConnection(client: Socket, ctx: ConnectionContext): Connec
   let flowSnapshot: PolicySnapshot = snapshot;
   let currentFlow = flow;
   const session = runHttp1Session(client, {
-    connectUpstream: () => connectUpstream(q, ctx),
+    connectUpstream: (onread) => connectUpstream(q, ctx, onread),
     decide: (req: HttpRequestFacts) => {
       // Each request sees the newest snapshot: a reload applies to the next request on a
       // keep-alive connection, while requests already forwarded finish undisturbed.

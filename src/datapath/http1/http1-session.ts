@@ -81,6 +81,9 @@ const P_QUEUE_FULL = 2;
 const P_UPGRADE = 4;
 const P_CLIENT_FULL = 8;
 
+/** Size of the buffer the upstream is read into (Node's own read size). */
+const UPSTREAM_READ_BYTES = 64 * 1024;
+
 /** How long a closed connection keeps draining what the client still sends. */
 const LINGER_MS = 2_000;
 
@@ -124,6 +127,8 @@ class Session<V extends HttpDecision> implements Http1Session {
   private requestTimer: NodeJS.Timeout | null = null;
   private readonly requestTimeoutMs: number;
   private upstreamActiveAt = 0;
+  /** Where the upstream socket reads to (see openUpstream); null: allocate a new one. */
+  private upstreamReadBuf: Buffer | null = null;
   private readonly timed: boolean;
   private readonly headerTimeoutMs: number;
   private readonly idleTimeoutMs: number;
@@ -398,8 +403,19 @@ class Session<V extends HttpDecision> implements Http1Session {
   // ---------------------------------------------------------------- upstream -> client
 
   private openUpstream(): void {
-    const up = this.opts.connectUpstream();
+    const up = this.opts.connectUpstream({
+      buffer: () => (this.upstreamReadBuf ??= Buffer.allocUnsafe(UPSTREAM_READ_BYTES)),
+      callback: (n: number, buf: Uint8Array) => {
+        this.guard(() => this.onUpstreamData((buf as Buffer).subarray(0, n)));
+        // Slices of the buffer went to the client socket; if any is still queued there, the
+        // next read must not overwrite it: that read gets a fresh buffer. (Everything else
+        // the framer keeps across reads, an unfinished head, is a copy.)
+        if (this.client.writableLength > 0) this.upstreamReadBuf = null;
+        return true;
+      },
+    });
     this.upstream = up;
+    // Only sockets opened without `onread` emit data events.
     up.on("data", (buf: Buffer) => this.guard(() => this.onUpstreamData(buf)));
     up.on("end", () => this.guard(() => this.onUpstreamGone(true, "")));
     up.on("error", (err) => this.guard(() => this.onUpstreamGone(false, err.message)));

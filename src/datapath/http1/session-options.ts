@@ -5,6 +5,12 @@ import type { ErrorCode } from "../../errors/codes.js";
 import type { HeaderOp } from "../../policy/decision.js";
 import type { RequestHead } from "./request-head.js";
 
+/** net.connect's `onread` option. */
+export interface UpstreamOnRead {
+  buffer: () => Uint8Array;
+  callback: (bytes: number, buf: Uint8Array) => boolean;
+}
+
 /** The part of a verdict the session acts on; the policy engine's L7Verdict is one. */
 export interface HttpDecision {
   allowed: boolean;
@@ -32,8 +38,13 @@ export interface Http1RequestRecord<V extends HttpDecision = HttpDecision> {
 }
 
 export interface Http1SessionOptions<V extends HttpDecision = HttpDecision> {
-  /** Opens the connection to the original destination; called at most once, on the first allowed request. */
-  connectUpstream: () => Socket;
+  /**
+   * Opens the connection to the original destination; called at most once, on the first
+   * allowed request. Pass `onread` on to net.connect: the session then reads the upstream
+   * into a buffer it reuses (no allocation and no stream machinery per read). A socket
+   * opened without it works too, through 'data' events.
+   */
+  connectUpstream: (onread?: UpstreamOnRead) => Socket;
   /** Decides one request. Throwing closes the connection (fail closed). The head implements HttpRequestFacts. */
   decide: (req: RequestHead) => V;
   onRequest?: (rec: Http1RequestRecord<V>) => void;

@@ -28,6 +28,13 @@ export interface Recorder {
  * Node http upstream: /echo answers what it got; /status/N answers N; /hold/ answers like
  * /echo once the test releases it; upgrades echo frames back.
  */
+/** The body /pattern/N answers: byte i depends on i. */
+export function patternBytes(n: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + (i >>> 11)) & 0xff;
+  return b;
+}
+
 export async function startUpstream(): Promise<Recorder> {
   const held = new Map<string, () => void>();
   const http = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
@@ -48,6 +55,27 @@ export async function startUpstream(): Promise<Recorder> {
       if (status) {
         res.writeHead(Number(status[1]), { etag: '"x"' });
         res.end();
+        return;
+      }
+      const pattern = /^\/pattern\/(\d+)/.exec(url);
+      if (pattern) {
+        // Bytes that differ with their offset, in writes of varying sizes: a byte lost,
+        // repeated or overwritten anywhere shows in the digest.
+        const n = Number(pattern[1]);
+        const body = patternBytes(n);
+        res.writeHead(200, { "content-length": n });
+        let sent = 0;
+        let step = 1000;
+        const pump = () => {
+          while (sent < n) {
+            step = (step * 7 + 13) % 70_000 + 1;
+            const part = body.subarray(sent, Math.min(n, sent + step));
+            sent += part.length;
+            if (!res.write(part)) return void res.once("drain", pump);
+          }
+          res.end();
+        };
+        pump();
         return;
       }
       const size = /^\/bytes\/(\d+)/.exec(url);
@@ -164,7 +192,7 @@ export async function startProxy(
       sessions.delete(client);
     });
     const session = runHttp1Session(client, {
-      connectUpstream: () => connect({ port: upstreamPort, host: "127.0.0.1" }),
+      connectUpstream: (onread) => connect(onread === undefined ? { port: upstreamPort, host: "127.0.0.1" } : { port: upstreamPort, host: "127.0.0.1", onread }),
       decide: testDecide,
       onRequest: (r) => records.push(r),
       onParseError: (c) => parseErrors.push(c),

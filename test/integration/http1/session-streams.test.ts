@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RawClient, replyDate, startProxy, startUpstream, statusLines, waitFor, type Proxy, type Recorder } from "./harness.js";
+import { RawClient, patternBytes, replyDate, startProxy, startUpstream, statusLines, waitFor, type Proxy, type Recorder } from "./harness.js";
 
 const run = promisify(execFile);
 let upstream: Recorder;
@@ -185,6 +185,38 @@ describe("backpressure", () => {
     c.socket.resume();
     await c.until((t) => t.length > 1_000_000);
     c.close();
+  });
+
+  it("delivers pipelined responses intact to a client that reads in fits and starts (upstream reads reuse one buffer)", async () => {
+    const sizes = [6_000_000, 5, 2_000_001];
+    const { socket } = await RawClient.open(proxy.port);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    socket.on("data", (d: Buffer) => {
+      chunks.push(d);
+      total += d.length;
+      // Stall now and then, so the proxy's writes to this client queue up.
+      if (chunks.length % 2 === 0) {
+        socket.pause();
+        setTimeout(() => socket.resume(), 15);
+      }
+    });
+    socket.write(sizes.map((n) => `GET /pattern/${n} HTTP/1.1\r\nHost: h\r\n\r\n`).join(""));
+    const bodyBytes = sizes.reduce((a, b) => a + b, 0);
+    await waitFor(() => total >= bodyBytes, 20_000);
+    await new Promise((r) => setTimeout(r, 50));
+    const wire = Buffer.concat(chunks);
+    // Three responses, each head followed by exactly its pattern.
+    let at = 0;
+    for (const n of sizes) {
+      const headEnd = wire.indexOf("\r\n\r\n", at);
+      expect(wire.subarray(at, headEnd).toString("latin1")).toMatch(new RegExp(`^HTTP/1.1 200 OK\\r\\n[^]*content-length: ${n}`, "i"));
+      const body = wire.subarray(headEnd + 4, headEnd + 4 + n);
+      expect(sha(body)).toBe(sha(patternBytes(n)));
+      at = headEnd + 4 + n;
+    }
+    expect(at).toBe(wire.length);
+    socket.destroy();
   });
 });
 
