@@ -155,6 +155,9 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
     host: config.proxyHost,
     port: config.proxyPort,
     reusePort: true,
+    // A burst of new connections larger than the accept queue loses SYNs, which clients
+    // retry only after a second: let the kernel's limit (net.core.somaxconn) decide.
+    backlog: 65535,
     serverOptions: { allowHalfOpen: true },
   });
   // (In plain mode (--upstream) the socket is transparent all the same; that only matters

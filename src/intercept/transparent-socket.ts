@@ -94,7 +94,9 @@ export async function listenTransparent<S extends net.Server = net.Server>(optio
   try {
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen({ fd }, () => {
+      // Node listens again on an adopted fd, with 511 unless given a backlog (only as the
+      // second argument for a handle): pass it on.
+      server.listen({ fd }, options.backlog ?? 511, () => {
         server.off("error", reject);
         resolve();
       });
