@@ -7,14 +7,14 @@ import { isRoot } from "../../src/netns/exec.js";
 import { BenchEnv, l7proxyHasUpstreamOption } from "./env/bench-env.js";
 import { measure, warmUp, type MeasureContext, type Run } from "./measure.js";
 import { helpText, parseOptions, type BenchOptions } from "./options.js";
-import { estimateSeconds, planCells, type Cell } from "./plan.js";
+import { estimateSeconds, planCells, plannedTargets, type Cell } from "./plan.js";
 import { repoPath } from "./repo-root.js";
 import { describeMachine, machineInfo } from "./report/machine.js";
 import { Progress } from "./report/progress.js";
 import { resultsSection, updateResultsMd } from "./report/results-md.js";
 import { renderChart } from "./report/svg-chart.js";
 import { textTable } from "./report/table.js";
-import { cellResult, type CellResult } from "./results.js";
+import { cellResult, telemetryCostLines, type CellResult } from "./results.js";
 import { median } from "./stats.js";
 
 async function main(argv: string[]): Promise<number> {
@@ -34,11 +34,12 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const notes: string[] = [];
-  if (opts.targets.includes("l7proxy-lo") && !l7proxyHasUpstreamOption()) {
-    opts.targets = opts.targets.filter((t) => t !== "l7proxy-lo");
+  if (opts.targets.some((t) => t.startsWith("l7proxy-lo")) && !l7proxyHasUpstreamOption()) {
+    opts.targets = opts.targets.filter((t) => !t.startsWith("l7proxy-lo"));
     notes.push("l7proxy-lo skipped: `l7proxy run` has no `--upstream HOST:PORT` (plain listener with a fixed upstream) yet.");
   }
   const cells = planCells(opts);
+  const targets = plannedTargets(cells, opts);
   const total = cells.reduce((n, c) => n + c.targets.length * opts.rounds, 0);
   const progress = new Progress(total, estimateSeconds(cells, opts));
   for (const n of notes) progress.note(n);
@@ -49,7 +50,7 @@ async function main(argv: string[]): Promise<number> {
     tag: `lb${process.pid % 1_000_000}`,
     proxyCpus: opts.pin ? "1" : null,
     clientCpus: opts.pin ? "0" : null,
-    targets: opts.targets,
+    targets,
   });
   const results: CellResult[] = [];
   const started = new Date();
@@ -66,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
       if (interrupted) break;
       progress.note(`bench: starting proxies with ${ruleCount} HTTP rule(s)`);
       await env.loadRuleCount(ruleCount);
-      for (const target of opts.targets) {
+      for (const target of targets) {
         if (target.startsWith("direct")) continue;
         progress.note(`bench: warming up ${target}`);
         await warmUp(await env.activate(target), measureContext(env, opts));
@@ -85,6 +86,7 @@ async function main(argv: string[]): Promise<number> {
   if (Number.isFinite(pressure)) {
     notes.push(`Machine load: in a median run, some task was waiting for a CPU ${pressure.toFixed(0)}% of the time (PSI cpu some avg10); figures from a busy shared machine are noisy.`);
   }
+  notes.push(...telemetryCostLines(results));
   process.stdout.write(`\n${textTable(results)}`);
   for (const n of notes) process.stdout.write(`${n}\n`);
   process.stdout.write(

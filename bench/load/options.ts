@@ -4,7 +4,7 @@
 import { parseArgs } from "node:util";
 import { TARGETS, type TargetName } from "./env/bench-env.js";
 
-export const SCENARIOS = ["throughput", "latency", "rules", "connections", "body", "denied", "loopback"] as const;
+export const SCENARIOS = ["throughput", "latency", "rules", "connections", "body", "denied", "loopback", "telemetry"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export const SCENARIO_HELP: Record<ScenarioName, string> = {
@@ -15,6 +15,7 @@ export const SCENARIO_HELP: Record<ScenarioName, string> = {
   body: "throughput with 0 B, 1 KiB and 64 KiB response bodies",
   denied: "half the requests denied (403 from the proxy): throughput, and latency at 3,000 rps",
   loopback: "client -> proxy -> upstream on loopback, no TPROXY: the proxy's own cost",
+  telemetry: "l7proxy throughput with metrics and flow records against --no-telemetry (TPROXY and loopback)",
 };
 
 export interface BenchOptions {
@@ -97,6 +98,9 @@ Targets (--targets, default all): ${TARGETS.join(", ")}
   l7proxy     TPROXY -> l7proxy run (L7 HTTP rules on the port) -> upstream
   haproxy     TPROXY -> haproxy (bind transparent, server 0.0.0.0:0) -> upstream
   *-lo        the same on loopback, no TPROXY (l7proxy-lo needs 'l7proxy run --upstream')
+  l7proxy[-lo]-notel  l7proxy with --no-telemetry        } telemetry scenario only; plain l7proxy
+  l7proxy[-lo]-info   l7proxy at --log-level info        } runs at --log-level warn (metrics and
+                      (flow records also to stdout)      } the /flows ring, no log lines)
 
 Options:
   --quick                 short preset, under ~3 minutes (duration ${q.durationSec}s, ${q.rounds} rounds, extremes only)

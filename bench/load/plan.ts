@@ -2,7 +2,7 @@
 // configuration each), de-duplicated (the default configuration is shared by several
 // scenarios), and ordered by rule count so the proxies restart only when the policy changes.
 
-import { isLoopback, type TargetName } from "./env/bench-env.js";
+import { isLoopback, telemetryVariant, type TargetName } from "./env/bench-env.js";
 import type { BenchOptions, ScenarioName } from "./options.js";
 
 export interface Cell {
@@ -17,10 +17,12 @@ export interface Cell {
   /** Offered rps (latency cells), null for throughput. */
   rate: number | null;
   loopback: boolean;
+  /** Compares l7proxy with its telemetry variants (l7proxy-notel, l7proxy-info) only. */
+  telemetry: boolean;
   targets: TargetName[];
 }
 
-const DEFAULTS = { connections: 64, bodySize: 0, ruleCount: 1, deniedShare: 0 };
+const DEFAULTS = { connections: 64, bodySize: 0, ruleCount: 1, deniedShare: 0, telemetry: false };
 const DENIED_LATENCY_RATE = 3000;
 
 export function cellKey(c: Omit<Cell, "key" | "scenarios" | "targets">): string {
@@ -32,6 +34,7 @@ export function cellKey(c: Omit<Cell, "key" | "scenarios" | "targets">): string 
   ];
   if (c.deniedShare > 0) parts.push(`denied=${Math.round(c.deniedShare * 100)}%`);
   if (c.loopback) parts.push("loopback");
+  if (c.telemetry) parts.push("telemetry on/off");
   return parts.join(" ");
 }
 
@@ -39,7 +42,12 @@ export function planCells(o: BenchOptions): Cell[] {
   const cells = new Map<string, Cell>();
   const add = (scenario: ScenarioName, spec: Partial<Omit<Cell, "key" | "scenarios" | "targets">> & Pick<Cell, "kind">): void => {
     const loopback = spec.loopback ?? false;
-    const targets = o.targets.filter((t) => isLoopback(t) === loopback);
+    const telemetry = spec.telemetry ?? false;
+    // The telemetry variants of l7proxy are measured against plain l7proxy and nothing else.
+    const targets = o.targets.filter(
+      (t) => isLoopback(t) === loopback && (telemetry ? t.startsWith("l7proxy") : telemetryVariant(t) === null),
+    );
+    if (telemetry && !targets.some((t) => telemetryVariant(t) !== null)) return;
     if (targets.length === 0) return;
     const base = {
       ...DEFAULTS,
@@ -77,6 +85,10 @@ export function planCells(o: BenchOptions): Cell[] {
         add(s, { kind: "throughput", deniedShare: 0.5 });
         add(s, { kind: "latency", rate: DENIED_LATENCY_RATE, deniedShare: 0.5 });
         break;
+      case "telemetry":
+        add(s, { kind: "throughput", telemetry: true });
+        add(s, { kind: "throughput", telemetry: true, loopback: true });
+        break;
       case "loopback":
         add(s, { kind: "throughput", loopback: true });
         add(s, { kind: "latency", rate: DENIED_LATENCY_RATE, loopback: true });
@@ -84,6 +96,12 @@ export function planCells(o: BenchOptions): Cell[] {
     }
   }
   return [...cells.values()].sort((a, b) => a.ruleCount - b.ruleCount);
+}
+
+/** The targets some cell measures: the proxies worth starting. */
+export function plannedTargets(cells: readonly Cell[], o: BenchOptions): TargetName[] {
+  const used = new Set(cells.flatMap((c) => c.targets));
+  return o.targets.filter((t) => used.has(t));
 }
 
 /** Seconds the plan takes, roughly: runs plus warmups plus per-run overhead. */

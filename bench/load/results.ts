@@ -98,3 +98,37 @@ export function cellResult(cell: Cell, runs: readonly Run[]): CellResult {
   }
   return { cell, runs: [...runs], summary, comparison };
 }
+
+/**
+ * Issue 5 §7: throughput with metrics and flow records on must stay within 5% of them being
+ * off. One line per telemetry cell: l7proxy (and l7proxy-info) rps over l7proxy-notel rps.
+ */
+export function telemetryCostLines(results: readonly CellResult[]): string[] {
+  const lines: string[] = [];
+  const pct = (r: number): string => `${r >= 1 ? "+" : ""}${((r - 1) * 100).toFixed(1)}%`;
+  for (const r of results) {
+    if (!r.cell.telemetry) continue;
+    const lo = r.cell.loopback ? "-lo" : "";
+    const off = r.summary[`l7proxy${lo}-notel` as TargetName];
+    if (off === undefined) continue;
+    const parts: string[] = [];
+    for (const [t, what] of [
+      [`l7proxy${lo}`, "metrics + /flows ring, log level warn"],
+      [`l7proxy${lo}-info`, "also every flow record logged, log level info"],
+    ] as const) {
+      const on = r.summary[t as TargetName];
+      if (on === undefined) continue;
+      const rps = ratio(on.rps, off.rps);
+      const cpu = on.vcpuPer1kRps !== null && off.vcpuPer1kRps !== null ? ratio(on.vcpuPer1kRps, off.vcpuPer1kRps) : Number.NaN;
+      const verdict = rps >= 0.95 ? "within 5%" : "NOT within 5%";
+      parts.push(
+        `${t} (${what}) ${Math.round(on.rps)} rps = ${rps.toFixed(3)}x (${pct(rps)}), CPU per request ${Number.isFinite(cpu) ? `${cpu.toFixed(3)}x` : "-"}: ${verdict}`,
+      );
+    }
+    if (parts.length === 0) continue;
+    lines.push(
+      `Telemetry cost (issue 5 §7), ${r.cell.loopback ? "loopback" : "TPROXY"}, against l7proxy${lo}-notel (--no-telemetry, ${Math.round(off.rps)} rps): ${parts.join("; ")}.`,
+    );
+  }
+  return lines;
+}

@@ -29,11 +29,36 @@ import { repoPath } from "../repo-root.js";
 import { ManagedProcess, waitUntil } from "./managed-process.js";
 import { prepareNginx } from "./upstream-nginx.js";
 
-export const TARGETS = ["direct", "l7proxy", "haproxy", "direct-lo", "l7proxy-lo", "haproxy-lo"] as const;
+export const TARGETS = [
+  "direct",
+  "l7proxy",
+  "haproxy",
+  "direct-lo",
+  "l7proxy-lo",
+  "haproxy-lo",
+  "l7proxy-notel",
+  "l7proxy-info",
+  "l7proxy-lo-notel",
+  "l7proxy-lo-info",
+] as const;
 export type TargetName = (typeof TARGETS)[number];
+type L7proxyTarget = "l7proxy" | "l7proxy-lo" | "l7proxy-notel" | "l7proxy-info" | "l7proxy-lo-notel" | "l7proxy-lo-info";
 
 export function isLoopback(t: TargetName): boolean {
-  return t.endsWith("-lo");
+  return t.endsWith("-lo") || t.includes("-lo-");
+}
+
+/**
+ * l7proxy with its telemetry changed, measured only by the telemetry scenario: `-notel` runs
+ * with --no-telemetry, `-info` at the default log level (every sampled flow record also
+ * written to stdout); plain `l7proxy` keeps metrics and the /flows ring at --log-level warn.
+ */
+export function telemetryVariant(t: TargetName): "notel" | "info" | null {
+  return t.endsWith("-notel") ? "notel" : t.endsWith("-info") ? "info" : null;
+}
+
+function isL7proxy(t: TargetName): t is L7proxyTarget {
+  return t.startsWith("l7proxy");
 }
 
 /** Where a load generator must run and connect to reach a target. */
@@ -59,8 +84,24 @@ const UPSTREAM_IP = "10.77.0.3";
 const NODE_IP = "10.77.255.1";
 const LO_CLIENT_IP = "127.0.0.1";
 const LO_UPSTREAM_IP = "127.0.0.2";
-const PORTS = { l7proxy: 15001, haproxy: 15002, "l7proxy-lo": 15011, "haproxy-lo": 15012 } as const;
-const ADMIN = { l7proxy: 9901, "l7proxy-lo": 9902 } as const;
+const PORTS = {
+  l7proxy: 15001,
+  haproxy: 15002,
+  "l7proxy-notel": 15003,
+  "l7proxy-info": 15004,
+  "l7proxy-lo": 15011,
+  "haproxy-lo": 15012,
+  "l7proxy-lo-notel": 15013,
+  "l7proxy-lo-info": 15014,
+} as const;
+const ADMIN = {
+  l7proxy: 9901,
+  "l7proxy-lo": 9902,
+  "l7proxy-notel": 9903,
+  "l7proxy-info": 9904,
+  "l7proxy-lo-notel": 9905,
+  "l7proxy-lo-info": 9906,
+} as const;
 
 /** Whether `l7proxy run` has a plain (non-transparent) listener with a fixed upstream. */
 export function l7proxyHasUpstreamOption(): boolean {
@@ -135,8 +176,8 @@ export class BenchEnv {
     const files = await writePolicyFiles(this.dir, ruleCount, CLIENT_IP, UPSTREAM_IP);
     const loFiles = await writePolicyFiles(this.dir, ruleCount, LO_CLIENT_IP, LO_UPSTREAM_IP);
     for (const t of this.opts.targets) {
-      if (t === "l7proxy") await this.#startL7proxy(t, this.topo.nodeNetns, files, []);
-      if (t === "l7proxy-lo") {
+      if (isL7proxy(t) && !isLoopback(t)) await this.#startL7proxy(t, this.topo.nodeNetns, files, []);
+      if (isL7proxy(t) && isLoopback(t)) {
         const upstream = ["--upstream", `${LO_UPSTREAM_IP}:${UPSTREAM_PORT}`, "--proxy-host", "127.0.0.1"];
         await this.#startL7proxy(t, this.loNetns, loFiles, upstream);
       }
@@ -147,7 +188,7 @@ export class BenchEnv {
     }
   }
 
-  async #startL7proxy(t: "l7proxy" | "l7proxy-lo", netns: string, files: PolicyFiles, extra: string[]): Promise<void> {
+  async #startL7proxy(t: L7proxyTarget, netns: string, files: PolicyFiles, extra: string[]): Promise<void> {
     const admin = ADMIN[t];
     const p = new ManagedProcess({
       name: t,
@@ -167,8 +208,7 @@ export class BenchEnv {
         `127.0.0.1:${admin}`,
         // The benchmark points the (identical) rules at whichever target it measures.
         "--no-install-rules",
-        "--log-level",
-        "warn",
+        ...l7proxyTelemetryArgs(t),
         ...extra,
       ],
     });
@@ -198,14 +238,14 @@ export class BenchEnv {
   async activate(t: TargetName): Promise<TargetAddress> {
     if (!isLoopback(t) && this.#active !== t) {
       if (t === "direct") await uninstallRules(this.interceptSpec(PORTS.l7proxy), { netns: this.topo.nodeNetns });
-      else await installRules(this.interceptSpec(PORTS[t as "l7proxy" | "haproxy"]), { netns: this.topo.nodeNetns });
+      else await installRules(this.interceptSpec(PORTS[t as "l7proxy" | "haproxy" | "l7proxy-notel" | "l7proxy-info"]), { netns: this.topo.nodeNetns });
       this.#active = t;
     }
     const proc = this.#proxies.get(t);
     if (proc !== undefined && proc.exited) throw new Error(proc.describeExit());
     const pid = proc?.pid ?? null;
-    if (t === "direct" || t === "l7proxy" || t === "haproxy") return { netns: this.clientNetns, host: UPSTREAM_IP, port: UPSTREAM_PORT, pid };
-    if (t === "direct-lo") return { netns: this.loNetns, host: LO_UPSTREAM_IP, port: UPSTREAM_PORT, pid };
+    if (!isLoopback(t)) return { netns: this.clientNetns, host: UPSTREAM_IP, port: UPSTREAM_PORT, pid };
+    if (t === "direct-lo" || t === "direct") return { netns: this.loNetns, host: LO_UPSTREAM_IP, port: UPSTREAM_PORT, pid };
     return { netns: this.loNetns, host: "127.0.0.1", port: PORTS[t], pid };
   }
 
@@ -224,6 +264,14 @@ export class BenchEnv {
     if (this.#loCreated) await run("ip", ["netns", "del", this.loNetns], { allowFail: true });
     if (this.dir !== "") await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/** `l7proxy run` arguments that set a target's telemetry (see telemetryVariant). */
+export function l7proxyTelemetryArgs(t: TargetName): string[] {
+  const variant = telemetryVariant(t);
+  if (variant === "notel") return ["--no-telemetry", "--log-level", "warn"];
+  if (variant === "info") return ["--log-level", "info"];
+  return ["--log-level", "warn"];
 }
 
 async function listening(netns: string, host: string, port: number): Promise<boolean> {

@@ -13,6 +13,10 @@ export const TARGET_COLORS: Record<TargetName, string> = {
   "direct-lo": "#bcbcbc",
   "l7proxy-lo": "#6baed6",
   "haproxy-lo": "#fc9272",
+  "l7proxy-notel": "#2ca02c",
+  "l7proxy-info": "#9467bd",
+  "l7proxy-lo-notel": "#98df8a",
+  "l7proxy-lo-info": "#c5b0d5",
 };
 
 export interface Series {

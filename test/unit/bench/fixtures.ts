@@ -33,6 +33,7 @@ export const throughputCell: Cell = {
   deniedShare: 0,
   rate: null,
   loopback: false,
+  telemetry: false,
   targets: ["direct", "l7proxy", "haproxy"],
 };
 

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { parseOptions } from "../../../bench/load/options.js";
-import { planCells } from "../../../bench/load/plan.js";
+import { planCells, plannedTargets } from "../../../bench/load/plan.js";
+import { TARGETS, l7proxyTelemetryArgs, telemetryVariant } from "../../../bench/load/env/bench-env.js";
 
 describe("planCells", () => {
   test("the default configuration shared by several scenarios is measured once", () => {
@@ -31,6 +32,34 @@ describe("planCells", () => {
       ["throughput c=64 body=0 rules=1 denied=50%", 0.5, 64],
       ["latency@3000rps c=16 body=0 rules=1 denied=50%", 0.5, 16],
     ]);
+  });
+
+  test("the telemetry scenario measures l7proxy against its telemetry variants only, and the variants nowhere else", () => {
+    const cells = planCells(parseOptions(["--scenarios", "telemetry,throughput,loopback", "--rates", "3000"], "/out"));
+    const tel = cells.filter((c) => c.telemetry);
+    expect(tel.map((c) => [c.key, c.targets])).toEqual([
+      ["throughput c=64 body=0 rules=1 telemetry on/off", ["l7proxy", "l7proxy-notel", "l7proxy-info"]],
+      ["throughput c=64 body=0 rules=1 loopback telemetry on/off", ["l7proxy-lo", "l7proxy-lo-notel", "l7proxy-lo-info"]],
+    ]);
+    for (const c of cells.filter((x) => !x.telemetry)) expect(c.targets.every((t) => telemetryVariant(t) === null)).toBe(true);
+    expect(plannedTargets(cells, parseOptions([], "/out"))).toEqual([...TARGETS]);
+  });
+
+  test("without the telemetry scenario its variants are not started", () => {
+    const o = parseOptions(["--scenarios", "throughput,loopback"], "/out");
+    expect(plannedTargets(planCells(o), o)).toEqual(["direct", "l7proxy", "haproxy", "direct-lo", "l7proxy-lo", "haproxy-lo"]);
+  });
+
+  test("the telemetry scenario has no cell when no variant target was asked for", () => {
+    expect(planCells(parseOptions(["--scenarios", "telemetry", "--targets", "l7proxy,l7proxy-lo"], "/out"))).toEqual([]);
+    const only = planCells(parseOptions(["--scenarios", "telemetry", "--targets", "l7proxy-lo,l7proxy-lo-notel"], "/out"));
+    expect(only.map((c) => c.targets)).toEqual([["l7proxy-lo", "l7proxy-lo-notel"]]);
+  });
+
+  test("each l7proxy target runs with the telemetry its name says", () => {
+    expect(l7proxyTelemetryArgs("l7proxy")).toEqual(["--log-level", "warn"]);
+    expect(l7proxyTelemetryArgs("l7proxy-lo-notel")).toEqual(["--no-telemetry", "--log-level", "warn"]);
+    expect(l7proxyTelemetryArgs("l7proxy-info")).toEqual(["--log-level", "info"]);
   });
 
   test("a scenario whose targets were all left out has no cells", () => {

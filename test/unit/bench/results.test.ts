@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import type { Cell } from "../../../bench/load/plan.js";
-import { cellResult, summarizeRuns } from "../../../bench/load/results.js";
+import { cellResult, summarizeRuns, telemetryCostLines } from "../../../bench/load/results.js";
 import { run, throughputCell } from "./fixtures.js";
 
 describe("summarizeRuns", () => {
@@ -37,5 +37,27 @@ describe("cellResult", () => {
     const r = cellResult(throughputCell, [run("l7proxy", 0, 20_000, 3)]);
     expect(r.summary.haproxy).toBeUndefined();
     expect(r.comparison.l7proxy?.vsHaproxy).toBeNaN();
+  });
+});
+
+describe("telemetryCostLines", () => {
+  const cell: Cell = { ...throughputCell, key: "throughput c=64 body=0 rules=1 loopback telemetry on/off", loopback: true, telemetry: true, targets: ["l7proxy-lo", "l7proxy-lo-notel", "l7proxy-lo-info"] };
+
+  test("states l7proxy's rps as a ratio of --no-telemetry's, and whether it is within 5%", () => {
+    const r = cellResult(cell, [
+      run("l7proxy-lo", 0, 57_000, 1, { cpuSeconds: 1, wallSeconds: 1 }),
+      run("l7proxy-lo-notel", 0, 60_000, 1, { cpuSeconds: 1, wallSeconds: 1 }),
+      run("l7proxy-lo-info", 0, 54_000, 1, { cpuSeconds: 1, wallSeconds: 1 }),
+    ]);
+    const [line, ...rest] = telemetryCostLines([r]);
+    expect(rest).toEqual([]);
+    expect(line).toContain("loopback, against l7proxy-lo-notel (--no-telemetry, 60000 rps)");
+    expect(line).toContain("l7proxy-lo (metrics + /flows ring, log level warn) 57000 rps = 0.950x (-5.0%), CPU per request 1.053x: within 5%");
+    expect(line).toContain("l7proxy-lo-info (also every flow record logged, log level info) 54000 rps = 0.900x (-10.0%), CPU per request 1.111x: NOT within 5%");
+  });
+
+  test("no line for other cells or without the --no-telemetry reference", () => {
+    expect(telemetryCostLines([cellResult(throughputCell, [run("l7proxy", 0, 1, 1)])])).toEqual([]);
+    expect(telemetryCostLines([cellResult(cell, [run("l7proxy-lo", 0, 1, 1)])])).toEqual([]);
   });
 });
