@@ -13,27 +13,18 @@
 //          keep-alive): RFC 9112 §9.6 forbids acting on anything sent after it
 //   ERROR  `error` says why; nothing after this point may be forwarded
 
-import { ChunkedBody } from "./chunked-body.js";
+import { BODY, BodyFraming, END, ERROR, HEAD, NEED_MORE, ST_CHUNKED, ST_END, ST_ERROR, ST_LENGTH, ST_OWN, ST_START } from "./body-framing.js";
 import { HeadScanner, type HeadLimits } from "./head-scanner.js";
-import type { HttpParseError } from "./parse-error.js";
 import { RequestHead, parseRequestHead } from "./request-head.js";
 
-export const NEED_MORE = 0;
-export const HEAD = 1;
-export const BODY = 2;
-export const END = 3;
+export { BODY, END, ERROR, HEAD, NEED_MORE };
 export const PAUSED = 4;
 export const CLOSED = 5;
-export const ERROR = 6;
 export type FramerEvent = typeof NEED_MORE | typeof HEAD | typeof BODY | typeof END | typeof PAUSED | typeof CLOSED | typeof ERROR;
 
-const ST_HEAD = 0;
-const ST_LENGTH = 1;
-const ST_CHUNKED = 2;
-const ST_END = 3;
-const ST_PAUSED = 4;
-const ST_CLOSED = 5;
-const ST_ERROR = 6;
+const ST_HEAD = ST_START;
+const ST_PAUSED = ST_OWN;
+const ST_CLOSED = ST_OWN + 1;
 
 export interface RequestLimits extends HeadLimits {
   maxHeaders: number;
@@ -45,25 +36,19 @@ export const DEFAULT_REQUEST_LIMITS: Readonly<RequestLimits> = Object.freeze({
   maxHeaders: 100,
 });
 
-export class RequestFramer {
-  /** Position reached by the last execute(). */
-  pos = 0;
+export class RequestFramer extends BodyFraming {
   /** Set by HEAD; the request the following BODY and END events belong to. */
   head: RequestHead | null = null;
   headInChunk = false;
   headStart = 0;
-  bodyStart = 0;
-  error: HttpParseError | null = null;
-  private state = ST_HEAD;
-  private remaining = 0;
   private readonly scanner: HeadScanner;
-  private readonly chunked: ChunkedBody;
   private readonly limits: RequestLimits;
 
   constructor(limits: Partial<RequestLimits> = {}) {
-    this.limits = { ...DEFAULT_REQUEST_LIMITS, ...limits };
-    this.scanner = new HeadScanner(this.limits, true);
-    this.chunked = new ChunkedBody(this.limits.maxHeadBytes);
+    const l = { ...DEFAULT_REQUEST_LIMITS, ...limits };
+    super(l.maxHeadBytes);
+    this.limits = l;
+    this.scanner = new HeadScanner(l, true);
   }
 
   /** True while part of a head has arrived but not its end (what a header timeout watches). */
@@ -94,35 +79,15 @@ export class RequestFramer {
         this.headInChunk = s.headInChunk;
         this.headStart = s.headStart;
         this.pos = end;
-        if (parsed.framing === "length") {
-          this.state = ST_LENGTH;
-          this.remaining = parsed.contentLength;
-        } else if (parsed.framing === "chunked") {
-          this.state = ST_CHUNKED;
-          this.chunked.reset();
-        } else {
-          this.state = ST_END;
-        }
+        if (parsed.framing === "length") this.startLength(parsed.contentLength);
+        else if (parsed.framing === "chunked") this.startChunked();
+        else this.state = ST_END;
         return HEAD;
       }
-      case ST_LENGTH: {
-        if (pos >= buf.length) return NEED_MORE;
-        const n = Math.min(this.remaining, buf.length - pos);
-        this.bodyStart = pos;
-        this.pos = pos + n;
-        this.remaining -= n;
-        if (this.remaining === 0) this.state = ST_END;
-        return BODY;
-      }
-      case ST_CHUNKED: {
-        if (pos >= buf.length) return NEED_MORE;
-        const at = this.chunked.execute(buf, pos, buf.length);
-        if (this.chunked.error !== null) return this.fail(this.chunked.error);
-        this.bodyStart = pos;
-        this.pos = at;
-        if (this.chunked.done) this.state = ST_END;
-        return BODY;
-      }
+      case ST_LENGTH:
+        return this.lengthStep(buf, pos);
+      case ST_CHUNKED:
+        return this.chunkedStep(buf, pos);
       case ST_END: {
         const head = this.head!;
         this.state = head.upgrade ? ST_PAUSED : head.keepAlive ? ST_HEAD : ST_CLOSED;
@@ -132,6 +97,7 @@ export class RequestFramer {
         return PAUSED;
       case ST_CLOSED:
         return CLOSED;
+      case ST_ERROR:
       default:
         return ERROR;
     }
@@ -140,11 +106,5 @@ export class RequestFramer {
   /** After an upgrade request that did not become a tunnel: parse what follows as requests. */
   resume(): void {
     if (this.state === ST_PAUSED) this.state = this.head?.keepAlive === false ? ST_CLOSED : ST_HEAD;
-  }
-
-  private fail(err: HttpParseError): FramerEvent {
-    this.error = err;
-    this.state = ST_ERROR;
-    return ERROR;
   }
 }

@@ -11,47 +11,36 @@
 //
 // begin(ctx) must be called before each response with what the request was (HEAD? upgrade?).
 
-import { ChunkedBody } from "./chunked-body.js";
+import { BODY, BodyFraming, END, ERROR, HEAD, NEED_MORE, ST_CHUNKED, ST_END, ST_ERROR, ST_LENGTH, ST_OWN, ST_START } from "./body-framing.js";
 import { HeadScanner, type HeadLimits } from "./head-scanner.js";
 import type { HttpParseError } from "./parse-error.js";
-import { BODY, END, ERROR, HEAD, NEED_MORE } from "./request-framer.js";
 import { ResponseHead, parseResponseHead, type ResponseContext } from "./response-head.js";
 
 export { BODY, END, ERROR, HEAD, NEED_MORE };
 export const UPGRADE = 7;
 export type ResponseEvent = typeof NEED_MORE | typeof HEAD | typeof BODY | typeof END | typeof UPGRADE | typeof ERROR;
 
-const ST_IDLE = 0;
-const ST_HEAD = 1;
-const ST_LENGTH = 2;
-const ST_CHUNKED = 3;
-const ST_CLOSE = 4;
-const ST_END = 5;
-const ST_TUNNEL = 6;
-const ST_ERROR = 7;
+const ST_IDLE = ST_START;
+const ST_HEAD = ST_OWN;
+const ST_CLOSE = ST_OWN + 1;
+const ST_TUNNEL = ST_OWN + 2;
 
 export const DEFAULT_RESPONSE_LIMITS: Readonly<HeadLimits> = Object.freeze({
   maxStartLineBytes: 8 * 1024,
   maxHeadBytes: 128 * 1024,
 });
 
-export class ResponseFramer {
-  pos = 0;
+export class ResponseFramer extends BodyFraming {
   head: ResponseHead | null = null;
   headInChunk = false;
   headStart = 0;
-  bodyStart = 0;
-  error: HttpParseError | null = null;
-  private state = ST_IDLE;
-  private remaining = 0;
   private ctx: ResponseContext = { isHead: false, upgrade: false };
   private readonly scanner: HeadScanner;
-  private readonly chunked: ChunkedBody;
 
   constructor(limits: Partial<HeadLimits> = {}) {
     const l = { ...DEFAULT_RESPONSE_LIMITS, ...limits };
+    super(l.maxHeadBytes);
     this.scanner = new HeadScanner(l, false);
-    this.chunked = new ChunkedBody(l.maxHeadBytes);
   }
 
   /** True when no response has been started (or the last one ended). */
@@ -93,37 +82,16 @@ export class ResponseFramer {
           return UPGRADE;
         }
         if (parsed.status < 200) return HEAD;
-        if (parsed.framing === "length") {
-          this.state = ST_LENGTH;
-          this.remaining = parsed.contentLength;
-        } else if (parsed.framing === "chunked") {
-          this.state = ST_CHUNKED;
-          this.chunked.reset();
-        } else if (parsed.framing === "close") {
-          this.state = ST_CLOSE;
-        } else {
-          this.state = ST_END;
-        }
+        if (parsed.framing === "length") this.startLength(parsed.contentLength);
+        else if (parsed.framing === "chunked") this.startChunked();
+        else if (parsed.framing === "close") this.state = ST_CLOSE;
+        else this.state = ST_END;
         return HEAD;
       }
-      case ST_LENGTH: {
-        if (pos >= buf.length) return NEED_MORE;
-        const n = Math.min(this.remaining, buf.length - pos);
-        this.bodyStart = pos;
-        this.pos = pos + n;
-        this.remaining -= n;
-        if (this.remaining === 0) this.state = ST_END;
-        return BODY;
-      }
-      case ST_CHUNKED: {
-        if (pos >= buf.length) return NEED_MORE;
-        const at = this.chunked.execute(buf, pos, buf.length);
-        if (this.chunked.error !== null) return this.fail({ ...this.chunked.error, code: "L7P_ERR_HTTP_RESPONSE", status: 502 });
-        this.bodyStart = pos;
-        this.pos = at;
-        if (this.chunked.done) this.state = ST_END;
-        return BODY;
-      }
+      case ST_LENGTH:
+        return this.lengthStep(buf, pos);
+      case ST_CHUNKED:
+        return this.chunkedStep(buf, pos);
       case ST_CLOSE:
         if (pos >= buf.length) return NEED_MORE;
         this.bodyStart = pos;
@@ -137,6 +105,7 @@ export class ResponseFramer {
         return this.fail({ code: "L7P_ERR_HTTP_RESPONSE", status: 502, message: "response bytes with no request waiting" });
       case ST_TUNNEL:
         return UPGRADE;
+      case ST_ERROR:
       default:
         return ERROR;
     }
@@ -154,9 +123,7 @@ export class ResponseFramer {
     return this.state === ST_IDLE || this.state === ST_END;
   }
 
-  private fail(err: HttpParseError): ResponseEvent {
-    this.error = err;
-    this.state = ST_ERROR;
-    return ERROR;
+  protected override bodyError(err: HttpParseError): HttpParseError {
+    return { ...err, code: "L7P_ERR_HTTP_RESPONSE", status: 502 };
   }
 }
