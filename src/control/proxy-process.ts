@@ -19,7 +19,7 @@ import { listenTransparent } from "../intercept/transparent-socket.js";
 import type { PolicySnapshot } from "../policy/decision.js";
 import { startAdminServer, type AdminServer } from "../telemetry/admin-server.js";
 import type { FlowRing } from "../telemetry/flow-ring.js";
-import { createLogger } from "../telemetry/logger.js";
+import { createProxyLoggers } from "../telemetry/logger.js";
 import { Telemetry } from "../telemetry/telemetry.js";
 import { FileSource } from "./file-source.js";
 import { SnapshotHolder } from "./snapshot-holder.js";
@@ -114,12 +114,12 @@ export interface ProxyRoleHooks {
 }
 
 export async function startProxy(config: RunConfig, role: "single" | "worker" = "single", hooks: ProxyRoleHooks = {}): Promise<{ exitCode: number }> {
-  const logger = createLogger(config.logLevel);
+  const { logger, flowLogger, flush: flushLogs } = createProxyLoggers(config.logLevel);
   const holder = new SnapshotHolder();
   const registry = new Registry();
   const telemetry = new Telemetry({
     registry,
-    logger,
+    logger: flowLogger,
     podLevelLabels: config.podLevelMetrics,
     flowSampleRate: config.flowSampleRate,
     deniedFlowMinRate: config.deniedFlowMinRate,
@@ -186,6 +186,7 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
         // endpoints is refused instead of bypassing policy.
         logger.info({ remaining }, "stopped; interception rules left in place (fail closed)");
         await admin?.close();
+        flushLogs();
         resolve(0);
       });
     };

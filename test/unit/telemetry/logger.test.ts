@@ -1,0 +1,85 @@
+// The proxy's loggers write to a real file descriptor here (a temporary file standing in
+// for stderr): flow records are gathered into batches, every other line goes out at once and
+// takes the gathered records with it, in order.
+
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, test } from "vitest";
+import { createProxyLoggers } from "../../../src/telemetry/logger.js";
+
+let cleanup: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanup) c();
+  cleanup = [];
+});
+
+function loggersOnFile(level = "info") {
+  const dir = mkdtempSync(join(tmpdir(), "l7p-logger-"));
+  const file = join(dir, "stderr");
+  const fd = openSync(file, "w");
+  const loggers = createProxyLoggers(level, fd);
+  cleanup.push(() => {
+    // Nothing may stay gathered for a descriptor number the next test reuses.
+    loggers.flush();
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const lines = (): Record<string, unknown>[] =>
+    readFileSync(file, "utf8")
+      .split("\n")
+      .filter((l) => l !== "")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { ...loggers, lines };
+}
+
+describe("createProxyLoggers", () => {
+  test("flow records are gathered until flush, then written whole and in order", () => {
+    const { flowLogger, flush, lines } = loggersOnFile();
+    const flows = flowLogger.child({ kind: "flow" });
+    for (let i = 0; i < 3; i++) flows.info({ flow: { n: i } }, "flow");
+    expect(lines()).toEqual([]);
+    flush();
+    expect(lines().map((l) => [l.kind, (l.flow as { n: number }).n])).toEqual([
+      ["flow", 0],
+      ["flow", 1],
+      ["flow", 2],
+    ]);
+  });
+
+  test("any other line is written at once, after the flow records gathered before it", () => {
+    const { logger, flowLogger, lines } = loggersOnFile();
+    flowLogger.info({ flow: { n: 1 } }, "flow");
+    logger.warn({ code: "X" }, "something happened");
+    expect(lines().map((l) => l.msg)).toEqual(["flow", "something happened"]);
+    expect(lines()[1]).toMatchObject({ level: 40, code: "X" });
+  });
+
+  test("a full batch is written without waiting for a flush", () => {
+    const { flowLogger, lines } = loggersOnFile();
+    const path = "/".padEnd(200, "x");
+    for (let i = 0; i < 40; i++) flowLogger.info({ flow: { n: i, path } }, "flow");
+    const written = lines();
+    // 40 lines of ~270 bytes: at least two 4 KiB batches are out, the rest still gathered.
+    expect(written.length).toBeGreaterThanOrEqual(20);
+    expect(written.length).toBeLessThan(40);
+    expect(written.map((l) => (l.flow as { n: number }).n)).toEqual([...Array(written.length).keys()]);
+  });
+
+  test("gathered records are written within the batch delay without a flush", async () => {
+    const { flowLogger, lines } = loggersOnFile();
+    flowLogger.info({ flow: { n: 1 } }, "flow");
+    const deadline = Date.now() + 5000;
+    while (lines().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(lines()).toHaveLength(1);
+  });
+
+  test("the level applies to both loggers", () => {
+    const { logger, flowLogger, flush, lines } = loggersOnFile("warn");
+    flowLogger.info({ flow: {} }, "flow");
+    logger.info("hidden");
+    logger.error("shown");
+    flush();
+    expect(lines().map((l) => l.msg)).toEqual(["shown"]);
+  });
+});
