@@ -114,12 +114,13 @@ export interface ProxyRoleHooks {
 }
 
 export async function startProxy(config: RunConfig, role: "single" | "worker" = "single", hooks: ProxyRoleHooks = {}): Promise<{ exitCode: number }> {
-  const { logger, flowLogger, flush: flushLogs } = createProxyLoggers(config.logLevel);
+  const { logger, flowLog, flush: flushLogs } = createProxyLoggers(config.logLevel);
   const holder = new SnapshotHolder();
   const registry = new Registry();
   const telemetry = new Telemetry({
     registry,
-    logger: flowLogger,
+    logger,
+    flowLog,
     podLevelLabels: config.podLevelMetrics,
     flowSampleRate: config.flowSampleRate,
     deniedFlowMinRate: config.deniedFlowMinRate,

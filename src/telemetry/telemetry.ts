@@ -22,6 +22,7 @@ import {
 import { httpRecord, l4DeniedRecord, type FlowRecord, type FlowVerdictName, type HttpRecordOptions } from "./flow-record.js";
 import { FlowRing, type RecordSource } from "./flow-ring.js";
 import { FlowSampler } from "./flow-sampler.js";
+import type { FlowLogSink } from "./logger.js";
 import type { CounterCell, GaugeCell, HistogramCell } from "./metric-cells.js";
 import { createMetrics, ENVOY_CONN_MANAGER_PREFIX, registerProcessMetrics, type L7ProxyMetrics } from "./metrics.js";
 
@@ -34,6 +35,8 @@ export interface TelemetryOptions {
    * at info level; null writes none to the log (the /flows ring still fills).
    */
   logger: Logger | null;
+  /** Writes flow records instead of `logger` when given (the proxy's batched stderr). */
+  flowLog?: FlowLogSink;
   /** Add source_pod/destination_pod labels (default false: workload-level only). */
   podLevelLabels?: boolean;
   /** Most forwarded flow records written per second (default 1000). */
@@ -145,10 +148,19 @@ class HttpRecordSource implements RecordSource {
   }
 }
 
+function pinoFlowLog(flowLogger: Logger): FlowLogSink {
+  return {
+    get enabled() {
+      return flowLogger.isLevelEnabled("info");
+    },
+    write: (record) => flowLogger.info({ flow: record }, "flow"),
+  };
+}
+
 export class Telemetry implements DatapathObserver {
   readonly metrics: L7ProxyMetrics;
   readonly flows: FlowRing;
-  private readonly flowLog: Logger | null;
+  private readonly flowLog: FlowLogSink | null;
   private readonly sampler: FlowSampler;
   private readonly recordOptions: HttpRecordOptions;
   // Formatting a date costs more than the rest of a record; records within the same
@@ -183,7 +195,7 @@ export class Telemetry implements DatapathObserver {
     this.metrics = m;
     if (opts.processMetrics ?? true) registerProcessMetrics(opts.registry);
     this.flows = new FlowRing(opts.ringSize ?? 4096);
-    this.flowLog = opts.logger === null ? null : opts.logger.child({ kind: "flow" });
+    this.flowLog = opts.flowLog ?? (opts.logger === null ? null : pinoFlowLog(opts.logger.child({ kind: "flow" })));
     this.sampler = new FlowSampler({
       forwardedPerSecond: opts.flowSampleRate ?? 1000,
       deniedMinPerSecond: opts.deniedFlowMinRate ?? 1000,
@@ -292,9 +304,10 @@ export class Telemetry implements DatapathObserver {
    */
   private emitHttp(ex: HttpExchange, written: CounterCell): void {
     written.inc();
-    const source = new HttpRecordSource(ex, this.isoNow(), this.recordOptions);
+    const time = this.isoNow();
+    const source = new HttpRecordSource(ex, time, this.recordOptions);
     this.flows.push(source);
-    if (this.flowLog !== null && this.flowLog.isLevelEnabled("info")) this.flowLog.info({ flow: source.build() }, "flow");
+    if (this.flowLog !== null && this.flowLog.enabled) this.flowLog.write(source.build(), time);
   }
 
   private isoNow(): string {
@@ -309,7 +322,7 @@ export class Telemetry implements DatapathObserver {
   private emit(record: FlowRecord): void {
     this.recordCells[record.verdict].written.inc();
     this.flows.push(record);
-    this.flowLog?.info({ flow: record }, "flow");
+    if (this.flowLog !== null && this.flowLog.enabled) this.flowLog.write(record, record.time);
   }
 
   private pairOf(flow: FlowVerdict): PairCells {

@@ -5,6 +5,7 @@
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pino } from "pino";
 import { afterEach, describe, expect, test } from "vitest";
 import { createProxyLoggers } from "../../../src/telemetry/logger.js";
 
@@ -33,11 +34,27 @@ function loggersOnFile(level = "info") {
   return { ...loggers, lines };
 }
 
+const T = "2026-11-22T10:00:00.000Z";
+
 describe("createProxyLoggers", () => {
+  test("a flow record's line is the line pino writes for it", () => {
+    const { flowLog, flush, lines } = loggersOnFile();
+    const record = { time: T, verdict: "FORWARDED", http: { url: '/a"b\\c\u2028', code: 200, upstream: null, headers: [{ name: "x", value: "é" }] } };
+    flowLog.write(record, T);
+    flush();
+    const chunks: string[] = [];
+    const reference = pino(
+      { level: "info", base: { pid: process.pid }, timestamp: () => `,"time":"${T}"` },
+      { write: (l: string) => void chunks.push(l) },
+    );
+    reference.child({ kind: "flow" }).info({ flow: record }, "flow");
+    expect(lines()).toEqual([JSON.parse(chunks[0] as string)]);
+    expect(Object.keys(lines()[0] as object)).toEqual(Object.keys(JSON.parse(chunks[0] as string) as object));
+  });
+
   test("flow records are gathered until flush, then written whole and in order", () => {
-    const { flowLogger, flush, lines } = loggersOnFile();
-    const flows = flowLogger.child({ kind: "flow" });
-    for (let i = 0; i < 3; i++) flows.info({ flow: { n: i } }, "flow");
+    const { flowLog, flush, lines } = loggersOnFile();
+    for (let i = 0; i < 3; i++) flowLog.write({ n: i }, T);
     expect(lines()).toEqual([]);
     flush();
     expect(lines().map((l) => [l.kind, (l.flow as { n: number }).n])).toEqual([
@@ -48,17 +65,17 @@ describe("createProxyLoggers", () => {
   });
 
   test("any other line is written at once, after the flow records gathered before it", () => {
-    const { logger, flowLogger, lines } = loggersOnFile();
-    flowLogger.info({ flow: { n: 1 } }, "flow");
+    const { logger, flowLog, lines } = loggersOnFile();
+    flowLog.write({ n: 1 }, T);
     logger.warn({ code: "X" }, "something happened");
     expect(lines().map((l) => l.msg)).toEqual(["flow", "something happened"]);
     expect(lines()[1]).toMatchObject({ level: 40, code: "X" });
   });
 
   test("a full batch is written without waiting for a flush", () => {
-    const { flowLogger, lines } = loggersOnFile();
+    const { flowLog, lines } = loggersOnFile();
     const path = "/".padEnd(200, "x");
-    for (let i = 0; i < 40; i++) flowLogger.info({ flow: { n: i, path } }, "flow");
+    for (let i = 0; i < 40; i++) flowLog.write({ n: i, path }, T);
     const written = lines();
     // 40 lines of ~270 bytes: at least two 4 KiB batches are out, the rest still gathered.
     expect(written.length).toBeGreaterThanOrEqual(20);
@@ -67,16 +84,17 @@ describe("createProxyLoggers", () => {
   });
 
   test("gathered records are written within the batch delay without a flush", async () => {
-    const { flowLogger, lines } = loggersOnFile();
-    flowLogger.info({ flow: { n: 1 } }, "flow");
+    const { flowLog, lines } = loggersOnFile();
+    flowLog.write({ n: 1 }, T);
     const deadline = Date.now() + 5000;
     while (lines().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(lines()).toHaveLength(1);
   });
 
   test("the level applies to both loggers", () => {
-    const { logger, flowLogger, flush, lines } = loggersOnFile("warn");
-    flowLogger.info({ flow: {} }, "flow");
+    const { logger, flowLog, flush, lines } = loggersOnFile("warn");
+    expect(flowLog.enabled).toBe(false);
+    expect(loggersOnFile("info").flowLog.enabled).toBe(true);
     logger.info("hidden");
     logger.error("shown");
     flush();
