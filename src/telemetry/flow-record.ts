@@ -85,7 +85,10 @@ function policyOf(side: SideVerdict): FlowPolicy {
 function sidesOf(egress: SideVerdict, ingress: SideVerdict): FlowSide[] {
   const out: FlowSide[] = [];
   for (const s of [egress, ingress]) {
-    if (s.enforced) out.push({ ...policyOf(s), allowed: s.allowed });
+    if (s.enforced) {
+      // Fields named, not spread: a spread copies through V8's slow generic path.
+      out.push({ ref: policyRef(s.decidedBy), ruleIndex: ruleIndex(s.decidedBy), direction: s.direction, allowed: s.allowed });
+    }
     // Once egress denies, ingress never sees the packet.
     if (!s.allowed) break;
   }
