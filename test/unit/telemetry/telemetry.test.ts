@@ -235,6 +235,24 @@ describe("Telemetry flow records", () => {
     ]);
   });
 
+  it("writes each record, with its own time, to a flow-log sink when one is given, and none when it is disabled", () => {
+    const written: [unknown, string][] = [];
+    const sink = (enabled: boolean) => ({ enabled, write: (record: object, time: string) => void written.push([record, time]) });
+    const t = new Telemetry({ registry: new Registry(), logger: null, flowLog: sink(true), processMetrics: false });
+    t.httpRequest(exchange());
+    const denied = l4DeniedFlow(xwing, deathstar);
+    t.l4Verdict(denied, query(denied));
+    expect(written.map(([r, time]) => [(r as FlowRecord).verdict, time === (r as FlowRecord).time])).toEqual([
+      ["FORWARDED", true],
+      ["DROPPED", true],
+    ]);
+    expect(written.map(([r]) => r)).toEqual(t.flows.recent());
+    const off = new Telemetry({ registry: new Registry(), logger: null, flowLog: sink(false), processMetrics: false });
+    off.httpRequest(exchange());
+    expect(written).toHaveLength(2);
+    expect(off.flows.size).toBe(1);
+  });
+
   it("writes records to the ring only when no logger is given", () => {
     const registry = new Registry();
     const t = new Telemetry({ registry, logger: null, processMetrics: false });
