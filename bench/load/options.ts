@@ -58,7 +58,7 @@ export const FULL: Preset = {
   ruleCounts: [1, 100, 10000],
 };
 
-// Under three minutes on 2 cores: short runs, two rounds, and only the extreme values
+// About four minutes on 2 cores: short runs, two rounds, and only the extreme values
 // (the defaults 1 rule, 64 connections, 0 B are measured by the throughput scenario).
 export const QUICK: Preset = {
   durationSec: 2,
@@ -98,12 +98,13 @@ Targets (--targets, default all): ${TARGETS.join(", ")}
   l7proxy     TPROXY -> l7proxy run (L7 HTTP rules on the port) -> upstream
   haproxy     TPROXY -> haproxy (bind transparent, server 0.0.0.0:0) -> upstream
   *-lo        the same on loopback, no TPROXY (l7proxy-lo needs 'l7proxy run --upstream')
-  l7proxy[-lo]-notel  l7proxy with --no-telemetry        } telemetry scenario only; plain l7proxy
-  l7proxy[-lo]-info   l7proxy at --log-level info        } runs at --log-level warn (metrics and
-                      (flow records also to stdout)      } the /flows ring, no log lines)
+  l7proxy[-lo]-notel  l7proxy with --no-telemetry (telemetry scenario only)
+  l7proxy[-lo]-info   l7proxy at --log-level info, flow records also written to stderr
+                      (telemetry scenario only); plain l7proxy runs at --log-level warn
+                      (metrics and the /flows ring, no flow-record log lines)
 
 Options:
-  --quick                 short preset, under ~3 minutes (duration ${q.durationSec}s, ${q.rounds} rounds, extremes only)
+  --quick                 short preset, about 4 minutes (duration ${q.durationSec}s, ${q.rounds} rounds, extremes only)
   --duration SEC          measured seconds per run (default ${f.durationSec}; quick ${q.durationSec})
   --warmup SEC            unmeasured load before a measurement's first round (wrk, whole seconds)
                           and inside every open-loop run (default ${f.warmupSec}; quick ${q.warmupSec})

@@ -51,7 +51,7 @@ export function isLoopback(t: TargetName): boolean {
 /**
  * l7proxy with its telemetry changed, measured only by the telemetry scenario: `-notel` runs
  * with --no-telemetry, `-info` at the default log level (every sampled flow record also
- * written to stdout); plain `l7proxy` keeps metrics and the /flows ring at --log-level warn.
+ * written to stderr); plain `l7proxy` keeps metrics and the /flows ring at --log-level warn.
  */
 export function telemetryVariant(t: TargetName): "notel" | "info" | null {
   return t.endsWith("-notel") ? "notel" : t.endsWith("-info") ? "info" : null;
