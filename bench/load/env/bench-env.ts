@@ -211,6 +211,9 @@ export class BenchEnv {
         ...l7proxyTelemetryArgs(t),
         ...extra,
       ],
+      // Its flow-record lines go to a file, as a container runtime's log collector would take
+      // them, not through the benchmark process (see ManagedProcess.stderrFile).
+      ...(telemetryVariant(t) === "info" ? { stderrFile: join(this.dir, `${t}-${this.ruleCount}.stderr`) } : {}),
     });
     this.#proxies.set(t, p);
     await waitUntil(p, async () => (await runIn(netns, "curl", ["-sf", "-m", "1", `http://127.0.0.1:${admin}/readyz`], { allowFail: true })).code === 0, 60_000);

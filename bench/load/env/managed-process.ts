@@ -3,6 +3,7 @@
 // blocks on a full pipe) for error messages, and stops with SIGTERM then SIGKILL.
 
 import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, openSync, readFileSync } from "node:fs";
 
 const LOG_TAIL = 16 * 1024;
 
@@ -14,6 +15,12 @@ export interface ProcessSpec {
   argv: string[];
   /** Raise the open-file limit (1,000 client connections need ~2,000 descriptors in a proxy). */
   nofile?: number;
+  /**
+   * Send stderr to this file instead of a pipe to the benchmark: a process that logs a lot
+   * (l7proxy at --log-level info) would otherwise be measured together with the benchmark's
+   * own reading of the pipe, on an unpinned CPU.
+   */
+  stderrFile?: string;
 }
 
 export class ManagedProcess {
@@ -28,7 +35,9 @@ export class ManagedProcess {
       ...(spec.cpus === null ? [] : ["taskset", "-c", spec.cpus]),
       ...spec.argv,
     ];
-    this.child = spawn(argv[0] as string, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+    const stderrFd = spec.stderrFile === undefined ? null : openSync(spec.stderrFile, "w");
+    this.child = spawn(argv[0] as string, argv.slice(1), { stdio: ["ignore", "pipe", stderrFd ?? "pipe"] });
+    if (stderrFd !== null) closeSync(stderrFd);
     const keep = (d: string): void => {
       this.log = (this.log + d).slice(-LOG_TAIL);
     };
@@ -45,8 +54,21 @@ export class ManagedProcess {
     return this.child.exitCode !== null || this.child.signalCode !== null;
   }
 
+  /** The tail of what the process wrote (stdout and stderr). */
+  tail(chars = 4000): string {
+    let text = this.log;
+    if (this.spec.stderrFile !== undefined) {
+      try {
+        text += readFileSync(this.spec.stderrFile, "utf8").slice(-chars);
+      } catch {
+        // Not written yet.
+      }
+    }
+    return text.slice(-chars);
+  }
+
   describeExit(): string {
-    return `${this.spec.name} exited (${this.child.exitCode ?? this.child.signalCode}):\n${this.log.slice(-4000)}`;
+    return `${this.spec.name} exited (${this.child.exitCode ?? this.child.signalCode}):\n${this.tail()}`;
   }
 
   async stop(timeoutMs = 5000): Promise<void> {
@@ -71,5 +93,5 @@ export async function waitUntil(p: ManagedProcess, probe: () => Promise<boolean>
     if (await probe().catch(() => false)) return;
     await sleep(100);
   }
-  throw new Error(`${p.spec.name} not ready after ${timeoutMs} ms:\n${p.log.slice(-4000)}`);
+  throw new Error(`${p.spec.name} not ready after ${timeoutMs} ms:\n${p.tail()}`);
 }
