@@ -109,8 +109,9 @@ export function handleConnection(client: Socket, ctx: ConnectionContext): Connec
         flowSnapshot = now;
         currentFlow = now.decideFlow(q);
       }
-      if (!currentFlow.allowed) return { ...now.decideHttp(currentFlow, q, req), allowed: false, l4Denied: true };
-      if (currentFlow.l7 !== "http") {
+      // A flow the new policy denies at L3/L4 gets its verdict from decideHttp too (denied,
+      // naming the side that denies it), so later requests on the connection get a 403.
+      if (currentFlow.allowed && currentFlow.l7 !== "http") {
         return { allowed: true, egress: currentFlow.egress, ingress: currentFlow.ingress, headerOps: [], logs: [] };
       }
       return now.decideHttp(currentFlow, q, req);

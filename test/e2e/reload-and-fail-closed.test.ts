@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { NetnsCluster, CLI } from "../../src/netns/cluster.js";
 import { runIn } from "../../src/netns/exec.js";
 import { runLoad } from "../support/load-client.js";
+import { rawExchange } from "../support/raw-http.js";
 import { requireRootOrSkip } from "../support/root.js";
 import { upstreamGetPolicy as policy } from "../support/upstream-policy.js";
 
@@ -57,6 +58,26 @@ describe.runIf(canRun)("reloads and failing closed", () => {
     expect(cluster.proxyLog).toContain("policy.yaml:");
     expect((await cluster.curl("client", ["http://10.203.0.20/other-6"])).status).toBe(200);
     expect((await cluster.curl("client", ["http://10.203.0.20/other-5"])).status).toBe(403);
+  });
+
+  test("a reload that denies the client at L3/L4 applies to the next request on an open connection", async () => {
+    const H = "Host: upstream\r\n";
+    // One keep-alive connection: a request now, another after the policy has changed.
+    const exchange = rawExchange(
+      cluster.topo.pod("client").netns,
+      "10.203.0.20",
+      80,
+      [`GET /other-6 HTTP/1.1\r\n${H}\r\n`, `GET /other-6 HTTP/1.1\r\n${H}Connection: close\r\n\r\n`],
+      { gapMs: 2500, waitMs: 5000 },
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const onlyOthers = policy("others-only", ["/other-6"]);
+    await cluster.applyPolicies([{ ...onlyOthers, text: onlyOthers.text.replace("app: client", "app: someone-else") }]);
+    const r = await exchange;
+    const statuses = [...r.response.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
+    expect(statuses).toEqual(["200", "403"]);
+    // New connections are refused at L3/L4.
+    expect((await cluster.curl("client", ["http://10.203.0.20/other-6"])).status).toBe(0);
   });
 
   test("stopping the proxy fails closed; uninstalling the rules leaves nothing behind", async () => {
