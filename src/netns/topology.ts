@@ -86,7 +86,15 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
     await node("ip", "link", "set", "lo", "up");
     await node("ip", "addr", "add", `${nodeIp}/32`, "dev", "lo");
     await node("sysctl", "-qw", "net.ipv4.ip_forward=1");
-    if (opts.pods.some((p) => p.ip6 !== undefined)) await node("sysctl", "-qw", "net.ipv6.conf.all.forwarding=1");
+    const ipv6 = opts.pods.some((p) => p.ip6 !== undefined);
+    // Duplicate address detection keeps new interfaces' link-local addresses tentative for a
+    // second or two, during which neighbour discovery (and so the first packets) can fail.
+    // These namespaces are private links: turn it off before any interface exists.
+    const noDad = async (ns: string): Promise<void> => {
+      if (ipv6) await runIn(ns, "sysctl", ["-qw", "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0"]);
+    };
+    await noDad(nodeNetns);
+    if (ipv6) await node("sysctl", "-qw", "net.ipv6.conf.all.forwarding=1");
     // TPROXY'd packets arrive for addresses that are not local; strict reverse-path
     // filtering would drop them.
     await node("sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0");
@@ -102,6 +110,7 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
       const hostIf = `${tag}h${i}`;
       await run("ip", ["netns", "add", netns]);
       created.push(netns);
+      await noDad(netns);
       await run("ip", ["link", "add", hostIf, "netns", nodeNetns, "type", "veth", "peer", "name", "eth0", "netns", netns]);
       const pod = (cmd: string, ...args: string[]) => runIn(netns, cmd, args);
       await pod("ip", "link", "set", "lo", "up");
