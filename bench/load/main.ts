@@ -7,7 +7,7 @@ import { isRoot } from "../../src/netns/exec.js";
 import { BenchEnv, l7proxyHasUpstreamOption } from "./env/bench-env.js";
 import { measure, warmUp, type MeasureContext, type Run } from "./measure.js";
 import { helpText, parseOptions, type BenchOptions } from "./options.js";
-import { estimateSeconds, planCells, plannedTargets, type Cell } from "./plan.js";
+import { estimateSeconds, planCells, plannedTargets, roundOrder, roundsOf, type Cell } from "./plan.js";
 import { repoPath } from "./repo-root.js";
 import { describeMachine, machineInfo } from "./report/machine.js";
 import { Progress } from "./report/progress.js";
@@ -40,11 +40,11 @@ async function main(argv: string[]): Promise<number> {
   }
   const cells = planCells(opts);
   const targets = plannedTargets(cells, opts);
-  const total = cells.reduce((n, c) => n + c.targets.length * opts.rounds, 0);
+  const total = cells.reduce((n, c) => n + c.targets.length * roundsOf(c, opts), 0);
   const progress = new Progress(total, estimateSeconds(cells, opts));
   for (const n of notes) progress.note(n);
   const machine = await machineInfo();
-  progress.note(`bench: ${cells.length} measurements x ${opts.rounds} rounds on ${describeMachine(machine)}`);
+  progress.note(`bench: ${cells.length} measurements x ${opts.rounds} rounds (telemetry: ${opts.telemetryRounds}) on ${describeMachine(machine)}`);
 
   const env = new BenchEnv({
     tag: `lb${process.pid % 1_000_000}`,
@@ -113,14 +113,25 @@ function measureContext(env: BenchEnv, opts: BenchOptions): MeasureContext {
   return { scratchDir: env.dir, clientCpus: opts.pin ? "0" : null, warmupSec: opts.warmupSec, durationSec: opts.durationSec, cellWarmup: !opts.quick };
 }
 
-// Rounds interleave the targets (A B C A B C ...) so slow drifts of a shared machine hit
-// every target alike; medians over the rounds are reported.
+// Rounds interleave the targets (A B C, B C A, C A B, ...) so slow drifts of a shared machine
+// hit every target alike, and no target always runs first or after the same neighbour;
+// medians over the rounds are reported. A telemetry round starts its proxies afresh: two
+// processes of the same build differ by a few percent (JIT and heap layout), as much as the
+// cost being measured, so each round samples new processes and rounds are compared in pairs.
 async function runCell(env: BenchEnv, cell: Cell, opts: BenchOptions, progress: Progress, stop: () => boolean): Promise<CellResult> {
   const runs: Run[] = [];
-  for (let round = 0; round < opts.rounds && !stop(); round++) {
-    for (const target of cell.targets) {
+  const rounds = roundsOf(cell, opts);
+  for (let round = 0; round < rounds && !stop(); round++) {
+    if (cell.telemetry && round > 0) {
+      for (const target of cell.targets) {
+        progress.status(`${cell.key}  restarting ${target}  round ${round + 1}/${rounds}`);
+        await env.restart(target);
+        await warmUp(await env.activate(target), measureContext(env, opts));
+      }
+    }
+    for (const target of roundOrder(cell.targets, round)) {
       if (stop()) break;
-      progress.step(`${cell.key}  ${target}  round ${round + 1}/${opts.rounds}`);
+      progress.step(`${cell.key}  ${target}  round ${round + 1}/${rounds}`);
       try {
         const addr = await env.activate(target);
         runs.push(

@@ -24,6 +24,8 @@ export interface BenchOptions {
   durationSec: number;
   warmupSec: number;
   rounds: number;
+  /** Rounds of the telemetry scenario: a few percent must be told from a noisy machine's drift. */
+  telemetryRounds: number;
   rates: number[];
   connections: number[];
   /** Connections of the latency scenario's pool (open loop). */
@@ -42,6 +44,7 @@ interface Preset {
   durationSec: number;
   warmupSec: number;
   rounds: number;
+  telemetryRounds: number;
   rates: number[];
   connections: number[];
   bodySizes: number[];
@@ -52,6 +55,7 @@ export const FULL: Preset = {
   durationSec: 10,
   warmupSec: 2,
   rounds: 3,
+  telemetryRounds: 10,
   rates: [1000, 3000, 10000],
   connections: [1, 64, 1000],
   bodySizes: [0, 1024, 65536],
@@ -64,6 +68,7 @@ export const QUICK: Preset = {
   durationSec: 2,
   warmupSec: 0.3,
   rounds: 2,
+  telemetryRounds: 4,
   rates: [1000, 3000, 10000],
   connections: [64, 1000],
   bodySizes: [0, 65536],
@@ -109,6 +114,8 @@ Options:
   --warmup SEC            unmeasured load before a measurement's first round (wrk, whole seconds)
                           and inside every open-loop run (default ${f.warmupSec}; quick ${q.warmupSec})
   --rounds N              interleaved rounds per measurement; medians are reported (default ${f.rounds}; quick ${q.rounds})
+  --telemetry-rounds N    rounds of the telemetry scenario, each with freshly started proxies
+                          (default ${f.telemetryRounds}; quick ${q.telemetryRounds})
   --rates LIST            offered rates of the latency scenario, rps (default ${f.rates.join(",")})
   --connections LIST      connection counts of the connections scenario (default ${f.connections.join(",")}; quick ${q.connections.join(",")})
   --latency-connections N keep-alive connections of the open-loop generator (default 64)
@@ -134,6 +141,7 @@ export function parseOptions(argv: string[], defaultOut: string): BenchOptions {
       duration: { type: "string" },
       warmup: { type: "string" },
       rounds: { type: "string" },
+      "telemetry-rounds": { type: "string" },
       rates: { type: "string" },
       connections: { type: "string" },
       "latency-connections": { type: "string" },
@@ -163,6 +171,7 @@ export function parseOptions(argv: string[], defaultOut: string): BenchOptions {
     durationSec: single("duration", values.duration, p.durationSec, 0.1),
     warmupSec: single("warmup", values.warmup, p.warmupSec, 0),
     rounds: Math.round(single("rounds", values.rounds, p.rounds, 1)),
+    telemetryRounds: Math.round(single("telemetry-rounds", values["telemetry-rounds"], p.telemetryRounds, 1)),
     rates: values.rates === undefined ? p.rates : numbers("rates", values.rates),
     connections: values.connections === undefined ? p.connections : numbers("connections", values.connections),
     latencyConnections: Math.round(single("latency-connections", values["latency-connections"], 64, 1)),

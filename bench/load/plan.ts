@@ -105,10 +105,26 @@ export function plannedTargets(cells: readonly Cell[], o: BenchOptions): TargetN
 }
 
 /** Seconds the plan takes, roughly: runs plus warmups plus per-run overhead. */
+/** Rounds of a measurement: the telemetry scenario has its own count (see --telemetry-rounds). */
+export function roundsOf(cell: Cell, o: BenchOptions): number {
+  return cell.telemetry ? o.telemetryRounds : o.rounds;
+}
+
+/**
+ * The targets of one round, rotated by the round number: no target always runs first (just
+ * after a restart or a long idle) or always right after the same other target.
+ */
+export function roundOrder<T>(targets: readonly T[], round: number): T[] {
+  const k = targets.length === 0 ? 0 : round % targets.length;
+  return [...targets.slice(k), ...targets.slice(0, k)];
+}
+
 export function estimateSeconds(cells: readonly Cell[], o: BenchOptions): number {
-  const runs = cells.reduce((n, c) => n + c.targets.length * o.rounds, 0);
+  const runs = cells.reduce((n, c) => n + c.targets.length * roundsOf(c, o), 0);
+  // Each telemetry round restarts and warms up its proxies (about 2 s each).
+  const telemetryRestarts = cells.reduce((n, c) => n + (c.telemetry ? c.targets.length * o.telemetryRounds : 0), 0);
   const restarts = new Set(cells.map((c) => c.ruleCount)).size;
   const warmups = o.quick ? 0 : cells.reduce((n, c) => n + c.targets.length * (c.kind === "throughput" ? 1 : 0), 0);
   const openLoop = cells.reduce((n, c) => n + (c.kind === "latency" ? c.targets.length * o.rounds : 0), 0);
-  return runs * (Math.max(1, Math.round(o.durationSec)) + 0.7) + openLoop * o.warmupSec + warmups * Math.max(1, Math.round(o.warmupSec)) + restarts * 8 + 10;
+  return runs * (Math.max(1, Math.round(o.durationSec)) + 0.7) + openLoop * o.warmupSec + warmups * Math.max(1, Math.round(o.warmupSec)) + restarts * 8 + telemetryRestarts * 2 + 10;
 }

@@ -51,3 +51,28 @@ export function ratio(a: number | undefined, b: number | undefined): number {
   if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return Number.NaN;
   return a / b;
 }
+
+/**
+ * A distribution-free confidence interval for the median: the order statistics x(k) and
+ * x(n+1-k) with the largest k for which a Binomial(n, 1/2) falls below k with probability at
+ * most (1 - level) / 2. Needs no assumption about the shape of a noisy machine's spread; with
+ * fewer than 6 values there is no 95% interval of this kind, and the whole range is returned.
+ */
+export function medianInterval(values: readonly number[], level = 0.95): { low: number; high: number; exact: boolean } {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  const n = v.length;
+  if (n === 0) return { low: Number.NaN, high: Number.NaN, exact: false };
+  const tail = (1 - level) / 2;
+  // P(X <= j) for X ~ Binomial(n, 1/2), accumulated term by term.
+  let term = 0.5 ** n;
+  let below = 0;
+  let k = 0;
+  for (let j = 0; j < n; j++) {
+    below += term;
+    if (below > tail) break;
+    k = j + 1;
+    term = (term * (n - j)) / (j + 1);
+  }
+  if (k === 0) return { low: v[0] as number, high: v[n - 1] as number, exact: false };
+  return { low: v[k - 1] as number, high: v[n - k] as number, exact: true };
+}

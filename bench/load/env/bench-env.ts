@@ -169,22 +169,39 @@ export class BenchEnv {
     };
   }
 
+  #files: { tproxy: PolicyFiles; lo: PolicyFiles } | null = null;
+
   /** (Re)starts every proxy target with a policy of `ruleCount` HTTP rules. */
   async loadRuleCount(ruleCount: number): Promise<void> {
     await this.#stopProxies();
     this.ruleCount = ruleCount;
-    const files = await writePolicyFiles(this.dir, ruleCount, CLIENT_IP, UPSTREAM_IP);
-    const loFiles = await writePolicyFiles(this.dir, ruleCount, LO_CLIENT_IP, LO_UPSTREAM_IP);
-    for (const t of this.opts.targets) {
-      if (isL7proxy(t) && !isLoopback(t)) await this.#startL7proxy(t, this.topo.nodeNetns, files, []);
-      if (isL7proxy(t) && isLoopback(t)) {
-        const upstream = ["--upstream", `${LO_UPSTREAM_IP}:${UPSTREAM_PORT}`, "--proxy-host", "127.0.0.1"];
-        await this.#startL7proxy(t, this.loNetns, loFiles, upstream);
-      }
-      if (t === "haproxy") await this.#startHaproxy(t, this.topo.nodeNetns, files, `:${PORTS.haproxy} transparent`, "0.0.0.0:0");
-      if (t === "haproxy-lo") {
-        await this.#startHaproxy(t, this.loNetns, loFiles, `127.0.0.1:${PORTS["haproxy-lo"]}`, `${LO_UPSTREAM_IP}:${UPSTREAM_PORT}`);
-      }
+    this.#files = {
+      tproxy: await writePolicyFiles(this.dir, ruleCount, CLIENT_IP, UPSTREAM_IP),
+      lo: await writePolicyFiles(this.dir, ruleCount, LO_CLIENT_IP, LO_UPSTREAM_IP),
+    };
+    for (const t of this.opts.targets) await this.#startTarget(t);
+  }
+
+  /** Stops one proxy target and starts a fresh process of it, with the same policy. */
+  async restart(t: TargetName): Promise<void> {
+    const p = this.#proxies.get(t);
+    if (p === undefined) return;
+    await p.stop();
+    this.#proxies.delete(t);
+    await this.#startTarget(t);
+  }
+
+  async #startTarget(t: TargetName): Promise<void> {
+    if (this.#files === null) throw new Error("no policy loaded: call loadRuleCount first");
+    const { tproxy: files, lo: loFiles } = this.#files;
+    if (isL7proxy(t) && !isLoopback(t)) await this.#startL7proxy(t, this.topo.nodeNetns, files, []);
+    if (isL7proxy(t) && isLoopback(t)) {
+      const upstream = ["--upstream", `${LO_UPSTREAM_IP}:${UPSTREAM_PORT}`, "--proxy-host", "127.0.0.1"];
+      await this.#startL7proxy(t, this.loNetns, loFiles, upstream);
+    }
+    if (t === "haproxy") await this.#startHaproxy(t, this.topo.nodeNetns, files, `:${PORTS.haproxy} transparent`, "0.0.0.0:0");
+    if (t === "haproxy-lo") {
+      await this.#startHaproxy(t, this.loNetns, loFiles, `127.0.0.1:${PORTS["haproxy-lo"]}`, `${LO_UPSTREAM_IP}:${UPSTREAM_PORT}`);
     }
   }
 

@@ -8,8 +8,14 @@ export class Progress {
 
   constructor(readonly total: number, readonly estimateSec: number) {}
 
+  /** A counted step: one measurement run. */
   step(what: string): void {
     this.#done++;
+    this.status(what);
+  }
+
+  /** Shows what is happening between counted steps (restarts, warm-ups). */
+  status(what: string): void {
     const elapsed = (Date.now() - this.#start) / 1000;
     const line = `[${this.#done}/${this.total}] ${elapsed.toFixed(0)}s of ~${this.estimateSec.toFixed(0)}s  ${what}`;
     if (this.#tty) process.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns ?? 120) - 1)}`);

@@ -7,7 +7,8 @@ describe("parseOptions", () => {
     expect(full).toMatchObject({ durationSec: FULL.durationSec, rounds: FULL.rounds, ruleCounts: [1, 100, 10_000], connections: [1, 64, 1000], outDir: "/out", json: null });
     expect(full.scenarios).toEqual([...SCENARIOS]);
     const quick = parseOptions(["--quick"], "/out");
-    expect(quick).toMatchObject({ quick: true, durationSec: QUICK.durationSec, rounds: QUICK.rounds });
+    expect(quick).toMatchObject({ quick: true, durationSec: QUICK.durationSec, rounds: QUICK.rounds, telemetryRounds: QUICK.telemetryRounds });
+    expect(full.telemetryRounds).toBe(FULL.telemetryRounds);
   });
 
   test("explicit values win over the preset", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { parseOptions } from "../../../bench/load/options.js";
-import { planCells, plannedTargets } from "../../../bench/load/plan.js";
+import { planCells, plannedTargets, roundOrder, roundsOf } from "../../../bench/load/plan.js";
 import { TARGETS, l7proxyTelemetryArgs, telemetryVariant } from "../../../bench/load/env/bench-env.js";
 
 describe("planCells", () => {
@@ -64,5 +64,19 @@ describe("planCells", () => {
 
   test("a scenario whose targets were all left out has no cells", () => {
     expect(planCells(parseOptions(["--scenarios", "loopback", "--targets", "direct,haproxy"], "/out"))).toEqual([]);
+  });
+});
+
+describe("rounds", () => {
+  test("each round starts with a different target, and every target keeps its neighbours' order", () => {
+    expect([0, 1, 2, 3].map((r) => roundOrder(["a", "b", "c"], r).join(""))).toEqual(["abc", "bca", "cab", "abc"]);
+    expect(roundOrder([], 5)).toEqual([]);
+  });
+
+  test("the telemetry scenario has its own round count", () => {
+    const o = parseOptions(["--scenarios", "telemetry,throughput", "--rounds", "3", "--telemetry-rounds", "12"], "/out");
+    const cells = planCells(o);
+    expect(cells.filter((c) => c.telemetry).map((c) => roundsOf(c, o))).toEqual([12, 12]);
+    expect(cells.filter((c) => !c.telemetry).map((c) => roundsOf(c, o))).toEqual([3]);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import type { Cell } from "../../../bench/load/plan.js";
-import { cellResult, summarizeRuns, telemetryCostLines } from "../../../bench/load/results.js";
+import { cellResult, summarizeRuns, telemetryCost, telemetryCostLines, telemetryVerdict } from "../../../bench/load/results.js";
 import { run, throughputCell } from "./fixtures.js";
 
 describe("summarizeRuns", () => {
@@ -43,17 +43,35 @@ describe("cellResult", () => {
 describe("telemetryCostLines", () => {
   const cell: Cell = { ...throughputCell, key: "throughput c=64 body=0 rules=1 loopback telemetry on/off", loopback: true, telemetry: true, targets: ["l7proxy-lo", "l7proxy-lo-notel", "l7proxy-lo-info"] };
 
-  test("states l7proxy's rps as a ratio of --no-telemetry's, and whether it is within 5%", () => {
-    const r = cellResult(cell, [
-      run("l7proxy-lo", 0, 57_000, 1, { cpuSeconds: 1, wallSeconds: 1 }),
-      run("l7proxy-lo-notel", 0, 60_000, 1, { cpuSeconds: 1, wallSeconds: 1 }),
-      run("l7proxy-lo-info", 0, 54_000, 1, { cpuSeconds: 1, wallSeconds: 1 }),
-    ]);
-    const [line, ...rest] = telemetryCostLines([r]);
+  test("compares each round with its own --no-telemetry run and reports the median ratio", () => {
+    // The baseline drifts by 20% between rounds; the ratios within each round do not.
+    const runs = [0, 1, 2].flatMap((round) => {
+      const base = 50_000 + round * 10_000;
+      return [
+        run("l7proxy-lo", round, base * 0.97, 1, { cpuSeconds: 1, wallSeconds: 1 }),
+        run("l7proxy-lo-notel", round, base, 1, { cpuSeconds: 0.97, wallSeconds: 1 }),
+        run("l7proxy-lo-info", round, base * 0.9, 1, { cpuSeconds: 0.95, wallSeconds: 1 }),
+      ];
+    });
+    const [line, ...rest] = telemetryCostLines([cellResult(cell, runs)]);
     expect(rest).toEqual([]);
-    expect(line).toContain("loopback, against l7proxy-lo-notel (--no-telemetry, 60000 rps)");
-    expect(line).toContain("l7proxy-lo (metrics + /flows ring, log level warn) 57000 rps = 0.950x (-5.0%), CPU per request 1.053x: within 5%");
-    expect(line).toContain("l7proxy-lo-info (also every flow record logged, log level info) 54000 rps = 0.900x (-10.0%), CPU per request 1.111x: NOT within 5%");
+    expect(line).toContain("loopback, rps against l7proxy-lo-notel (--no-telemetry, median 60000 rps), median of 3 paired rounds");
+    expect(line).toContain("l7proxy-lo (metrics + /flows ring, log level warn) 0.970x (-3.0%; range 0.970-0.970; CPU per request 1.063x): within 5% at the median (too few rounds for an interval)");
+    expect(line).toContain("l7proxy-lo-info (metrics + ring + flow records logged, log level info (the default)) 0.900x (-10.0%; range 0.900-0.900; CPU per request 1.088x): NOT within 5%");
+  });
+
+  test("with enough rounds the verdict rests on the interval's low end", () => {
+    const ratios = [0.99, 0.97, 0.98, 0.96, 1.0, 0.97, 0.98, 0.99, 0.97, 0.94];
+    const runs = ratios.flatMap((q, round) => [run("l7proxy-lo", round, 50_000 * q, 1), run("l7proxy-lo-notel", round, 50_000, 1)]);
+    const c = telemetryCost(runs, "l7proxy-lo", "l7proxy-lo-notel");
+    expect(c?.rpsRatio).toBeCloseTo(0.975);
+    // 10 rounds: the 2nd and 9th smallest ratios bound the median with at least 95% confidence.
+    expect(c?.interval.exact).toBe(true);
+    expect(c?.interval.low).toBeCloseTo(0.96);
+    expect(c?.interval.high).toBeCloseTo(0.99);
+    expect(telemetryVerdict(c!)).toBe("within 5%");
+    const worse = telemetryCost(ratios.flatMap((q, round) => [run("l7proxy-lo", round, 50_000 * (q - 0.02), 1), run("l7proxy-lo-notel", round, 50_000, 1)]), "l7proxy-lo", "l7proxy-lo-notel");
+    expect(telemetryVerdict(worse!)).toBe("within 5% at the median, not at the interval's low end");
   });
 
   test("no line for other cells or without the --no-telemetry reference", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { median, percentile, ratio, summarize } from "../../../bench/load/stats.js";
+import { median, medianInterval, percentile, ratio, summarize } from "../../../bench/load/stats.js";
 
 describe("percentile (nearest rank)", () => {
   const sorted = Float64Array.from({ length: 1000 }, (_, i) => i + 1);
@@ -33,5 +33,21 @@ describe("ratio", () => {
     expect(ratio(3, 2)).toBe(1.5);
     expect(ratio(3, 0)).toBeNaN();
     expect(ratio(undefined, 2)).toBeNaN();
+  });
+});
+
+describe("medianInterval", () => {
+  test("order statistics from the binomial distribution: 10 values give the 2nd and 9th", () => {
+    expect(medianInterval([10, 1, 9, 2, 8, 3, 7, 4, 6, 5])).toEqual({ low: 2, high: 9, exact: true });
+  });
+  test("6 values are the fewest with a 95% interval (min and max, 96.9%); 5 return the range", () => {
+    expect(medianInterval([1, 2, 3, 4, 5, 6])).toEqual({ low: 1, high: 6, exact: true });
+    expect(medianInterval([1, 2, 3, 4, 5])).toEqual({ low: 1, high: 5, exact: false });
+  });
+  test("20 values give the 6th and 15th (Binomial(20, 1/2) <= 5 has probability 2.1%)", () => {
+    expect(medianInterval(Array.from({ length: 20 }, (_, i) => i + 1))).toEqual({ low: 6, high: 15, exact: true });
+  });
+  test("no values: NaN", () => {
+    expect(medianInterval([]).low).toBeNaN();
   });
 });
