@@ -130,6 +130,7 @@ export function handleConnection(client: Socket, ctx: ConnectionContext): Connec
         status: ex.status,
         proxyLatencySeconds: ex.proxyLatencySeconds,
         upstreamLatencySeconds: ex.upstreamLatencySeconds,
+        startedAtMs: ex.startedAtMs,
       }),
     onParseError: (code) => observer.parseError(code),
     headerTimeoutMs: ctx.headerTimeoutMs,

@@ -19,6 +19,11 @@ export interface HttpExchange {
   proxyLatencySeconds: number;
   /** Time from forwarding the request to the first byte of the upstream response. */
   upstreamLatencySeconds?: number;
+  /**
+   * performance.now() when the request head was complete. Telemetry's rate limits use it as
+   * their clock, so a request costs no clock read of its own; absent, Telemetry reads one.
+   */
+  startedAtMs?: number;
   headers?: [string, string][];
 }
 

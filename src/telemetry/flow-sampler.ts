@@ -4,23 +4,24 @@
 // is, and may also use whatever the forwarded budget has left. Whatever is not written is
 // counted by the caller (l7proxy_flow_records_total{result="rate_limited"}).
 
-/** A token bucket refilled continuously at `ratePerSecond`, holding at most one second's worth. */
+/**
+ * A token bucket refilled continuously at `ratePerSecond`, holding at most one second's worth.
+ * The caller passes the time (monotonic milliseconds): the data path already has a clock
+ * reading per request, and a second one would cost as much as the rest of the decision.
+ */
 export class TokenBucket {
   private tokens: number;
-  private last: number;
+  /** Time of the last refill; NaN until the first take (the bucket starts full). */
+  private last = Number.NaN;
 
-  constructor(
-    private readonly ratePerSecond: number,
-    private readonly now: () => number,
-  ) {
+  constructor(private readonly ratePerSecond: number) {
     if (!(ratePerSecond >= 0)) throw new RangeError(`rate must be >= 0, got ${ratePerSecond}`);
     this.tokens = ratePerSecond;
-    this.last = now();
   }
 
-  take(): boolean {
+  take(t: number): boolean {
     if (this.ratePerSecond === Infinity) return true;
-    const t = this.now();
+    if (Number.isNaN(this.last)) this.last = t;
     if (t > this.last) {
       this.tokens = Math.min(this.ratePerSecond, this.tokens + ((t - this.last) / 1000) * this.ratePerSecond);
       this.last = t;
@@ -38,8 +39,6 @@ export interface SamplerOptions {
   forwardedPerSecond: number;
   /** Denied records per second that are always written. */
   deniedMinPerSecond: number;
-  /** Milliseconds; injectable so tests control time. */
-  now?: () => number;
 }
 
 export class FlowSampler {
@@ -47,16 +46,16 @@ export class FlowSampler {
   private readonly denied: TokenBucket;
 
   constructor(opts: SamplerOptions) {
-    const now = opts.now ?? Date.now;
-    this.forwarded = new TokenBucket(opts.forwardedPerSecond, now);
-    this.denied = new TokenBucket(opts.deniedMinPerSecond, now);
+    this.forwarded = new TokenBucket(opts.forwardedPerSecond);
+    this.denied = new TokenBucket(opts.deniedMinPerSecond);
   }
 
-  admitForwarded(): boolean {
-    return this.forwarded.take();
+  /** `now`: monotonic milliseconds. */
+  admitForwarded(now: number): boolean {
+    return this.forwarded.take(now);
   }
 
-  admitDenied(): boolean {
-    return this.denied.take() || this.forwarded.take();
+  admitDenied(now: number): boolean {
+    return this.denied.take(now) || this.forwarded.take(now);
   }
 }

@@ -5,6 +5,7 @@
 // admitted by a token bucket before they are built, so logging cannot become the
 // bottleneck, and what is not written is counted.
 
+import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { DatapathObserver, HttpExchange } from "../datapath/observer.js";
@@ -50,7 +51,10 @@ export interface TelemetryOptions {
   /** Register Node.js process metrics on the registry (default true). */
   processMetrics?: boolean;
   maxSeriesPerMetric?: number;
-  /** Milliseconds clock for the flow-record rate limits; injectable for tests. */
+  /**
+   * Monotonic milliseconds clock for the flow-record rate limits (default performance.now, the
+   * clock of HttpExchange.startedAtMs, which is used instead when present); injectable for tests.
+   */
   now?: () => number;
 }
 
@@ -162,6 +166,7 @@ export class Telemetry implements DatapathObserver {
   readonly flows: FlowRing;
   private readonly flowLog: FlowLogSink | null;
   private readonly sampler: FlowSampler;
+  private readonly now: () => number;
   private readonly recordOptions: HttpRecordOptions;
   // Formatting a date costs more than the rest of a record; records within the same
   // millisecond share the string.
@@ -196,10 +201,10 @@ export class Telemetry implements DatapathObserver {
     if (opts.processMetrics ?? true) registerProcessMetrics(opts.registry);
     this.flows = new FlowRing(opts.ringSize ?? 4096);
     this.flowLog = opts.flowLog ?? (opts.logger === null ? null : pinoFlowLog(opts.logger.child({ kind: "flow" })));
+    this.now = opts.now ?? (() => performance.now());
     this.sampler = new FlowSampler({
       forwardedPerSecond: opts.flowSampleRate ?? 1000,
       deniedMinPerSecond: opts.deniedFlowMinRate ?? 1000,
-      ...(opts.now !== undefined ? { now: opts.now } : {}),
     });
     this.recordOptions = { redact: { query: opts.redactUrlQuery ?? false } };
 
@@ -246,7 +251,7 @@ export class Telemetry implements DatapathObserver {
     const side = decidingSide(false, flow.egress, flow.ingress);
     this.dropCell(denyReason(side), q.protocol).inc();
     this.pairOf(flow).deniedCell(q.protocol.toLowerCase(), policyRef(side.decidedBy)).inc();
-    if (this.sampler.admitDenied()) this.emit(l4DeniedRecord(flow, q, this.isoNow()));
+    if (this.sampler.admitDenied(this.now())) this.emit(l4DeniedRecord(flow, q, this.isoNow()));
     else this.recordCells.DROPPED.limited.inc();
   }
 
@@ -267,13 +272,16 @@ export class Telemetry implements DatapathObserver {
     if (ex.upstreamLatencySeconds !== undefined) upstream.observe(ex.upstreamLatencySeconds);
     this.verdictCell(side.direction, "l7/http", v.allowed).inc();
 
+    // Reading a clock costs about as much as the rest of this method: the request's own
+    // reading serves, when the data path took one.
+    const now = ex.startedAtMs ?? this.now();
     if (v.allowed) {
-      if (this.sampler.admitForwarded()) this.emitHttp(ex, this.recordCells.FORWARDED.written);
+      if (this.sampler.admitForwarded(now)) this.emitHttp(ex, this.recordCells.FORWARDED.written);
       else this.recordCells.FORWARDED.limited.inc();
       return;
     }
     pair.deniedCell("http", policyRef(side.decidedBy)).inc();
-    if (this.sampler.admitDenied()) this.emitHttp(ex, this.recordCells.DROPPED.written);
+    if (this.sampler.admitDenied(now)) this.emitHttp(ex, this.recordCells.DROPPED.written);
     else this.recordCells.DROPPED.limited.inc();
   }
 

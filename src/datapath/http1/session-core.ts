@@ -159,6 +159,7 @@ export abstract class SessionCore<V extends HttpDecision> {
       status: ex.answered ? ex.status : 0,
       proxyLatencySeconds: ex.tForwarded > 0 ? (ex.tForwarded - ex.tHead) / 1000 : (performance.now() - ex.tHead) / 1000,
       upstreamLatencySeconds: ex.tFirstByte > 0 ? (ex.tFirstByte - ex.tForwarded) / 1000 : undefined,
+      startedAtMs: ex.tHead,
       skippedHeaderOps: ex.skipped,
     };
     try {

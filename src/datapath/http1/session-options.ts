@@ -33,6 +33,8 @@ export interface Http1RequestRecord<V extends HttpDecision = HttpDecision> {
   proxyLatencySeconds: number;
   /** From forwarding the head to the first byte of the final response head. */
   upstreamLatencySeconds?: number;
+  /** performance.now() when the complete head was read (reused by telemetry as its clock). */
+  startedAtMs: number;
   /** Header ops that were not applied (framing headers), with why. */
   skippedHeaderOps?: string[];
 }

@@ -303,6 +303,15 @@ describe("Telemetry flow-record rate limits", () => {
     expect(await readMetric(registry, "hubble_drop_total")).toBe(10);
   });
 
+  it("takes the time from the request's own clock reading when the data path gives one", () => {
+    // The injected clock stands still: only startedAtMs moves time on.
+    const { t, lines } = clocked({ flowSampleRate: 2, deniedFlowMinRate: 0 });
+    for (let i = 0; i < 5; i++) t.httpRequest(exchange({ startedAtMs: 10_000 }));
+    expect(lines).toHaveLength(2);
+    for (let i = 0; i < 5; i++) t.httpRequest(exchange({ startedAtMs: 11_000 }));
+    expect(lines).toHaveLength(4);
+  });
+
   it("lets denied records use forwarded budget that is left over", () => {
     const { t, lines } = clocked({ flowSampleRate: 5, deniedFlowMinRate: 2 });
     for (let i = 0; i < 10; i++) t.httpRequest(exchange({ allowed: false, flow: l7Flow(xwing, deathstar) }));
