@@ -64,7 +64,7 @@ export interface FlowRecord {
   logs?: string[];
 }
 
-function endpointOf(p: Peer, port: number): FlowEndpoint {
+export function endpointOf(p: Peer, port: number): FlowEndpoint {
   const l = peerLabels(p);
   const ep: FlowEndpoint = {
     namespace: l.namespace,
@@ -78,21 +78,24 @@ function endpointOf(p: Peer, port: number): FlowEndpoint {
   return ep;
 }
 
-function policyOf(side: SideVerdict): FlowPolicy {
+export function policyOf(side: SideVerdict): FlowPolicy {
   return { ref: policyRef(side.decidedBy), ruleIndex: ruleIndex(side.decidedBy), direction: side.direction };
 }
 
+export function sideOf(s: SideVerdict): FlowSide {
+  // Fields named, not spread: a spread copies through V8's slow generic path.
+  return { ref: policyRef(s.decidedBy), ruleIndex: ruleIndex(s.decidedBy), direction: s.direction, allowed: s.allowed };
+}
+
+/** The enforced sides the flow reached: once egress denies, ingress never sees the packet. */
+export function reachedSides(egress: SideVerdict, ingress: SideVerdict): SideVerdict[] {
+  if (!egress.allowed) return egress.enforced ? [egress] : [];
+  if (egress.enforced) return ingress.enforced ? [egress, ingress] : [egress];
+  return ingress.enforced ? [ingress] : [];
+}
+
 function sidesOf(egress: SideVerdict, ingress: SideVerdict): FlowSide[] {
-  const out: FlowSide[] = [];
-  for (const s of [egress, ingress]) {
-    if (s.enforced) {
-      // Fields named, not spread: a spread copies through V8's slow generic path.
-      out.push({ ref: policyRef(s.decidedBy), ruleIndex: ruleIndex(s.decidedBy), direction: s.direction, allowed: s.allowed });
-    }
-    // Once egress denies, ingress never sees the packet.
-    if (!s.allowed) break;
-  }
-  return out;
+  return reachedSides(egress, ingress).map(sideOf);
 }
 
 /** The record for a connection denied at L3/L4. */
@@ -116,10 +119,8 @@ export interface HttpRecordOptions {
   redact: UrlRedaction;
 }
 
-/** The record for one HTTP request, allowed or denied. */
-export function httpRecord(ex: HttpExchange, time: string, opts: HttpRecordOptions): FlowRecord {
-  const v = ex.verdict;
-  const side = decidingSide(v.allowed, v.egress, v.ingress);
+/** The `http` part of a request's record. */
+export function httpPart(ex: HttpExchange, opts: HttpRecordOptions): FlowHttp {
   const http: FlowHttp = {
     method: ex.method,
     url: redactUrl(ex.url, opts.redact),
@@ -129,6 +130,13 @@ export function httpRecord(ex: HttpExchange, time: string, opts: HttpRecordOptio
     latency: { proxySeconds: ex.proxyLatencySeconds, upstreamSeconds: ex.upstreamLatencySeconds ?? null },
   };
   if (ex.headers !== undefined) http.headers = redactHeaders(ex.headers);
+  return http;
+}
+
+/** The record for one HTTP request, allowed or denied. */
+export function httpRecord(ex: HttpExchange, time: string, opts: HttpRecordOptions): FlowRecord {
+  const v = ex.verdict;
+  const side = decidingSide(v.allowed, v.egress, v.ingress);
   const rec: FlowRecord = {
     time,
     verdict: v.allowed ? "FORWARDED" : "DROPPED",
@@ -139,7 +147,7 @@ export function httpRecord(ex: HttpExchange, time: string, opts: HttpRecordOptio
     destination: endpointOf(ex.flow.destination, ex.query.dstPort),
     policy: policyOf(side),
     sides: sidesOf(v.egress, v.ingress),
-    http,
+    http: httpPart(ex, opts),
   };
   if (!v.allowed) rec.denyReason = denyReason(side);
   if (v.logs.length > 0) rec.logs = [...v.logs];

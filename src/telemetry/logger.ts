@@ -23,8 +23,8 @@ const FLOW_BATCH_MAX_DELAY_MS = 250;
 export interface FlowLogSink {
   /** Whether records are written at all (the logger's level admits info). */
   readonly enabled: boolean;
-  /** `time` is the record's own ISO time, reused as the line's. */
-  write(record: object, time: string): void;
+  /** `json` is the record as JSON text; `time` its own ISO time, reused as the line's. */
+  write(json: string, time: string): void;
 }
 
 export interface ProxyLoggers {
@@ -65,14 +65,14 @@ export function createProxyLoggers(level: string, fd = 2): ProxyLoggers {
     },
   });
   // pino's serializer (safe-stable-stringify) and its per-line Date were two thirds of a
-  // record's cost; a record is a plain tree, so JSON.stringify is safe and several times
-  // faster, and the record already carries its time. The field order is pino's.
+  // record's cost; the record arrives as JSON text (see flow-json.ts) and already carries its
+  // time. The field order is pino's.
   const head = `{"level":${pino.levels.values.info},"time":"`;
   const tail = `","pid":${process.pid},"kind":"flow","flow":`;
   const flowLog: FlowLogSink = {
     enabled: logger.isLevelEnabled("info"),
-    write(record: object, time: string): void {
-      gathered += head + time + tail + JSON.stringify(record) + ',"msg":"flow"}\n';
+    write(json: string, time: string): void {
+      gathered += head + time + tail + json + ',"msg":"flow"}\n';
       if (gathered.length >= FLOW_BATCH_BYTES) flush();
     },
   };

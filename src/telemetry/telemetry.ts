@@ -21,6 +21,7 @@ import {
   type DenyReason,
 } from "./flow-attribution.js";
 import { httpRecord, l4DeniedRecord, type FlowRecord, type FlowVerdictName, type HttpRecordOptions } from "./flow-record.js";
+import { HttpRecordJson } from "./flow-json.js";
 import { FlowRing, type RecordSource } from "./flow-ring.js";
 import { FlowSampler } from "./flow-sampler.js";
 import type { FlowLogSink } from "./logger.js";
@@ -140,6 +141,7 @@ class PairCells {
   }
 }
 
+/** What the /flows ring keeps of a request: its record is built only when read. */
 class HttpRecordSource implements RecordSource {
   constructor(
     private readonly ex: HttpExchange,
@@ -157,7 +159,9 @@ function pinoFlowLog(flowLogger: Logger): FlowLogSink {
     get enabled() {
       return flowLogger.isLevelEnabled("info");
     },
-    write: (record) => flowLogger.info({ flow: record }, "flow"),
+    // pino serializes objects itself; this path (no batched sink given) is for embedding and
+    // tests, not the proxy's hot path.
+    write: (json) => flowLogger.info({ flow: JSON.parse(json) as unknown }, "flow"),
   };
 }
 
@@ -168,6 +172,7 @@ export class Telemetry implements DatapathObserver {
   private readonly sampler: FlowSampler;
   private readonly now: () => number;
   private readonly recordOptions: HttpRecordOptions;
+  private readonly recordJson: HttpRecordJson;
   // Formatting a date costs more than the rest of a record; records within the same
   // millisecond share the string.
   private lastMs = -1;
@@ -207,6 +212,7 @@ export class Telemetry implements DatapathObserver {
       deniedMinPerSecond: opts.deniedFlowMinRate ?? 1000,
     });
     this.recordOptions = { redact: { query: opts.redactUrlQuery ?? false } };
+    this.recordJson = new HttpRecordJson(this.recordOptions);
 
     this.rqTotal = m.envoyHttpRqTotal.bind(ENVOY_CONN_MANAGER_PREFIX);
     this.rqByClass = ["1", "2", "3", "4", "5"].map((c) => m.envoyHttpDownstreamRqXx.bind(ENVOY_CONN_MANAGER_PREFIX, c));
@@ -307,15 +313,15 @@ export class Telemetry implements DatapathObserver {
   }
 
   /**
-   * The ring keeps what the record is made of (see flow-ring.ts); the record itself is built
-   * now only for the log, and then dies young.
+   * The ring keeps what the record is made of (see flow-ring.ts); the log gets the record's
+   * JSON text straight away (see flow-json.ts): no record is built on the hot path.
    */
   private emitHttp(ex: HttpExchange, written: CounterCell): void {
     written.inc();
     const time = this.isoNow();
     const source = new HttpRecordSource(ex, time, this.recordOptions);
     this.flows.push(source);
-    if (this.flowLog !== null && this.flowLog.enabled) this.flowLog.write(source.build(), time);
+    if (this.flowLog !== null && this.flowLog.enabled) this.flowLog.write(this.recordJson.line(ex, time), time);
   }
 
   private isoNow(): string {
@@ -330,7 +336,7 @@ export class Telemetry implements DatapathObserver {
   private emit(record: FlowRecord): void {
     this.recordCells[record.verdict].written.inc();
     this.flows.push(record);
-    if (this.flowLog !== null && this.flowLog.enabled) this.flowLog.write(record, record.time);
+    if (this.flowLog !== null && this.flowLog.enabled) this.flowLog.write(JSON.stringify(record), record.time);
   }
 
   private pairOf(flow: FlowVerdict): PairCells {

@@ -237,7 +237,7 @@ describe("Telemetry flow records", () => {
 
   it("writes each record, with its own time, to a flow-log sink when one is given, and none when it is disabled", () => {
     const written: [unknown, string][] = [];
-    const sink = (enabled: boolean) => ({ enabled, write: (record: object, time: string) => void written.push([record, time]) });
+    const sink = (enabled: boolean) => ({ enabled, write: (json: string, time: string) => void written.push([JSON.parse(json), time]) });
     const t = new Telemetry({ registry: new Registry(), logger: null, flowLog: sink(true), processMetrics: false });
     t.httpRequest(exchange());
     const denied = l4DeniedFlow(xwing, deathstar);

@@ -1,0 +1,101 @@
+// The log line's JSON must be exactly the record's JSON: observe, jq pipelines and log
+// collectors parse it, and /flows serves the record built the other way.
+
+import { describe, expect, it } from "vitest";
+import type { HttpExchange } from "../../../src/datapath/observer.js";
+import type { DecidedBy, FlowQuery, FlowVerdict, L7Verdict, Peer, SideVerdict } from "../../../src/policy/decision.js";
+import { HttpRecordJson } from "../../../src/telemetry/flow-json.js";
+import { httpRecord, type HttpRecordOptions } from "../../../src/telemetry/flow-record.js";
+import { deathstar, exchange, l7Flow, side, tiefighter, world, xwing } from "./flow-fixtures.js";
+
+/** Small deterministic PRNG (mulberry32), so a failure names a reproducible case. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const STRINGS = ["", "plain", 'quo"te', "back\\slash", "tab\there", "nl\nx", "ünïcödé", "emoji 🚀", "\u2028\u2029", "\u0000ctl\u001f", "lone \ud800 surrogate"];
+const DECIDERS: DecidedBy[] = [
+  { kind: "policy", policy: "default/rule1", ruleIndex: 0, action: "allow", layer: "l7" },
+  { kind: "policy", policy: "ns/p", ruleIndex: 3, action: "deny", layer: "l3-l4" },
+  { kind: "policy", policy: "cluster-wide", ruleIndex: 1, action: "allow", layer: "l3-l4" },
+  { kind: "default-deny" },
+  { kind: "default-deny", layer: "l7", policies: ["default/rule1", "default/rule2"] } as DecidedBy,
+  { kind: "not-enforced" },
+];
+
+function randomCase(r: () => number): { ex: HttpExchange; opts: HttpRecordOptions; time: string } {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
+  const str = (): string => pick(STRINGS) + (r() < 0.5 ? "" : pick(STRINGS));
+  const peer = (): Peer => {
+    const base = pick([tiefighter, xwing, deathstar, world]);
+    if (r() < 0.5 || base.endpoint === undefined) return base;
+    const labels: Record<string, string> = {};
+    for (let i = Math.floor(r() * 4); i > 0; i--) labels[`k8s:${str()}`] = str();
+    return { ip: base.ip, endpoint: { ...base.endpoint, name: str(), labels } };
+  };
+  const sideOf = (direction: "ingress" | "egress"): SideVerdict => {
+    const by = pick(DECIDERS);
+    return side(direction, by, by.kind !== "default-deny" && !(by.kind === "policy" && by.action === "deny"), by.kind !== "not-enforced");
+  };
+  const egress = sideOf("egress");
+  const ingress = sideOf("ingress");
+  const allowed = egress.allowed && ingress.allowed;
+  const flow: FlowVerdict = { allowed: true, source: peer(), destination: peer(), egress, ingress, l7: "http" };
+  const query: FlowQuery = { srcIp: flow.source.ip, dstIp: flow.destination.ip, dstPort: pick([80, 8080, 443]), protocol: "TCP", ...(r() < 0.9 ? { srcPort: 1024 + Math.floor(r() * 60000) } : {}) };
+  const verdict: L7Verdict = { allowed, egress, ingress, headerOps: [], logs: r() < 0.3 ? [str(), str()] : [] };
+  const ex: HttpExchange = {
+    flow,
+    query,
+    verdict,
+    method: pick(["GET", "POST", "PURGE", str()]),
+    url: pick(["/", "/a?b=1&c=2", "http://user:pw@h/x?q=1#f", `/${str()}`, "/".padEnd(5000, "x")]),
+    host: str(),
+    protocol: pick(["HTTP/1.0", "HTTP/1.1"] as const),
+    status: pick([0, 200, 403, 503]),
+    // Long binary fractions, as time differences give, and exact ones.
+    proxyLatencySeconds: pick([0, 0.0004, r() / 997, 1e-7 * r()]),
+    ...(r() < 0.7 ? { upstreamLatencySeconds: r() / 31 } : {}),
+    ...(r() < 0.3 ? { headers: [["Authorization", "Bearer x"], ["X-Id", str()]] as [string, string][] } : {}),
+  };
+  return { ex, opts: { redact: { query: r() < 0.5 } }, time: new Date(1.7e12 + Math.floor(r() * 1e10)).toISOString() };
+}
+
+describe("HttpRecordJson", () => {
+  it("writes exactly JSON.stringify(httpRecord(...)) for 2,000 varied requests", () => {
+    const r = rng(20261122);
+    for (let i = 0; i < 2000; i++) {
+      const { ex, opts, time } = randomCase(r);
+      const json = new HttpRecordJson(opts);
+      const expected = JSON.stringify(httpRecord(ex, time, opts));
+      expect(json.line(ex, time), `case ${i}`).toBe(expected);
+      // Again, from the caches.
+      expect(json.line(ex, time), `case ${i}, cached`).toBe(expected);
+    }
+  });
+
+  it("follows a policy reload: a new flow verdict for the same connection is not served from the cache", () => {
+    const json = new HttpRecordJson({ redact: { query: false } });
+    const before = exchange();
+    expect(JSON.parse(json.line(before, "t")).source.pod).toBe("tiefighter");
+    // The same connection (query object), re-decided with another source identity.
+    const after: HttpExchange = { ...before, flow: l7Flow(xwing, deathstar) };
+    const line = json.line(after, "t");
+    expect(line).toBe(JSON.stringify(httpRecord(after, "t", { redact: { query: false } })));
+    expect(JSON.parse(line).source.pod).toBe("xwing-7d9f");
+  });
+
+  it("keeps requests of one connection apart: the per-request parts are never cached", () => {
+    const json = new HttpRecordJson({ redact: { query: false } });
+    const a = exchange();
+    const b: HttpExchange = { ...a, url: "/other", status: 503, proxyLatencySeconds: 0.25 };
+    json.line(a, "t1");
+    expect(json.line(b, "t2")).toBe(JSON.stringify(httpRecord(b, "t2", { redact: { query: false } })));
+  });
+});
