@@ -115,17 +115,26 @@ export interface TelemetryCost {
 
 /** The paired per-round ratios of `target` against `baseline` in one cell's runs. */
 export function telemetryCost(runs: readonly Run[], target: TargetName, baseline: TargetName): TelemetryCost | null {
-  const rpsRatios: number[] = [];
-  const cpuRatios: number[] = [];
-  const perRequest = (r: Run): number => (r.cpuSeconds === null || r.requests === 0 ? Number.NaN : r.cpuSeconds / r.requests);
+  return pairedCost(pairsOf(runs, target, baseline), target, baseline);
+}
+
+type Pair = [on: Run, off: Run];
+
+function pairsOf(runs: readonly Run[], target: TargetName, baseline: TargetName): Pair[] {
+  const pairs: Pair[] = [];
   for (const on of runs) {
     if (on.target !== target) continue;
     const off = runs.find((r) => r.target === baseline && r.round === on.round);
-    if (off === undefined) continue;
-    rpsRatios.push(ratio(on.rps, off.rps));
-    cpuRatios.push(ratio(perRequest(on), perRequest(off)));
+    if (off !== undefined) pairs.push([on, off]);
   }
-  if (rpsRatios.length === 0) return null;
+  return pairs;
+}
+
+function pairedCost(pairs: readonly Pair[], target: TargetName, baseline: TargetName): TelemetryCost | null {
+  if (pairs.length === 0) return null;
+  const perRequest = (r: Run): number => (r.cpuSeconds === null || r.requests === 0 ? Number.NaN : r.cpuSeconds / r.requests);
+  const rpsRatios = pairs.map(([on, off]) => ratio(on.rps, off.rps));
+  const cpuRatios = pairs.map(([on, off]) => ratio(perRequest(on), perRequest(off)));
   return { target, baseline, rpsRatios, cpuRatios, rpsRatio: median(rpsRatios), interval: medianInterval(rpsRatios), cpuRatio: median(cpuRatios) };
 }
 
@@ -146,6 +155,18 @@ export function telemetryVerdict(c: TelemetryCost): string {
 export function telemetryCostLines(results: readonly CellResult[]): string[] {
   const lines: string[] = [];
   const pct = (r: number): string => `${r >= 1 ? "+" : ""}${((r - 1) * 100).toFixed(1)}%`;
+  const describe = (c: TelemetryCost, what: string): string => {
+    const ci = `${c.interval.exact ? "95% interval" : "range"} ${c.interval.low.toFixed(3)}-${c.interval.high.toFixed(3)}`;
+    const cpu = Number.isFinite(c.cpuRatio) ? `${c.cpuRatio.toFixed(3)}x` : "-";
+    return `${c.target} (${what}) ${c.rpsRatio.toFixed(3)}x (${pct(c.rpsRatio)}; ${ci}; CPU per request ${cpu}): ${telemetryVerdict(c)}`;
+  };
+  const variants = [
+    ["", "metrics + /flows ring, log level warn"],
+    ["-info", "metrics + ring + flow records logged, log level info (the default)"],
+  ] as const;
+  // The same proxy code in both topologies: their pairs pooled give the tightest interval.
+  const pooled = new Map<string, Pair[]>(variants.map(([suffix]) => [suffix, []]));
+  let cells = 0;
   for (const r of results) {
     if (!r.cell.telemetry) continue;
     const lo = r.cell.loopback ? "-lo" : "";
@@ -153,21 +174,27 @@ export function telemetryCostLines(results: readonly CellResult[]): string[] {
     const off = r.summary[baseline];
     if (off === undefined) continue;
     const parts: string[] = [];
-    for (const [t, what] of [
-      [`l7proxy${lo}`, "metrics + /flows ring, log level warn"],
-      [`l7proxy${lo}-info`, "metrics + ring + flow records logged, log level info (the default)"],
-    ] as const) {
-      const c = telemetryCost(r.runs, t as TargetName, baseline);
-      if (c === null) continue;
-      const ci = `${c.interval.exact ? "95% interval" : "range"} ${c.interval.low.toFixed(3)}-${c.interval.high.toFixed(3)}`;
-      parts.push(
-        `${t} (${what}) ${c.rpsRatio.toFixed(3)}x (${pct(c.rpsRatio)}; ${ci}; CPU per request ${Number.isFinite(c.cpuRatio) ? `${c.cpuRatio.toFixed(3)}x` : "-"}): ${telemetryVerdict(c)}`,
-      );
+    for (const [suffix, what] of variants) {
+      const target = `l7proxy${lo}${suffix}` as TargetName;
+      const pairs = pairsOf(r.runs, target, baseline);
+      pooled.get(suffix)!.push(...pairs);
+      const c = pairedCost(pairs, target, baseline);
+      if (c !== null) parts.push(describe(c, what));
     }
     if (parts.length === 0) continue;
+    cells++;
     lines.push(
       `Telemetry cost (issue 5 §7), ${r.cell.loopback ? "loopback" : "TPROXY"}, rps against l7proxy${lo}-notel (--no-telemetry, median ${Math.round(off.rps)} rps), median of ${off.rounds} paired rounds: ${parts.join("; ")}.`,
     );
+  }
+  if (cells > 1) {
+    const parts: string[] = [];
+    for (const [suffix, what] of variants) {
+      const c = pairedCost(pooled.get(suffix)!, `l7proxy${suffix}` as TargetName, "l7proxy-notel");
+      if (c !== null) parts.push(describe(c, what));
+    }
+    const n = pooled.get("")!.length;
+    lines.push(`Telemetry cost (issue 5 §7), both topologies pooled, median of ${n} paired rounds: ${parts.join("; ")}.`);
   }
   return lines;
 }

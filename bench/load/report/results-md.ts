@@ -17,6 +17,7 @@ export function resultsSection(results: readonly CellResult[], m: MachineInfo, o
     `Machine: ${describeMachine(m)}.`,
     "",
     `Runs: ${o.durationSec} s measured after ${o.warmupSec} s warm-up, ${o.rounds} interleaved rounds per measurement, medians shown` +
+      `${results.some((r) => r.cell.telemetry) ? ` (telemetry: ${o.telemetryRounds} rounds, proxies restarted for each)` : ""}` +
       `${o.pin ? "; proxy pinned to CPU 1, client and upstream to CPU 0" : "; unpinned"}.`,
     ...notes.map((n) => `\n${n}`),
     "",

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "vitest";
+import type { TargetName } from "../../../bench/load/env/bench-env.js";
 import type { Cell } from "../../../bench/load/plan.js";
 import { cellResult, summarizeRuns, telemetryCost, telemetryCostLines, telemetryVerdict } from "../../../bench/load/results.js";
 import { run, throughputCell } from "./fixtures.js";
@@ -72,6 +73,23 @@ describe("telemetryCostLines", () => {
     expect(telemetryVerdict(c!)).toBe("within 5%");
     const worse = telemetryCost(ratios.flatMap((q, round) => [run("l7proxy-lo", round, 50_000 * (q - 0.02), 1), run("l7proxy-lo-notel", round, 50_000, 1)]), "l7proxy-lo", "l7proxy-lo-notel");
     expect(telemetryVerdict(worse!)).toBe("within 5% at the median, not at the interval's low end");
+  });
+
+  test("pools the rounds of both topologies into one more line", () => {
+    const tproxyCell: Cell = { ...cell, key: "throughput c=64 body=0 rules=1 telemetry on/off", loopback: false, targets: ["l7proxy", "l7proxy-notel", "l7proxy-info"] };
+    const rounds = (lo: string, ratios: number[]) =>
+      ratios.flatMap((q, round) => [
+        run(`l7proxy${lo}` as TargetName, round, 50_000 * q, 1),
+        run(`l7proxy${lo}-notel` as TargetName, round, 50_000, 1),
+        run(`l7proxy${lo}-info` as TargetName, round, 50_000 * (q - 0.02), 1),
+      ]);
+    const lines = telemetryCostLines([
+      cellResult(tproxyCell, rounds("", [0.99, 0.98, 0.97])),
+      cellResult(cell, rounds("-lo", [1.0, 0.96, 0.98])),
+    ]);
+    expect(lines).toHaveLength(3);
+    expect(lines[2]).toContain("both topologies pooled, median of 6 paired rounds: l7proxy (metrics + /flows ring, log level warn) 0.980x (-2.0%; 95% interval 0.960-1.000");
+    expect(lines[2]).toContain("l7proxy-info (metrics + ring + flow records logged, log level info (the default)) 0.960x");
   });
 
   test("no line for other cells or without the --no-telemetry reference", () => {
