@@ -11,6 +11,12 @@ describe("parseOptions", () => {
     expect(full.telemetryRounds).toBe(FULL.telemetryRounds);
   });
 
+  test("--quick leaves out the telemetry scenario unless it is asked for", () => {
+    expect(parseOptions(["--quick"], "/out").scenarios).toEqual(SCENARIOS.filter((s) => s !== "telemetry"));
+    expect(parseOptions(["--quick", "--scenarios", "telemetry"], "/out").scenarios).toEqual(["telemetry"]);
+    expect(parseOptions([], "/out").scenarios).toContain("telemetry");
+  });
+
   test("explicit values win over the preset", () => {
     const o = parseOptions(["--quick", "--duration", "5", "--rates", "500,2000", "--json", "/tmp/r.json", "--targets", "direct,haproxy"], "/out");
     expect(o).toMatchObject({ durationSec: 5, rates: [500, 2000], json: "/tmp/r.json", targets: ["direct", "haproxy"] });
