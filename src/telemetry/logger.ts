@@ -10,10 +10,41 @@ export function createLogger(level: string, destination: NodeJS.WritableStream =
   return pino(loggerOptions(level), destination);
 }
 
-/** Bytes of flow records gathered before one write. */
-const FLOW_BATCH_BYTES = 4096;
+/**
+ * Most bytes in one write: PIPE_BUF. A write of at most this many bytes to a pipe is never
+ * interleaved with another process's writes, and `--workers` share the primary's stderr.
+ */
+const BATCH_BYTES = 4096;
 /** Longest a gathered flow record waits for its batch at low rates. */
 const FLOW_BATCH_MAX_DELAY_MS = 250;
+
+/**
+ * Gathers whole lines and writes them in batches of at most BATCH_BYTES bytes; a longer line
+ * is written alone. Lines keep their order.
+ */
+export class LineBatcher {
+  private gathered = "";
+  private bytes = 0;
+
+  constructor(private readonly write: (chunk: string) => void) {}
+
+  /** Adds a line (ending in a newline); writes the batch first if the line would overflow it. */
+  add(line: string): void {
+    const n = Buffer.byteLength(line);
+    if (this.bytes + n > BATCH_BYTES) this.flush();
+    this.gathered += line;
+    this.bytes += n;
+    if (this.bytes >= BATCH_BYTES) this.flush();
+  }
+
+  flush(): void {
+    if (this.bytes === 0) return;
+    const lines = this.gathered;
+    this.gathered = "";
+    this.bytes = 0;
+    this.write(lines);
+  }
+}
 
 /**
  * Where Telemetry writes flow records when it is given one (instead of a pino logger): one
@@ -39,7 +70,8 @@ export interface ProxyLoggers {
 /**
  * The proxy's loggers on stderr. At the default level every sampled flow record is a log
  * line, up to a thousand a second, and one write(2) each cost a few percent of throughput:
- * flow records are gathered and written 4 KiB at a time (a line waits at most 250 ms).
+ * flow records are gathered and written up to 4 KiB (PIPE_BUF) at a time, so a write to a
+ * pipe shared with other workers stays whole (a line waits at most 250 ms).
  * Writes stay synchronous, so nothing is in flight when the process exits. Both loggers share
  * one buffer, so lines stay whole and in order: any other line writes the gathered records
  * before it. What is gathered is written on flush() and when the process exits.
@@ -47,21 +79,18 @@ export interface ProxyLoggers {
 export function createProxyLoggers(level: string, fd = 2): ProxyLoggers {
   // pino's synchronous destination: whole writes, retried when a full pipe says EAGAIN.
   const out = pino.destination({ dest: fd, sync: true });
-  let gathered = "";
-  const flush = (): void => {
-    if (gathered === "") return;
-    const lines = gathered;
-    gathered = "";
+  const batch = new LineBatcher((lines) => {
     try {
       out.write(lines);
     } catch {
       // A closed stderr loses the lines either way; logging must never stop the proxy.
     }
-  };
+  });
+  const flush = (): void => batch.flush();
   const logger = pino(loggerOptions(level), {
     write(line: string): void {
-      gathered += line;
-      flush();
+      batch.add(line);
+      batch.flush();
     },
   });
   // pino's serializer (safe-stable-stringify) and its per-line Date were two thirds of a
@@ -72,8 +101,7 @@ export function createProxyLoggers(level: string, fd = 2): ProxyLoggers {
   const flowLog: FlowLogSink = {
     enabled: logger.isLevelEnabled("info"),
     write(json: string, time: string): void {
-      gathered += head + time + tail + json + ',"msg":"flow"}\n';
-      if (gathered.length >= FLOW_BATCH_BYTES) flush();
+      batch.add(head + time + tail + json + ',"msg":"flow"}\n');
     },
   };
   const timer = setInterval(flush, FLOW_BATCH_MAX_DELAY_MS);

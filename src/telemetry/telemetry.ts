@@ -24,6 +24,7 @@ import { httpRecord, l4DeniedRecord, type FlowRecord, type FlowVerdictName, type
 import { HttpRecordJson } from "./flow-json.js";
 import { FlowRing, type RecordSource } from "./flow-ring.js";
 import { FlowSampler } from "./flow-sampler.js";
+import { IsoTime } from "./iso-time.js";
 import type { FlowLogSink } from "./logger.js";
 import type { CounterCell, GaugeCell, HistogramCell } from "./metric-cells.js";
 import { createMetrics, ENVOY_CONN_MANAGER_PREFIX, registerProcessMetrics, type L7ProxyMetrics } from "./metrics.js";
@@ -173,10 +174,7 @@ export class Telemetry implements DatapathObserver {
   private readonly now: () => number;
   private readonly recordOptions: HttpRecordOptions;
   private readonly recordJson: HttpRecordJson;
-  // Formatting a date costs more than the rest of a record; records within the same
-  // millisecond share the string.
-  private lastMs = -1;
-  private lastIso = "";
+  private readonly isoTime = new IsoTime();
 
   private readonly pairs = new Map<string, PairCells>();
   private readonly pairOfFlow = new WeakMap<FlowVerdict, PairCells>();
@@ -325,12 +323,7 @@ export class Telemetry implements DatapathObserver {
   }
 
   private isoNow(): string {
-    const ms = Date.now();
-    if (ms !== this.lastMs) {
-      this.lastMs = ms;
-      this.lastIso = new Date(ms).toISOString();
-    }
-    return this.lastIso;
+    return this.isoTime.format(Date.now());
   }
 
   private emit(record: FlowRecord): void {

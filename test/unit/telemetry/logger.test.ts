@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterEach, describe, expect, test } from "vitest";
-import { createProxyLoggers } from "../../../src/telemetry/logger.js";
+import { createProxyLoggers, LineBatcher } from "../../../src/telemetry/logger.js";
 
 let cleanup: (() => void)[] = [];
 afterEach(() => {
@@ -99,5 +99,33 @@ describe("createProxyLoggers", () => {
     logger.error("shown");
     flush();
     expect(lines().map((l) => l.msg)).toEqual(["shown"]);
+  });
+});
+
+describe("LineBatcher", () => {
+  test("no write is over 4096 bytes (PIPE_BUF) unless one line is, and lines stay whole and in order", () => {
+    const writes: string[] = [];
+    const b = new LineBatcher((chunk) => void writes.push(chunk));
+    const lines: string[] = [];
+    // Lengths 1..~1000 bytes, some with two- and three-byte UTF-8 characters.
+    for (let i = 0; i < 400; i++) lines.push(`${String(i).padStart(4, "0")} ${"é€x".repeat((i * 37) % 330)}\n`);
+    lines.push(`${"y".repeat(5000)}\n`);
+    lines.push("last\n");
+    for (const l of lines) b.add(l);
+    b.flush();
+    for (const w of writes) {
+      const bytes = Buffer.byteLength(w);
+      if (bytes > 4096) expect(w.split("\n").filter((l) => l !== "")).toHaveLength(1);
+      expect(w.endsWith("\n")).toBe(true);
+    }
+    expect(writes.join("")).toBe(lines.join(""));
+    // Batched, not one write per line.
+    expect(writes.length).toBeLessThan(lines.length / 2);
+  });
+
+  test("flush with nothing gathered writes nothing", () => {
+    const writes: string[] = [];
+    new LineBatcher((c) => void writes.push(c)).flush();
+    expect(writes).toEqual([]);
   });
 });
