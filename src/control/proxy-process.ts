@@ -19,7 +19,7 @@ import { listenTransparent } from "../intercept/transparent-socket.js";
 import type { PolicySnapshot } from "../policy/decision.js";
 import { startAdminServer, type AdminServer } from "../telemetry/admin-server.js";
 import type { FlowRing } from "../telemetry/flow-ring.js";
-import { createProxyLoggers } from "../telemetry/logger.js";
+import { createProxyLoggers, PIPE_BUF, SOLE_WRITER_BATCH_BYTES } from "../telemetry/logger.js";
 import { Telemetry } from "../telemetry/telemetry.js";
 import { FileSource } from "./file-source.js";
 import { SnapshotHolder } from "./snapshot-holder.js";
@@ -114,7 +114,8 @@ export interface ProxyRoleHooks {
 }
 
 export async function startProxy(config: RunConfig, role: "single" | "worker" = "single", hooks: ProxyRoleHooks = {}): Promise<{ exitCode: number }> {
-  const { logger, flowLog, flush: flushLogs } = createProxyLoggers(config.logLevel);
+  // Workers share stderr with each other and the primary: their writes must stay whole.
+  const { logger, flowLog, flush: flushLogs } = createProxyLoggers(config.logLevel, 2, role === "single" ? SOLE_WRITER_BATCH_BYTES : PIPE_BUF);
   const holder = new SnapshotHolder();
   const registry = new Registry();
   const telemetry = new Telemetry({

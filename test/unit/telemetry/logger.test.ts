@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterEach, describe, expect, test } from "vitest";
-import { createProxyLoggers, LineBatcher } from "../../../src/telemetry/logger.js";
+import { createProxyLoggers, LineBatcher, SOLE_WRITER_BATCH_BYTES } from "../../../src/telemetry/logger.js";
 
 let cleanup: (() => void)[] = [];
 afterEach(() => {
@@ -103,19 +103,22 @@ describe("createProxyLoggers", () => {
 });
 
 describe("LineBatcher", () => {
-  test("no write is over 4096 bytes (PIPE_BUF) unless one line is, and lines stay whole and in order", () => {
+  test.each([
+    [undefined, 4096],
+    [SOLE_WRITER_BATCH_BYTES, SOLE_WRITER_BATCH_BYTES],
+  ])("no write is over its limit (%s: %d bytes) unless one line is, and lines stay whole and in order", (limit, max) => {
     const writes: string[] = [];
-    const b = new LineBatcher((chunk) => void writes.push(chunk));
+    const b = new LineBatcher((chunk) => void writes.push(chunk), limit);
     const lines: string[] = [];
     // Lengths 1..~1000 bytes, some with two- and three-byte UTF-8 characters.
     for (let i = 0; i < 400; i++) lines.push(`${String(i).padStart(4, "0")} ${"é€x".repeat((i * 37) % 330)}\n`);
-    lines.push(`${"y".repeat(5000)}\n`);
+    lines.push(`${"y".repeat(max + 1000)}\n`);
     lines.push("last\n");
     for (const l of lines) b.add(l);
     b.flush();
     for (const w of writes) {
       const bytes = Buffer.byteLength(w);
-      if (bytes > 4096) expect(w.split("\n").filter((l) => l !== "")).toHaveLength(1);
+      if (bytes > max) expect(w.split("\n").filter((l) => l !== "")).toHaveLength(1);
       expect(w.endsWith("\n")).toBe(true);
     }
     expect(writes.join("")).toBe(lines.join(""));
