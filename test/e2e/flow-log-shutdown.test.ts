@@ -11,22 +11,12 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { CLI, waitForOutput } from "../../src/netns/cluster.js";
 import { run } from "../../src/netns/exec.js";
 import { requireRootOrSkip } from "../support/root.js";
+import { loopbackGetPolicy } from "../support/upstream-policy.js";
 
 const canRun = requireRootOrSkip("flow log at shutdown (transparent socket needs CAP_NET_ADMIN)");
 const FIX = join(import.meta.dirname, "../fixtures/e2e");
 const PROXY_PORT = 16000 + (process.pid % 1000);
 
-const policy = (port: number): string => `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: local-l7, namespace: default}
-spec:
-  endpointSelector: {matchLabels: {app: local}}
-  ingress:
-    - fromEndpoints: [{matchLabels: {app: local}}]
-      toPorts:
-        - ports: [{port: "${port}", protocol: TCP}]
-          rules: {http: [{method: GET, path: /ok/.*}]}
-`;
 
 describe.runIf(canRun)("flow records in the log at shutdown", () => {
   let upstream: Server;
@@ -37,7 +27,7 @@ describe.runIf(canRun)("flow records in the log at shutdown", () => {
     await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
     const port = (upstream.address() as AddressInfo).port;
     const dir = await mkdtemp(join(tmpdir(), "l7p-flowlog-"));
-    await writeFile(join(dir, "policy.yaml"), policy(port));
+    await writeFile(join(dir, "policy.yaml"), loopbackGetPolicy(port, "/ok/.*"));
     proxy = spawn(process.execPath, [
       CLI, "run", "--upstream", `127.0.0.1:${port}`, "--proxy-host", "127.0.0.1", "--proxy-port", String(PROXY_PORT),
       "--policies", join(dir, "policy.yaml"), "--endpoints", join(FIX, "loopback-endpoints.yaml"), "--admin", "off",

@@ -11,23 +11,13 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { CLI, waitForOutput } from "../../src/netns/cluster.js";
 import { run } from "../../src/netns/exec.js";
 import { requireRootOrSkip } from "../support/root.js";
+import { loopbackGetPolicy } from "../support/upstream-policy.js";
 
 const canRun = requireRootOrSkip("plain mode (transparent socket needs CAP_NET_ADMIN)");
 const FIX = join(import.meta.dirname, "../fixtures/e2e");
 const PROXY_PORT = 15000 + (process.pid % 1000);
 const UPSTREAM_PORT = 17000 + (process.pid % 1000);
 
-const POLICY = `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: local-l7, namespace: default}
-spec:
-  endpointSelector: {matchLabels: {app: local}}
-  ingress:
-    - fromEndpoints: [{matchLabels: {app: local}}]
-      toPorts:
-        - ports: [{port: "${UPSTREAM_PORT}", protocol: TCP}]
-          rules: {http: [{method: GET, path: /ok}]}
-`;
 
 describe.runIf(canRun)("l7proxy run --upstream", () => {
   let upstream: Server;
@@ -37,7 +27,7 @@ describe.runIf(canRun)("l7proxy run --upstream", () => {
     await new Promise<void>((r) => upstream.listen(UPSTREAM_PORT, "127.0.0.1", r));
     const port = (upstream.address() as AddressInfo).port;
     const dir = await mkdtemp(join(tmpdir(), "l7p-plain-"));
-    await writeFile(join(dir, "policy.yaml"), POLICY);
+    await writeFile(join(dir, "policy.yaml"), loopbackGetPolicy(UPSTREAM_PORT, "/ok"));
     proxy = spawn(process.execPath, [
       CLI, "run", "--upstream", `127.0.0.1:${port}`, "--proxy-host", "127.0.0.1", "--proxy-port", String(PROXY_PORT),
       "--policies", join(dir, "policy.yaml"), "--endpoints", join(FIX, "loopback-endpoints.yaml"), "--admin", "off",

@@ -1,5 +1,5 @@
-// The policy most network-namespace tests apply: pods labelled app=client may GET the given
-// paths on app=upstream port 80. Returned as an inline file for NetnsCluster.applyPolicies.
+// Policies the network-namespace tests apply. upstreamGetPolicy: pods labelled app=client may
+// GET the given paths on app=upstream port 80, as an inline file for NetnsCluster.applyPolicies.
 export function upstreamGetPolicy(name: string, paths: string[]): { name: string; text: string } {
   return {
     name: "policy.yaml",
@@ -17,4 +17,22 @@ spec:
 ${paths.map((p) => `              - {method: GET, path: "${p}"}`).join("\n")}
 `,
   };
+}
+
+/**
+ * For tests of one proxy on loopback (test/fixtures/e2e endpoints, every address app=local):
+ * GET on `path` (an RE2 full match) to `port` is allowed, anything else there is denied.
+ */
+export function loopbackGetPolicy(port: number, path: string): string {
+  return `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: local-l7, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {app: local}}
+  ingress:
+    - fromEndpoints: [{matchLabels: {app: local}}]
+      toPorts:
+        - ports: [{port: "${port}", protocol: TCP}]
+          rules: {http: [{method: GET, path: ${path}}]}
+`;
 }

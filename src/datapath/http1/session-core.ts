@@ -9,6 +9,7 @@
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { L7ProxyError } from "../../errors/codes.js";
+import { errorResponse } from "./local-replies.js";
 import * as rq from "./request-framer.js";
 import type { RequestHead } from "./request-head.js";
 import * as rs from "./response-framer.js";
@@ -175,10 +176,7 @@ export abstract class SessionCore<V extends HttpDecision> {
    * kernel send a reset, which can destroy the answer still on its way to the client.
    */
   protected closeGracefully(): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.clearHeaderTimer();
-    if (this.requestTimer !== null) clearTimeout(this.requestTimer);
+    if (!this.finish()) return;
     this.client.end();
     this.client.resume();
     setTimeout(() => this.client.destroy(), LINGER_MS).unref();
@@ -186,12 +184,31 @@ export abstract class SessionCore<V extends HttpDecision> {
     this.reportAborted();
   }
 
-  /** Resets both connections at once. */
-  protected abort(): void {
-    if (this.finished) return;
+  /**
+   * The oldest exchange, of which nothing was sent yet, gets a local error answer (503, 504)
+   * and the connection closes: later pipelined requests cannot be answered in order.
+   */
+  protected answerOldestAndClose(ex: Exchange<V>, status: 503 | 504): void {
+    this.queue.shift();
+    ex.status = status;
+    ex.answered = true;
+    this.writeClient(errorResponse(status, ex.head?.method === "HEAD"));
+    this.report(ex);
+    this.closeGracefully();
+  }
+
+  /** Marks the session finished and stops its timers; false if it already was. */
+  private finish(): boolean {
+    if (this.finished) return false;
     this.finished = true;
     this.clearHeaderTimer();
     if (this.requestTimer !== null) clearTimeout(this.requestTimer);
+    return true;
+  }
+
+  /** Resets both connections at once. */
+  protected abort(): void {
+    if (!this.finish()) return;
     this.client.destroy();
     this.upstream?.destroy();
     this.reportAborted();

@@ -68,12 +68,7 @@ export abstract class SessionTimers<V extends HttpDecision> extends SessionCore<
       this.abort();
       return;
     }
-    this.queue.shift();
-    ex.status = 504;
-    ex.answered = true;
-    this.writeClient(errorResponse(504, ex.head?.method === "HEAD"));
-    this.report(ex);
-    this.closeGracefully();
+    this.answerOldestAndClose(ex, 504);
   }
 
   protected onIdle(): void {

@@ -5,7 +5,6 @@
 import { performance } from "node:perf_hooks";
 import type { ErrorCode } from "../../errors/codes.js";
 import { ExchangeQueue } from "./exchange-queue.js";
-import { errorResponse } from "./local-replies.js";
 import { withConnectionClose } from "./response-close.js";
 import * as rs from "./response-framer.js";
 import { P_QUEUE_FULL, P_UPGRADE, P_UPSTREAM_FULL } from "./session-core.js";
@@ -162,12 +161,7 @@ export abstract class UpstreamSide<V extends HttpDecision> extends ExchangeQueue
     const ex = this.queue[0];
     if (ex !== undefined && ex.local === null && !ex.answered && code === "L7P_ERR_UPSTREAM_CONNECT") {
       // Nothing of the answer was sent yet: say so, the way Envoy does, then close.
-      this.queue.shift();
-      ex.status = 503;
-      ex.answered = true;
-      this.writeClient(errorResponse(503, ex.head?.method === "HEAD"));
-      this.report(ex);
-      this.closeGracefully();
+      this.answerOldestAndClose(ex, 503);
       return;
     }
     this.abort();

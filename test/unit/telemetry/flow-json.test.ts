@@ -6,19 +6,8 @@ import type { HttpExchange } from "../../../src/datapath/observer.js";
 import type { DecidedBy, FlowQuery, FlowVerdict, L7Verdict, Peer, SideVerdict } from "../../../src/policy/decision.js";
 import { HttpRecordJson } from "../../../src/telemetry/flow-json.js";
 import { httpRecord, type HttpRecordOptions } from "../../../src/telemetry/flow-record.js";
+import { prng } from "../../support/prng.js";
 import { deathstar, exchange, l7Flow, side, tiefighter, world, xwing } from "./flow-fixtures.js";
-
-/** Small deterministic PRNG (mulberry32), so a failure names a reproducible case. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const STRINGS = ["", "plain", 'quo"te', "back\\slash", "tab\there", "nl\nx", "ünïcödé", "emoji 🚀", "\u2028\u2029", "\u0000ctl\u001f", "lone \ud800 surrogate"];
 const DECIDERS: DecidedBy[] = [
@@ -69,7 +58,7 @@ function randomCase(r: () => number): { ex: HttpExchange; opts: HttpRecordOption
 
 describe("HttpRecordJson", () => {
   it("writes exactly JSON.stringify(httpRecord(...)) for 2,000 varied requests", () => {
-    const r = rng(20261122);
+    const r = prng(20261122);
     for (let i = 0; i < 2000; i++) {
       const { ex, opts, time } = randomCase(r);
       const json = new HttpRecordJson(opts);

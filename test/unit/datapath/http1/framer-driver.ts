@@ -114,18 +114,6 @@ export function frameResponses(
   return { responses, error: null, truncated };
 }
 
-/** Deterministic PRNG (mulberry32) so random splits are reproducible from the seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Cuts buf into pieces at random places (1 to maxPiece bytes each). */
 export function randomSplit(buf: Buffer, rand: () => number, maxPiece: number): Buffer[] {
   const out: Buffer[] = [];

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { bytewise, frameRequests, prng, randomSplit } from "./framer-driver.js";
+import { prng } from "../../../support/prng.js";
+import { bytewise, frameRequests, randomSplit } from "./framer-driver.js";
 
 const b = (s: string) => Buffer.from(s, "latin1");
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { bytewise, frameResponses, prng, randomSplit } from "./framer-driver.js";
+import { prng } from "../../../support/prng.js";
+import { bytewise, frameResponses, randomSplit } from "./framer-driver.js";
 
 const b = (s: string) => Buffer.from(s, "latin1");
 const GET = { isHead: false, upgrade: false };
