@@ -18,7 +18,7 @@ if (dashdash !== "--" || command.length === 0) {
 }
 const ns = `kcap${process.pid}`;
 const here = fileURLToPath(new URL(".", import.meta.url));
-const mockBin = `${here}../build/kafka-mock-broker`;
+const mockBin = `${here}../build/kafka-mock-broker`; // gcc -o build/kafka-mock-broker tools/kafka-mock-broker.c -lrdkafka
 
 if (!process.env.KCAP_INSIDE) {
   execFileSync("ip", ["netns", "add", ns]);
