@@ -31,6 +31,12 @@ export interface ExchangeQueueHost<E extends QueuedExchange> {
   closeAfter(ex: E): void;
   /** Nothing is left to answer. */
   idle(): void;
+  /**
+   * The front exchange is one the upstream answers: the host may get ready to read that
+   * answer (HTTP/1 tells its response framer what the request was). Called each time the
+   * queue stops at it, so it may come more than once for one exchange.
+   */
+  awaitingUpstream?(ex: E): void;
 }
 
 export class ExchangeQueue<E extends QueuedExchange> {
@@ -49,6 +55,11 @@ export class ExchangeQueue<E extends QueuedExchange> {
   /** The oldest exchange not yet answered. */
   front(): E | undefined {
     return this.items[0];
+  }
+
+  /** The exchange at position i (0: the front). */
+  at(i: number): E | undefined {
+    return this.items[i];
   }
 
   /** The newest exchange. */
@@ -82,6 +93,21 @@ export class ExchangeQueue<E extends QueuedExchange> {
     this.answerLocals();
   }
 
+  /**
+   * Takes the front exchange out without answering anything behind it: the host answers it
+   * in its own way (an error reply before closing, a tunnel). Reads resume if there is room.
+   */
+  takeFront(): E | undefined {
+    const ex = this.items.shift();
+    this.roomAgain();
+    return ex;
+  }
+
+  /** Answers what is answerable at the front now (after takeFront, or once the host is ready). */
+  advance(): void {
+    this.answerLocals();
+  }
+
   /** Takes every exchange out unanswered (the connection died): each is reported once. */
   abandon(): E[] {
     const all = this.items.splice(0);
@@ -100,6 +126,7 @@ export class ExchangeQueue<E extends QueuedExchange> {
       }
       if (ex.local === null) {
         this.roomAgain();
+        this.host.awaitingUpstream?.(ex);
         return;
       }
       this.items.shift();

@@ -48,19 +48,31 @@
 // - The client socket should be created with allowHalfOpen, so a client that shuts down its
 //   sending side after its last request still gets the answers.
 //
-// The session is built in layers, one concept each: session-core.ts (shared state, socket
-// writes with backpressure, teardown), session-timers.ts, exchange-queue.ts (answer order,
-// draining), upstream-side.ts (responses, tunnel), and this file (the client side).
+// The session is composed of one object per concept, each in its own file, wired together
+// here and talking through small interfaces (no part reaches into another's fields):
+//   socket-pair.ts     the two sockets: writes with backpressure, pause reasons, closing
+//   ../exchange-queue.ts  the protocol-neutral in-order queue: answer order, the pipelining
+//                      bound (pauses client reads), local replies written when they reach the front
+//   client-side.ts     requests: framing, deciding, forwarding, the last request, held bytes
+//   upstream-side.ts   responses, the tunnel, upstream failures
+//   session-timers.ts  header, request and idle timeouts
+//   http1-exchange.ts  one request and its answer; its record
+// The Session object below owns what spans them: completing an exchange, teardown (which
+// reports every unanswered exchange once), the fail-closed guard, and drain(). Each part
+// keeps direct references to the others it uses, so the per-read loops reach a field
+// through one typed hop and nothing is allocated per request beyond the exchange itself.
 
 import type { Socket } from "node:net";
-import { performance } from "node:perf_hooks";
-import { UpstreamSide } from "./upstream-side.js";
-import { applyHeaderOps, withForwardTarget, withUpgradeStripped } from "./head-rewrite.js";
-import { deniedResponse, errorResponse, redirectResponse } from "./local-replies.js";
-import * as rq from "./request-framer.js";
-import type { RequestHead } from "./request-head.js";
-import { P_UPGRADE, type Exchange } from "./session-core.js";
-import type { Http1SessionOptions, HttpDecision } from "./session-options.js";
+import { L7ProxyError, type ErrorCode } from "../../errors/codes.js";
+import { ExchangeQueue, type ExchangeQueueHost } from "../exchange-queue.js";
+import { ClientSide } from "./client-side.js";
+import { reportExchange, type Exchange } from "./http1-exchange.js";
+import { errorResponse } from "./local-replies.js";
+import type { SessionControl } from "./session-control.js";
+import { SESSION_DEFAULTS, type Http1SessionOptions, type HttpDecision } from "./session-options.js";
+import { SessionTimers, type TimersHost } from "./session-timers.js";
+import { P_QUEUE_FULL, P_UPGRADE, SocketPair } from "./socket-pair.js";
+import { UpstreamSide, type UpstreamHost } from "./upstream-side.js";
 
 export interface Http1Session {
   /** Close once idle: now if nothing is in flight, else after the requests in flight are answered. */
@@ -71,204 +83,162 @@ export function runHttp1Session<V extends HttpDecision>(client: Socket, opts: Ht
   return new Session(client, opts);
 }
 
-class Session<V extends HttpDecision> extends UpstreamSide<V> implements Http1Session {
-  constructor(client: Socket, opts: Http1SessionOptions<V>) {
-    super(client, opts);
-    client.on("data", (buf: Buffer) => this.guard(() => this.onClientData(buf)));
-    client.on("end", () => this.guard(() => this.onClientEnd()));
+class Session<V extends HttpDecision>
+  implements Http1Session, SessionControl<V>, ExchangeQueueHost<Exchange<V>>, UpstreamHost<V>, TimersHost<V>
+{
+  private readonly io: SocketPair;
+  private readonly queue: ExchangeQueue<Exchange<V>>;
+  private readonly up: UpstreamSide<V>;
+  private readonly timers: SessionTimers<V>;
+  private readonly cs: ClientSide<V>;
+
+  constructor(
+    client: Socket,
+    private readonly opts: Http1SessionOptions<V>,
+  ) {
+    this.io = new SocketPair(client);
+    this.queue = new ExchangeQueue<Exchange<V>>(this, opts.maxPipelined ?? SESSION_DEFAULTS.maxPipelined);
+    this.up = new UpstreamSide(this.io, this.queue, this, opts);
+    this.timers = new SessionTimers(
+      this.io,
+      this.queue,
+      this,
+      opts.headerTimeoutMs ?? SESSION_DEFAULTS.headerTimeoutMs,
+      opts.requestTimeoutMs ?? SESSION_DEFAULTS.requestTimeoutMs,
+      opts.idleTimeoutMs ?? SESSION_DEFAULTS.idleTimeoutMs,
+    );
+    const cs = new ClientSide(this.io, this.queue, this.timers, this.up, this, opts);
+    this.cs = cs;
+    client.on("data", (buf: Buffer) => this.guard(() => cs.onClientData(buf)));
+    client.on("end", () => this.guard(() => cs.onClientEnd()));
     client.on("error", () => this.abort());
     client.on("close", () => this.abort());
-    client.on("drain", () => this.onClientDrain());
-    if (this.idleTimeoutMs > 0) {
-      client.setTimeout(this.idleTimeoutMs);
-      client.on("timeout", () => this.guard(() => this.onIdle()));
-    }
+    client.on("drain", () => this.io.onClientDrain());
   }
 
-  // ---------------------------------------------------------------- client -> upstream
+  drain(): void {
+    if (this.io.finished || this.up.tunnel) return;
+    this.cs.drain();
+  }
 
-  protected onClientData(buf: Buffer): void {
-    if (this.finished) return;
-    if (this.tunnel) {
-      this.writeUpstream(buf);
+  // ---------------------------------------------------------------- exchanges
+
+  report(ex: Exchange<V>): void {
+    reportExchange(this.opts.onRequest, ex);
+  }
+
+  /** The front exchange's response ended (UpstreamHost). */
+  complete(): void {
+    const ex = this.queue.takeFront()!;
+    this.report(ex);
+    if (ex.closeAfter) {
+      this.closeGracefully();
       return;
     }
-    if (this.requestsDone) return;
-    if (this.held !== null) {
-      this.held = Buffer.concat([this.held, buf]);
-      return;
+    if (ex.head?.upgrade === true) {
+      // The upgrade was refused: what the client sent meanwhile is requests after all.
+      this.cs.upgradeRefused();
+      if (this.io.finished) return;
     }
-    this.processClient(buf, 0);
+    this.queue.advance();
+    this.cs.releaseHeldIfRoom();
   }
 
-  protected processClient(buf: Buffer, pos: number): void {
-    const f = this.reqs;
-    let fwdStart = -1;
-    const flush = (end: number) => {
-      if (fwdStart >= 0 && end > fwdStart) this.writeUpstream(fwdStart === 0 && end === buf.length ? buf : buf.subarray(fwdStart, end));
-      fwdStart = -1;
-    };
-    for (;;) {
-      const ev = f.execute(buf, pos);
-      switch (ev) {
-        case rq.NEED_MORE:
-          // Not buf.length: the bytes of an unfinished head are held by the framer, undecided.
-          flush(pos);
-          this.armHeaderTimer();
-          return;
-        case rq.HEAD: {
-          this.clearHeaderTimer();
-          const head = f.head!;
-          const ex = this.decide(head);
-          if (this.finished) return;
-          if (ex.local === null) {
-            const ops = head.strippedConnection === null ? ex.verdict!.headerOps : withUpgradeStripped(head.strippedConnection, ex.verdict!.headerOps);
-            if ((ops === undefined || ops.length === 0) && f.headInChunk && head.forwardTarget === null) {
-              // Pass-through: the head joins the run of bytes written as one slice.
-              if (fwdStart < 0 || f.headStart !== pos) {
-                flush(pos);
-                fwdStart = f.headStart;
-              }
-            } else {
-              flush(pos);
-              let raw = head.forwardTarget === null ? head.raw : withForwardTarget(head);
-              if (ops !== undefined && ops.length > 0) {
-                const r = applyHeaderOps(head, ops);
-                raw = r.raw;
-                if (r.skipped.length > 0) ex.skipped = r.skipped;
-              }
-              this.writeUpstream(raw);
-            }
-            if (this.timed) ex.tForwarded = performance.now();
-          } else {
-            flush(pos);
-          }
-          this.enqueue(ex);
-          if (this.requestsDone || this.finished) return;
-          break;
-        }
-        case rq.BODY:
-          if (this.forwarding) {
-            if (fwdStart < 0) fwdStart = f.bodyStart;
-          }
-          break;
-        case rq.END:
-          if (this.forwarding && this.requestTimeoutMs > 0) this.startRequestClock();
-          this.forwarding = false;
-          if (this.lastRequest) {
-            flush(f.pos);
-            this.requestsDone = true;
-            // Answered before its body ended: nothing is left to wait for.
-            if (this.queue.length === 0) this.closeGracefully();
-            return;
-          }
-          if (this.draining && this.queue.length === 0) {
-            flush(f.pos);
-            this.closeGracefully();
-            return;
-          }
-          if (this.queue.length >= this.maxPipelined && f.pos < buf.length && f.head!.keepAlive && !f.head!.upgrade) {
-            // Enough requests await answers (reads are paused): the rest waits, unparsed.
-            flush(f.pos);
-            this.held = Buffer.from(buf.subarray(f.pos));
-            this.heldForQueue = true;
-            return;
-          }
-          break;
-        case rq.PAUSED:
-          if (!this.lastAllowed) {
-            // A denied upgrade request: no tunnel can follow, the next bytes are a request.
-            f.resume();
-            break;
-          }
-          flush(pos);
-          if (pos < buf.length) this.held = Buffer.from(buf.subarray(pos));
-          else this.held = Buffer.alloc(0);
-          this.pauseClient(P_UPGRADE);
-          return;
-        case rq.CLOSED:
-          flush(pos);
-          this.requestsDone = true;
-          return;
-        default:
-          // What came before the bad bytes is complete and allowed; the rest never goes out.
-          if (!this.forwarding) flush(pos);
-          this.onRequestError(f);
-          return;
-      }
-      pos = f.pos;
-    }
+  answerOldestAndClose(ex: Exchange<V>, status: 502 | 503 | 504): void {
+    this.queue.takeFront();
+    ex.status = status;
+    ex.answered = true;
+    this.io.writeClient(errorResponse(status, ex.head?.method === "HEAD"));
+    this.report(ex);
+    this.closeGracefully();
   }
 
-  protected decide(head: RequestHead): Exchange<V> {
-    const tHead = this.timed ? performance.now() : 0;
-    const verdict = this.opts.decide(head);
-    if (!this.draining && this.opts.draining?.() === true) this.draining = true;
-    const draining = this.draining;
-    const ex: Exchange<V> = {
-      head,
-      verdict,
-      local: null,
-      closeAfter: !head.keepAlive || draining,
-      announceClose: draining && head.keepAlive,
-      status: 0,
-      answered: false,
-      tHead,
-      tForwarded: 0,
-      tFirstByte: 0,
-      tEnd: 0,
-      skipped: undefined,
-    };
-    const forward = verdict.allowed && !head.escapedSlashes;
-    this.lastAllowed = forward;
-    if (forward) {
-      this.forwarding = true;
-      if (ex.closeAfter) this.lastRequest = true;
-      if (this.upstream === null) this.openUpstream();
-    } else {
-      // A client waiting for 100 may never send the body: after the local reply the proxy
-      // could not tell body from next request, so the connection ends there.
-      if (head.expectContinue && head.framing !== "none") ex.closeAfter = true;
-      const connection = ex.closeAfter ? "close" : head.minorVersion === 0 ? "keep-alive" : null;
-      if (head.escapedSlashes) {
-        ex.local = redirectResponse({ location: head.path, connection });
-        ex.status = 307;
-      } else {
-        ex.local = deniedResponse({ headOnly: head.method === "HEAD", connection });
-        ex.status = 403;
-      }
-      if (ex.closeAfter) this.requestsDone = true;
-    }
-    return ex;
+  // ExchangeQueueHost: the queue decides when, the session writes and reports.
+  writeLocal(ex: Exchange<V>): void {
+    ex.answered = true;
+    this.io.writeClient(ex.local!);
   }
 
-  protected onRequestError(f: rq.RequestFramer): void {
-    const err = f.error!;
-    this.opts.onParseError?.(err.code);
-    this.requestsDone = true;
-    if (this.forwarding) {
-      // The head already went upstream: cut both connections so it never completes there.
+  finished(ex: Exchange<V>): void {
+    this.report(ex);
+  }
+
+  pauseReads(): void {
+    this.io.pauseClient(P_QUEUE_FULL);
+  }
+
+  resumeReads(): void {
+    this.io.resumeClient(P_QUEUE_FULL);
+  }
+
+  closeAfter(): void {
+    this.closeGracefully();
+  }
+
+  idle(): void {
+    this.cs.queueEmpty();
+  }
+
+  awaitingUpstream(ex: Exchange<V>): void {
+    this.up.expect(ex);
+  }
+
+  // UpstreamHost
+  checkDraining(): void {
+    this.cs.checkDraining();
+  }
+
+  tunnelOpened(rest: Buffer): void {
+    this.timers.clearHeaderTimer();
+    if (rest.length > 0) this.io.writeClient(rest);
+    const held = this.cs.takeHeldForTunnel();
+    if (held !== null && held.length > 0) this.io.writeUpstream(held);
+    if (this.cs.clientEnded) this.io.upstream?.end();
+    this.io.resumeClient(P_UPGRADE | P_QUEUE_FULL);
+  }
+
+  // TimersHost
+  get tunnel(): boolean {
+    return this.up.tunnel;
+  }
+
+  get upstreamActiveAt(): number {
+    return this.up.upstreamActiveAt;
+  }
+
+  get midRequest(): boolean {
+    return this.cs.reqs.midRequest;
+  }
+
+  headerTimedOut(): void {
+    this.cs.headerTimedOut();
+  }
+
+  // ---------------------------------------------------------------- teardown
+
+  connectionError(code: ErrorCode, detail: string): void {
+    this.opts.onConnectionError?.(code, detail);
+  }
+
+  closeGracefully(): void {
+    if (!this.io.closeGracefully()) return;
+    this.timers.stop();
+    this.queue.abandon();
+  }
+
+  abort(): void {
+    if (!this.io.abort()) return;
+    this.timers.stop();
+    this.queue.abandon();
+  }
+
+  guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      const code = err instanceof L7ProxyError ? err.code : "L7P_ERR_INTERNAL";
+      this.connectionError(code, err instanceof Error ? err.message : String(err));
       this.abort();
-      return;
     }
-    this.enqueue(this.localExchange(errorResponse(err.status === 502 ? 400 : err.status), err.status));
-  }
-
-  protected onClientEnd(): void {
-    if (this.finished) return;
-    this.clientEnded = true;
-    // Held pipelined requests are still to be answered; releaseHeld() comes back here.
-    if (this.heldForQueue) return;
-    if (this.tunnel) {
-      this.upstream?.end();
-      return;
-    }
-    if (this.forwarding) {
-      // The upstream has part of a request that can now never complete.
-      this.abort();
-      return;
-    }
-    this.requestsDone = true;
-    if (this.queue.length === 0) this.closeGracefully();
   }
 }

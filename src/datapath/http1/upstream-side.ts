@@ -4,56 +4,89 @@
 
 import { performance } from "node:perf_hooks";
 import type { ErrorCode } from "../../errors/codes.js";
-import { ExchangeQueue } from "./exchange-queue.js";
+import type { ExchangeQueue } from "../exchange-queue.js";
+import type { Exchange } from "./http1-exchange.js";
 import { withConnectionClose } from "./response-close.js";
 import * as rs from "./response-framer.js";
-import { P_QUEUE_FULL, P_UPGRADE, P_UPSTREAM_FULL } from "./session-core.js";
-import type { HttpDecision } from "./session-options.js";
+import type { SessionControl } from "./session-control.js";
+import type { Http1SessionOptions, HttpDecision } from "./session-options.js";
+import type { SocketPair } from "./socket-pair.js";
 
 /** Size of the buffer the upstream is read into (Node's own read size). */
 const UPSTREAM_READ_BYTES = 64 * 1024;
 
-export abstract class UpstreamSide<V extends HttpDecision> extends ExchangeQueue<V> {
-  protected openUpstream(): void {
+/** What the upstream side asks of the session besides SessionControl. */
+export interface UpstreamHost<V> extends SessionControl<V> {
+  /** The front exchange's response ended: it is answered. */
+  complete(): void;
+  /** A final response head is going out: if the proxy started draining, settle the last request now. */
+  checkDraining(): void;
+  /** A 101 to an allowed upgrade went out (with `rest`, what followed it): the connection is a tunnel now. */
+  tunnelOpened(rest: Buffer): void;
+}
+
+export class UpstreamSide<V extends HttpDecision> {
+  readonly resps = new rs.ResponseFramer();
+  /** After a 101 to an allowed upgrade: bytes flow both ways unparsed. */
+  tunnel = false;
+  /** Date.now() when the upstream last sent something. */
+  upstreamActiveAt = 0;
+  private upstreamGone = false;
+  /** Where the upstream socket reads to (see open); null: allocate a new one. */
+  private upstreamReadBuf: Buffer | null = null;
+  private readonly timed: boolean;
+
+  constructor(
+    private readonly io: SocketPair,
+    private readonly queue: ExchangeQueue<Exchange<V>>,
+    private readonly host: UpstreamHost<V>,
+    private readonly opts: Http1SessionOptions<V>,
+  ) {
+    this.timed = opts.onRequest !== undefined;
+  }
+
+  /** The front exchange is one the upstream answers: the framer learns what the request was. */
+  expect(ex: Exchange<V>): void {
+    if (this.resps.idle) this.resps.begin({ isHead: ex.head!.method === "HEAD", upgrade: ex.head!.upgrade });
+  }
+
+  open(): void {
     const up = this.opts.connectUpstream({
       buffer: () => (this.upstreamReadBuf ??= Buffer.allocUnsafe(UPSTREAM_READ_BYTES)),
       callback: (n: number, buf: Uint8Array) => {
-        this.guard(() => this.onUpstreamData((buf as Buffer).subarray(0, n)));
+        this.host.guard(() => this.onUpstreamData((buf as Buffer).subarray(0, n)));
         // Slices of the buffer went to the client socket; if any is still queued there, the
         // next read must not overwrite it: that read gets a fresh buffer. (Everything else
         // the framer keeps across reads, an unfinished head, is a copy.)
-        if (this.client.writableLength > 0) this.upstreamReadBuf = null;
+        if (this.io.client.writableLength > 0) this.upstreamReadBuf = null;
         return true;
       },
     });
-    this.upstream = up;
+    this.io.upstream = up;
     // Only sockets opened without `onread` emit data events.
-    up.on("data", (buf: Buffer) => this.guard(() => this.onUpstreamData(buf)));
-    up.on("end", () => this.guard(() => this.onUpstreamGone(true, "")));
-    up.on("error", (err) => this.guard(() => this.onUpstreamGone(false, err.message)));
-    up.on("close", () => this.guard(() => this.onUpstreamGone(false, "upstream closed")));
-    up.on("drain", () => {
-      this.waitingUpstreamDrain = false;
-      this.resumeClient(P_UPSTREAM_FULL);
-    });
+    up.on("data", (buf: Buffer) => this.host.guard(() => this.onUpstreamData(buf)));
+    up.on("end", () => this.host.guard(() => this.onUpstreamGone(true, "")));
+    up.on("error", (err) => this.host.guard(() => this.onUpstreamGone(false, err.message)));
+    up.on("close", () => this.host.guard(() => this.onUpstreamGone(false, "upstream closed")));
+    up.on("drain", () => this.io.onUpstreamDrain());
   }
 
-  protected onUpstreamData(buf: Buffer): void {
-    if (this.finished) return;
+  private onUpstreamData(buf: Buffer): void {
+    if (this.io.finished) return;
     this.upstreamActiveAt = Date.now();
     if (this.tunnel) {
-      this.writeClient(buf);
+      this.io.writeClient(buf);
       return;
     }
     const f = this.resps;
     let pos = 0;
     let outStart = -1;
     const flush = (end: number) => {
-      if (outStart >= 0 && end > outStart) this.writeClient(outStart === 0 && end === buf.length ? buf : buf.subarray(outStart, end));
+      if (outStart >= 0 && end > outStart) this.io.writeClient(outStart === 0 && end === buf.length ? buf : buf.subarray(outStart, end));
       outStart = -1;
     };
     for (;;) {
-      const ex = this.queue[0];
+      const ex = this.queue.front();
       if (ex === undefined || ex.local !== null) {
         flush(pos);
         if (pos < buf.length) this.upstreamFailure("L7P_ERR_HTTP_RESPONSE", "response bytes with no request waiting");
@@ -67,18 +100,15 @@ export abstract class UpstreamSide<V extends HttpDecision> extends ExchangeQueue
           return;
         case rs.HEAD: {
           const h = f.head!;
-          if (h.status >= 200 && !this.draining && this.opts.draining?.() === true) {
-            this.draining = true;
-            this.settleLast();
-          }
+          if (h.status >= 200) this.host.checkDraining();
           if (ex.announceClose && h.status >= 200 && h.keepAlive) {
             flush(pos);
-            this.writeClient(withConnectionClose(h.raw));
+            this.io.writeClient(withConnectionClose(h.raw));
           } else if (f.headInChunk) {
             if (outStart < 0) outStart = f.headStart;
           } else {
             flush(pos);
-            this.writeClient(h.raw);
+            this.io.writeClient(h.raw);
           }
           ex.answered = true;
           if (h.status >= 200) {
@@ -93,10 +123,10 @@ export abstract class UpstreamSide<V extends HttpDecision> extends ExchangeQueue
           break;
         case rs.END: {
           // The run of bytes continues into the next response only if one is coming.
-          const next = this.queue[1];
+          const next = this.queue.at(1);
           if (next === undefined || next.local !== null || ex.closeAfter || ex.head?.upgrade === true) flush(f.pos);
-          this.complete();
-          if (this.finished) return;
+          this.host.complete();
+          if (this.io.finished) return;
           break;
         }
         case rs.UPGRADE:
@@ -107,7 +137,7 @@ export abstract class UpstreamSide<V extends HttpDecision> extends ExchangeQueue
             flush(f.pos);
           } else {
             flush(pos);
-            this.writeClient(f.head!.raw);
+            this.io.writeClient(f.head!.raw);
           }
           this.startTunnel(buf.subarray(f.pos));
           return;
@@ -120,52 +150,46 @@ export abstract class UpstreamSide<V extends HttpDecision> extends ExchangeQueue
     }
   }
 
-  protected startTunnel(rest: Buffer): void {
-    const ex = this.queue.shift()!;
-    this.report(ex);
+  private startTunnel(rest: Buffer): void {
+    const ex = this.queue.takeFront()!;
+    this.host.report(ex);
     this.tunnel = true;
-    this.clearHeaderTimer();
-    if (rest.length > 0) this.writeClient(rest);
-    const held = this.held;
-    this.held = null;
-    if (held !== null && held.length > 0) this.writeUpstream(held);
-    if (this.clientEnded) this.upstream?.end();
-    this.resumeClient(P_UPGRADE | P_QUEUE_FULL);
+    this.host.tunnelOpened(rest);
   }
 
-  protected onUpstreamGone(clean: boolean, detail: string): void {
-    if (this.finished || this.upstreamGone) return;
+  private onUpstreamGone(clean: boolean, detail: string): void {
+    if (this.io.finished || this.upstreamGone) return;
     this.upstreamGone = true;
     if (this.tunnel) {
-      if (clean) this.client.end();
-      else this.abort();
+      if (clean) this.io.client.end();
+      else this.host.abort();
       return;
     }
-    const ex = this.queue[0];
+    const ex = this.queue.front();
     if (clean && this.resps.endOfStream() && ex !== undefined && ex.local === null && ex.answered) {
       // A body that runs until close has ended.
       ex.closeAfter = true;
-      this.complete();
+      this.host.complete();
       return;
     }
     if (ex === undefined || ex.local !== null) {
       // Nothing awaited from the upstream: the connection simply ends, as it would have.
-      this.closeGracefully();
+      this.host.closeGracefully();
       return;
     }
     this.upstreamFailure("L7P_ERR_UPSTREAM_CONNECT", detail || "upstream closed before the response ended");
   }
 
-  protected upstreamFailure(code: ErrorCode, detail: string): void {
-    this.opts.onConnectionError?.(code, detail);
-    const ex = this.queue[0];
+  private upstreamFailure(code: ErrorCode, detail: string): void {
+    this.host.connectionError(code, detail);
+    const ex = this.queue.front();
     if (ex !== undefined && ex.local === null && !ex.answered) {
       // Nothing of the answer was sent yet: say so, the way Envoy does (503 when the upstream
       // went away, 502 when it answered something that is not an HTTP/1 response for this
       // request, such as a 101 to a request not forwarded as an upgrade), then close.
-      this.answerOldestAndClose(ex, code === "L7P_ERR_UPSTREAM_CONNECT" ? 503 : 502);
+      this.host.answerOldestAndClose(ex, code === "L7P_ERR_UPSTREAM_CONNECT" ? 503 : 502);
       return;
     }
-    this.abort();
+    this.host.abort();
   }
 }

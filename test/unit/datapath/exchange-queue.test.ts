@@ -15,6 +15,7 @@ function harness(max = 3) {
       resumeReads: () => events.push("resume"),
       closeAfter: (ex) => events.push(`close after ${ex.id}`),
       idle: () => events.push("idle"),
+      awaitingUpstream: (ex) => events.push(`awaiting ${ex.id}`),
     },
     max,
   );
@@ -37,21 +38,21 @@ describe("ExchangeQueue", () => {
     q.push(local("denied-b"));
     q.push(upstream("c"));
     q.push(local("denied-d"));
-    expect(events).toEqual([]);
+    expect(events).toEqual(["awaiting a"]);
     q.completeFront();
-    expect(events).toEqual(["finished a", "write denied-b", "finished denied-b"]);
+    expect(events.slice(1)).toEqual(["finished a", "write denied-b", "finished denied-b", "awaiting c"]);
     q.completeFront();
-    expect(events.slice(3)).toEqual(["finished c", "write denied-d", "finished denied-d", "idle"]);
+    expect(events.slice(5)).toEqual(["finished c", "write denied-d", "finished denied-d", "idle"]);
   });
 
   it("pauses reads at the bound and resumes when an answer makes room", () => {
     const { q, events, upstream } = harness(2);
     q.push(upstream("a"));
     q.push(upstream("b"));
-    expect(events).toEqual(["pause"]);
+    expect(events).toEqual(["awaiting a", "pause"]);
     expect(q.full).toBe(true);
     q.completeFront();
-    expect(events).toEqual(["pause", "finished a", "resume"]);
+    expect(events).toEqual(["awaiting a", "pause", "finished a", "resume", "awaiting b"]);
   });
 
   it("stops at an exchange that closes the connection: nothing after it is answered", () => {
@@ -59,7 +60,7 @@ describe("ExchangeQueue", () => {
     q.push(upstream("a", true));
     q.push(local("never"));
     q.completeFront();
-    expect(events).toEqual(["finished a", "close after a"]);
+    expect(events).toEqual(["awaiting a", "finished a", "close after a"]);
     expect(q.front()?.id).toBe("never");
   });
 
@@ -68,7 +69,19 @@ describe("ExchangeQueue", () => {
     q.push(upstream("a"));
     q.push(upstream("b"));
     expect(q.abandon().map((e) => e.id)).toEqual(["a", "b"]);
-    expect(events).toEqual(["finished a", "finished b"]);
+    expect(events).toEqual(["awaiting a", "finished a", "finished b"]);
     expect(q.length).toBe(0);
+  });
+
+  it("takes the front out for the host to answer itself, resuming reads, and answers what follows only when asked", () => {
+    const { q, events, upstream, local } = harness(2);
+    q.push(upstream("a"));
+    q.push(local("denied-b"));
+    expect(q.at(1)?.id).toBe("denied-b");
+    expect(q.takeFront()?.id).toBe("a");
+    expect(events).toEqual(["awaiting a", "pause", "resume"]);
+    expect(q.front()?.id).toBe("denied-b");
+    q.advance();
+    expect(events.slice(3)).toEqual(["write denied-b", "finished denied-b", "idle"]);
   });
 });
