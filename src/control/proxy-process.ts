@@ -129,6 +129,7 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
     podLevelLabels: config.podLevelMetrics,
     flowSampleRate: config.flowSampleRate,
     deniedFlowMinRate: config.deniedFlowMinRate,
+    ringSize: config.flowRingSize,
   });
   hooks.telemetry?.(telemetry, registry);
   const managesRules = role === "single" && config.installRules;
