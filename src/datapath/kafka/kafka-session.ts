@@ -10,11 +10,13 @@ import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import type { ErrorCode } from "../../errors/codes.js";
 import type { KafkaRequestFacts, L7Verdict } from "../../policy/decision.js";
-import { kafkaDenyResponder } from "./denied-reply.js";
+import { CLUSTER_AUTHORIZATION_FAILED, kafkaDenyResponder } from "./denied-reply.js";
+import { encodeResponse } from "./frames.js";
 import { decodeRequest, type KafkaRefusal, type KafkaRequest } from "./request-decoder.js";
 import { requestFacts } from "./request-facts.js";
 import { decodeResponse } from "./response-decoder.js";
 import { ResponseFramer } from "./response-framer.js";
+import { requestSpec } from "./spec/layout.js";
 import type { TopicIdTable } from "./topic-ids.js";
 
 export interface KafkaExchangeReport {
@@ -60,6 +62,10 @@ interface Exchange {
   learn: boolean;
   tForwarded: number;
 }
+
+const UNSUPPORTED_VERSION = 35;
+/** The newest ApiVersions the specs define: what a too-new client is told to use. */
+const API_VERSIONS_MAX = requestSpec(18)!.valid[1]!;
 
 const REFUSAL_CODES: Readonly<Record<KafkaRefusal, ErrorCode>> = {
   "frame-too-large": "L7P_ERR_KAFKA_FRAME_TOO_LARGE",
@@ -138,6 +144,16 @@ export class KafkaSession {
         this.want = buf.length - pos + r.need;
         break;
       }
+      if (r.kind === "refused" && r.reason === "unsupported-version" && r.apiKey === 18 && r.end !== null) {
+        // A client newer than the specs opens with its newest ApiVersions; a broker answers
+        // UNSUPPORTED_VERSION at v0 with the versions it does speak, and the client retries
+        // within them (KIP-511). The proxy answers for itself, so it is never handed a
+        // version it cannot read. The request is decided like any other first.
+        pos = r.end;
+        this.want = 4;
+        this.onApiVersionsTooNew(r.apiVersion!, r.correlationId!, r.clientId, t0);
+        continue;
+      }
       if (r.kind === "refused") {
         const where = r.apiKey === null ? "" : ` (API ${r.apiKey} v${r.apiVersion}, correlation id ${r.correlationId})`;
         this.host.parseError(REFUSAL_CODES[r.reason]);
@@ -187,12 +203,27 @@ export class KafkaSession {
         this.stopping = true;
       }
     }
+    this.enqueue(ex);
+  }
+
+  private enqueue(ex: Exchange): void {
     this.queue.push(ex);
     if (this.queue.length >= this.opts.maxPipelined) {
       this.pausedForQueue = true;
       this.host.client.pause();
     }
     this.advance();
+  }
+
+  private onApiVersionsTooNew(apiVersion: number, correlationId: number, clientId: string | null, t0: number): void {
+    const verdict = this.host.decide({ apiKey: 18, apiVersion, clientId, topics: [] });
+    const errorCode = verdict.allowed ? UNSUPPORTED_VERSION : CLUSTER_AUTHORIZATION_FAILED;
+    const body = verdict.allowed ? { ErrorCode: errorCode, ApiKeys: [{ ApiKey: 18, MinVersion: 0, MaxVersion: API_VERSIONS_MAX }] } : { ErrorCode: errorCode, ApiKeys: [] };
+    const report: KafkaExchangeReport = {
+      verdict, apiKey: 18, apiVersion, correlationId, clientId, topics: [], errorCode,
+      proxyLatencySeconds: 0, upstreamLatencySeconds: undefined, startedAtMs: t0,
+    };
+    this.enqueue({ report, local: encodeResponse(18, 0, correlationId, body), close: false, awaitsBroker: false, learn: false, tForwarded: 0 });
   }
 
   private forward(frame: Buffer): void {
