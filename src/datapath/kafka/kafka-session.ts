@@ -2,8 +2,7 @@
 // decided before any of it moves: allowed frames go to the broker as received; denied ones
 // get the broker-style error response, written in order with the broker's responses (Kafka
 // answers in request order on a connection, so each exchange waits in the generic
-// ExchangeQueue until the ones
-// before it are answered). A frame the decoder cannot read closes the connection. Responses
+// ExchangeQueue until the ones before it are answered). A frame the decoder cannot read closes the connection. Responses
 // stream through, framed so each is matched to the request it answers; Metadata responses
 // with topic IDs are read to learn ID -> name.
 
