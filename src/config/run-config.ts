@@ -35,6 +35,14 @@ export interface RunConfig {
   readonly requestTimeoutMs: number;
   readonly maxHeaderBytes: number;
   readonly upstreamConnectTimeoutMs: number;
+  /** UDP port of the DNS proxy (TPROXY target for DNS); 0 turns the DNS proxy off. */
+  readonly dnsProxyPort: number;
+  readonly dnsRejectResponseCode: "refused" | "name-error";
+  readonly dnsUpstreamTimeoutMs: number;
+  readonly fqdnMinTtl: number;
+  readonly fqdnMaxIpsPerName: number;
+  readonly fqdnProxyResponseMaxDelayMs: number;
+  readonly stateDir: string | null;
   readonly telemetry: boolean;
   readonly podLevelMetrics: boolean;
   readonly flowSampleRate: number;
@@ -79,6 +87,13 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   "request-timeout-ms": { kind: "number", key: "requestTimeoutMs", default: 3_600_000, help: "time a forwarded request may take to be answered, then 504 (Cilium's route timeout is 3600 s); 0 = none" },
   "max-header-bytes": { kind: "number", key: "maxHeaderBytes", default: 65_536, help: "largest request head accepted; larger gets 431" },
   "upstream-connect-timeout-ms": { kind: "number", key: "upstreamConnectTimeoutMs", default: 5_000, help: "time to connect to the original destination" },
+  "dns-proxy-port": { kind: "number", key: "dnsProxyPort", default: 15053, help: "UDP port of the DNS proxy, where DNS from endpoints with DNS rules or toFQDNs peers is redirected (TCP DNS uses --proxy-port); 0 = no DNS proxy" },
+  "dns-reject-response-code": { kind: "string", key: "dnsRejectResponseCode", default: "refused", help: "answer to a query policy denies: refused (REFUSED) or name-error (NXDOMAIN), as Cilium's --tofqdns-dns-reject-response-code" },
+  "dns-upstream-timeout-ms": { kind: "number", key: "dnsUpstreamTimeoutMs", default: 10_000, help: "time the resolver has to answer a forwarded query, then SERVFAIL (Cilium's ProxyForwardTimeout)" },
+  "fqdn-min-ttl": { kind: "number", key: "fqdnMinTtl", default: 0, help: "shortest time (seconds) a learned name keeps allowing its IPs for toFQDNs, whatever the answer's TTL" },
+  "fqdn-max-ips-per-name": { kind: "number", key: "fqdnMaxIpsPerName", default: 1000, help: "most IPs kept per learned name (the least recently answered go first)" },
+  "fqdn-proxy-response-max-delay-ms": { kind: "number", key: "fqdnProxyResponseMaxDelayMs", default: 100, help: "longest a DNS answer is held until the policy allowing its IPs is in force (Cilium's --tofqdns-proxy-response-max-delay)" },
+  "state-dir": { kind: "string", key: "stateDir", default: null, help: "directory for state that survives a restart (learned DNS names); none when unset" },
   telemetry: { kind: "boolean", key: "telemetry", default: true, help: "metrics and flow records (--no-telemetry turns both off, e.g. to measure their cost)" },
   "pod-level-metrics": { kind: "boolean", key: "podLevelMetrics", default: false, help: "add pod names to metric labels (higher cardinality)" },
   "flow-sample-rate": { kind: "number", key: "flowSampleRate", default: 1000, help: "most forwarded flow records written per second (the rest are counted)" },
@@ -197,6 +212,9 @@ export function parseRunConfig(argv: string[], env: NodeJS.ProcessEnv = process.
   if (!LOG_LEVELS.has(out.logLevel as string)) usageError(`--log-level: must be one of ${[...LOG_LEVELS].join(", ")}`);
   if (out.rulesBackend !== "nft" && out.rulesBackend !== "iptables") usageError("--rules-backend: must be nft or iptables");
   if ((out.workers as number) < 1) usageError("--workers: must be at least 1");
+  if ((out.dnsProxyPort as number) > 65535) usageError("--dns-proxy-port: must be 0-65535");
+  if (out.dnsRejectResponseCode !== "refused" && out.dnsRejectResponseCode !== "name-error") usageError("--dns-reject-response-code: must be refused or name-error");
+  if ((out.fqdnMaxIpsPerName as number) < 1) usageError("--fqdn-max-ips-per-name: must be at least 1");
   out.help = flags.help === true;
   return Object.freeze(out) as unknown as RunConfig & { help: boolean };
 }
