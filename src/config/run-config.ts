@@ -34,6 +34,9 @@ export interface RunConfig {
   readonly idleTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly maxHeaderBytes: number;
+  readonly maxRequestLineBytes: number;
+  readonly maxHeaders: number;
+  readonly maxPipelined: number;
   readonly upstreamConnectTimeoutMs: number;
   /** UDP port of the DNS proxy (TPROXY target for DNS); 0 turns the DNS proxy off. */
   readonly dnsProxyPort: number;
@@ -43,6 +46,8 @@ export interface RunConfig {
   readonly fqdnMaxIpsPerName: number;
   readonly fqdnProxyResponseMaxDelayMs: number;
   readonly stateDir: string | null;
+  /** Forward what policy would deny, recording it as AUDIT (Cilium's policy-audit-mode, for L7 too). */
+  readonly policyAuditMode: boolean;
   readonly telemetry: boolean;
   readonly podLevelMetrics: boolean;
   readonly flowSampleRate: number;
@@ -86,6 +91,15 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   "idle-timeout-ms": { kind: "number", key: "idleTimeoutMs", default: 300_000, help: "idle connection timeout (Envoy's stream idle timeout is 300 s)" },
   "request-timeout-ms": { kind: "number", key: "requestTimeoutMs", default: 3_600_000, help: "time a forwarded request may take to be answered, then 504 (Cilium's route timeout is 3600 s); 0 = none" },
   "max-header-bytes": { kind: "number", key: "maxHeaderBytes", default: 65_536, help: "largest request head accepted; larger gets 431" },
+  "max-request-line-bytes": { kind: "number", key: "maxRequestLineBytes", default: 8_192, help: "longest HTTP/1 request line accepted; longer gets 431" },
+  "max-headers": { kind: "number", key: "maxHeaders", default: 100, help: "most header fields in a request (Envoy's max_headers_count); more gets 431" },
+  "max-pipelined": { kind: "number", key: "maxPipelined", default: 32, help: "requests of one connection decided ahead of their answers before the proxy stops reading from it" },
+  "policy-audit-mode": {
+    kind: "boolean",
+    key: "policyAuditMode",
+    default: false,
+    help: "forward what policy would deny (L3/L4 and L7) and record it with verdict AUDIT, to roll a policy out without breaking traffic",
+  },
   "upstream-connect-timeout-ms": { kind: "number", key: "upstreamConnectTimeoutMs", default: 5_000, help: "time to connect to the original destination" },
   "dns-proxy-port": { kind: "number", key: "dnsProxyPort", default: 15053, help: "UDP port of the DNS proxy, where DNS from endpoints with DNS rules or toFQDNs peers is redirected (TCP DNS uses --proxy-port); 0 = no DNS proxy" },
   "dns-reject-response-code": { kind: "string", key: "dnsRejectResponseCode", default: "refused", help: "answer to a query policy denies: refused (REFUSED) or name-error (NXDOMAIN), as Cilium's --tofqdns-dns-reject-response-code" },
@@ -136,6 +150,14 @@ function coerce(name: string, spec: OptionSpec, value: unknown, origin: string):
       if (Array.isArray(value) && value.every((v) => typeof v === "string")) return value;
       return bad(`expected a list of strings, got ${JSON.stringify(value)}`);
   }
+}
+
+let defaults: RunConfig | undefined;
+
+/** Every option at its default: what embedders and tests start from (the schema's values, nothing else). */
+export function defaultRunConfig(): RunConfig {
+  defaults ??= parseRunConfig([], {});
+  return defaults;
 }
 
 /** Parses `run`/`rules` argv (and the --config file it names) into a frozen RunConfig. */
@@ -215,6 +237,9 @@ export function parseRunConfig(argv: string[], env: NodeJS.ProcessEnv = process.
   if ((out.dnsProxyPort as number) > 65535) usageError("--dns-proxy-port: must be 0-65535");
   if (out.dnsRejectResponseCode !== "refused" && out.dnsRejectResponseCode !== "name-error") usageError("--dns-reject-response-code: must be refused or name-error");
   if ((out.fqdnMaxIpsPerName as number) < 1) usageError("--fqdn-max-ips-per-name: must be at least 1");
+  for (const name of ["max-headers", "max-pipelined", "max-header-bytes", "max-request-line-bytes"] as const) {
+    if ((out[RUN_OPTIONS[name]!.key] as number) < 1) usageError(`--${name}: must be at least 1`);
+  }
   out.help = flags.help === true;
   return Object.freeze(out) as unknown as RunConfig & { help: boolean };
 }
