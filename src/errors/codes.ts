@@ -33,6 +33,9 @@ export const ERROR_CODES = {
   L7P_ERR_HTTP_METHOD: "a method the proxy does not forward (CONNECT)",
   L7P_ERR_HTTP_PATH: "a request path that cannot be normalized (malformed percent-encoding, %00, or a fragment)",
   L7P_ERR_HTTP_RESPONSE: "malformed response from the upstream",
+  // Data path: DNS
+  L7P_ERR_DNS_MALFORMED: "a DNS query (or a resolver's answer) that cannot be parsed: answered SERVFAIL, never forwarded",
+  L7P_ERR_DNS_REPLY: "a DNS answer could not be sent back to the client",
   // Data path: connections
   L7P_ERR_UPSTREAM_CONNECT: "the original destination refused or did not answer",
   L7P_ERR_TIMEOUT: "a client or upstream was idle or too slow past its limit",

@@ -39,6 +39,8 @@ export interface ClusterOptions {
   /** Where the proxy gets policy: the cluster's policy directory (default) or the Kubernetes API. */
   policySource?: "files" | { kubernetes: { kubeconfig: string; nodeName: string } };
   adminPort?: number;
+  /** Pods that are no endpoint of the inventory: "world" addresses (servers outside the cluster). */
+  extraPods?: { name: string; ip: string }[];
 }
 
 export interface CurlResult extends CommandResult {
@@ -68,7 +70,8 @@ export class NetnsCluster {
   /** Builds the cluster; `proxy: false` leaves starting the proxy to the caller (startProxy). */
   async start(opts: { proxy?: boolean } = {}): Promise<void> {
     const inventory = await loadEndpointsFile(this.opts.endpointsFile);
-    this.topo = await createTopology({ tag: this.tag, pods: inventory.endpoints.map((e) => ({ name: e.name, ip: e.ips[0]! })) });
+    const pods = [...inventory.endpoints.map((e) => ({ name: e.name, ip: e.ips[0]! })), ...(this.opts.extraPods ?? [])];
+    this.topo = await createTopology({ tag: this.tag, pods });
     try {
       for (const s of this.opts.servers) {
         const child = spawnIn(this.topo.pod(s.pod).netns, process.execPath, [join(REPO_ROOT, "dist", s.script), ...s.args]);

@@ -3,28 +3,12 @@
 // owner also makes sure the policy allowing the new addresses is in force before the answer
 // is released).
 
-import type { FlowQuery, FlowVerdict, L7Verdict } from "../../policy/decision.js";
+import type { FlowQuery, FlowVerdict } from "../../policy/decision.js";
+import type { DatapathObserver, DnsDetail, L7Exchange } from "../observer.js";
 
-export interface DnsDetail {
-  protocol: "dns";
-  /** The question's name, fully qualified, lower case. */
-  query: string;
-  qtypes: string[];
-  rcode: string;
-  ips: string[];
-  ttl: number | null;
-  transport: "udp" | "tcp";
-}
+export type { DnsDetail } from "../observer.js";
 
-export interface DnsExchange {
-  flow: FlowVerdict;
-  query: FlowQuery;
-  verdict: L7Verdict;
-  proxyLatencySeconds: number;
-  upstreamLatencySeconds: number | undefined;
-  startedAtMs: number | undefined;
-  detail: DnsDetail;
-}
+export type DnsExchange = L7Exchange<DnsDetail>;
 
 export interface DnsReporter {
   exchange(ex: DnsExchange): void;
@@ -52,3 +36,14 @@ export const NO_DNS_REPORTER: DnsReporter = {
   sendError() {},
   l4Denied() {},
 };
+
+/** The DNS proxy's reports through the data path's observer (telemetry). */
+export function observerReporter(observer: DatapathObserver): DnsReporter {
+  return {
+    exchange: (ex) => observer.l7Request(ex),
+    malformed: () => observer.parseError("L7P_ERR_DNS_MALFORMED"),
+    upstreamTimeout: (transport) => observer.connectionError("L7P_ERR_TIMEOUT", `the resolver did not answer a DNS query over ${transport} in time (SERVFAIL sent)`),
+    sendError: (transport, reason) => observer.connectionError("L7P_ERR_DNS_REPLY", `a DNS answer over ${transport} could not be sent: ${reason}`),
+    l4Denied: (flow, q) => observer.l4Verdict(flow, q, false),
+  };
+}
