@@ -44,7 +44,7 @@ export interface RunConfig {
   readonly dnsUpstreamTimeoutMs: number;
   readonly fqdnMinTtl: number;
   readonly fqdnMaxIpsPerName: number;
-  readonly fqdnProxyResponseMaxDelayMs: number;
+  readonly fqdnMaxHoldMs: number;
   readonly stateDir: string | null;
   /** Forward what policy would deny, recording it as AUDIT (Cilium's policy-audit-mode, for L7 too). */
   readonly policyAuditMode: boolean;
@@ -106,7 +106,7 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   "dns-upstream-timeout-ms": { kind: "number", key: "dnsUpstreamTimeoutMs", default: 10_000, help: "time the resolver has to answer a forwarded query, then SERVFAIL (Cilium's ProxyForwardTimeout)" },
   "fqdn-min-ttl": { kind: "number", key: "fqdnMinTtl", default: 0, help: "shortest time (seconds) a learned name keeps allowing its IPs for toFQDNs, whatever the answer's TTL" },
   "fqdn-max-ips-per-name": { kind: "number", key: "fqdnMaxIpsPerName", default: 1000, help: "most IPs kept per learned name (the least recently answered go first)" },
-  "fqdn-proxy-response-max-delay-ms": { kind: "number", key: "fqdnProxyResponseMaxDelayMs", default: 100, help: "longest a DNS answer is held until the policy allowing its IPs is in force (Cilium's --tofqdns-proxy-response-max-delay)" },
+  "fqdn-max-hold-ms": { kind: "number", key: "fqdnMaxHoldMs", default: 100, help: "longest a DNS answer is held until the policy allowing its IPs is in force (Cilium's --tofqdns-proxy-response-max-delay)" },
   "state-dir": { kind: "string", key: "stateDir", default: null, help: "directory for state that survives a restart (learned DNS names); none when unset" },
   telemetry: { kind: "boolean", key: "telemetry", default: true, help: "metrics and flow records (--no-telemetry turns both off, e.g. to measure their cost)" },
   "pod-level-metrics": { kind: "boolean", key: "podLevelMetrics", default: false, help: "add pod names to metric labels (higher cardinality)" },

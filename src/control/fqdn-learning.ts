@@ -2,7 +2,7 @@
 // (--state-dir) and in the kernel's UDP/SCTP sets, with the answer held until both are done.
 //
 // No race (cilium/cilium #9185, #34344): an answer that brings new addresses is released only
-// once the policy allowing them is in force, up to --fqdn-proxy-response-max-delay-ms:
+// once the policy allowing them is in force, up to --fqdn-max-hold-ms:
 //   - TCP: the proxy decides each new connection with the cache itself, which is updated
 //     before the answer leaves, so nothing needs waiting for;
 //   - UDP/SCTP toFQDNs peers: the kernel decides those datagrams, so the nftables sets are

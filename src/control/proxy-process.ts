@@ -60,7 +60,7 @@ export function startFqdnLearner(config: RunConfig, holder: SnapshotHolder, logg
   const learner: FqdnLearner = new FqdnLearner({
     minTtlSeconds: config.fqdnMinTtl,
     maxIpsPerName: config.fqdnMaxIpsPerName,
-    holdMs: config.fqdnProxyResponseMaxDelayMs,
+    holdMs: config.fqdnMaxHoldMs,
     snapshot: () => holder.current,
     state: config.stateDir === null ? null : new FqdnStateDir(config.stateDir),
     applyDatagramRules: managesRules ? () => updateEnforcedIps(interceptSpecFor(config, holder.current, learner)) : null,

@@ -146,7 +146,8 @@ static void on_readable(uv_poll_t* poll, int status, int events) {
   napi_open_handle_scope(env, &scope);
   napi_value cb, recv, err_value = NULL, result;
   napi_get_reference_value(env, l->callback, &cb);
-  napi_get_undefined(env, &recv);
+  // napi_make_callback needs an object as the receiver.
+  napi_get_global(env, &recv);
   if (status < 0) {
     napi_value code;
     napi_create_string_utf8(env, uv_err_name(status), NAPI_AUTO_LENGTH, &code);
