@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { NetnsCluster, REPO_ROOT, sleep } from "../../src/netns/cluster.js";
 import { runIn, spawnIn } from "../../src/netns/exec.js";
 import { requireRootOrSkip } from "../support/root.js";
+import { UdpEchoServer, udpExchange } from "../support/udp-peers.js";
 
 const canRun = requireRootOrSkip("DNS proxy e2e");
 const FIX = join(import.meta.dirname, "../fixtures/e2e");
@@ -27,6 +28,24 @@ const WORLD = {
   race: "10.206.1.32",
   evil: "10.206.1.66",
   cilium: "10.206.1.40",
+  udp: "10.206.1.50",
+};
+
+// toFQDNs on a UDP port: the kernel decides those datagrams, from nftables sets that must
+// hold the learned address before the answer reaches the pod.
+const UDP_FQDN = {
+  name: "udp-fqdn.yaml",
+  text: `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: udp-fqdn, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {app: app}}
+  egress:
+  - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: kube-system, k8s:k8s-app: kube-dns}}]
+    toPorts: [{ports: [{port: "53", protocol: ANY}], rules: {dns: [{matchPattern: "*.example.com"}]}}]
+  - toFQDNs: [{matchName: udp.example.com}]
+    toPorts: [{ports: [{port: "5353", protocol: UDP}]}]
+`,
 };
 
 interface Dig {
@@ -42,7 +61,9 @@ describe.runIf(canRun)("DNS proxy and toFQDNs", () => {
     endpointsFile: join(FIX, "dns-endpoints.yaml"),
     adminPort: 9913,
     extraPods: Object.entries(WORLD).map(([name, ip]) => ({ name: `w-${name}`, ip })),
-    servers: Object.keys(WORLD).map((name) => ({ pod: `w-${name}`, script: "demo/echo-server.js", args: ["80", name] })),
+    servers: Object.keys(WORLD)
+      .filter((name) => name !== "udp")
+      .map((name) => ({ pod: `w-${name}`, script: "demo/echo-server.js", args: ["80", name] })),
   });
   const resolvConfDirs: string[] = [];
   let dnsmasq: ChildProcess | undefined;
@@ -80,6 +101,7 @@ describe.runIf(canRun)("DNS proxy and toFQDNs", () => {
       `--host-record=race.example.com,${WORLD.race},300`,
       `--host-record=evil.test,${WORLD.evil},300`,
       `--host-record=cilium.io,${WORLD.cilium},300`,
+      `--host-record=udp.example.com,${WORLD.udp},300`,
       ...Array.from({ length: 40 }, (_, i) => `--host-record=big.example.com,10.206.2.${i + 1},300`),
     ];
     dnsmasq = spawnIn(ns("coredns"), "dnsmasq", ["-k", "-p", "53", `--listen-address=${DNS}`, "--bind-interfaces", "--no-resolv", "--no-hosts", ...records]);
@@ -211,6 +233,29 @@ describe.runIf(canRun)("DNS proxy and toFQDNs", () => {
     expect((await dig("app", "evil.test")).status).toBe("NXDOMAIN");
     await cluster.stopProxy();
     await cluster.startProxy();
+  });
+
+  test("toFQDNs on UDP: a datagram sent right after the answer passes (the answer waits for the nftables sets)", async () => {
+    const udp = await UdpEchoServer.start(ns("w-udp"), [5353]);
+    try {
+      await cluster.applyPolicies([UDP_FQDN]);
+      expect(await udpExchange(ns("app"), WORLD.udp, 5353, "early", { timeoutMs: 1000 })).toBeNull();
+      expect(udp.received).toEqual([]);
+      const script = `
+        const dns = require("node:dns");
+        const s = require("node:dgram").createSocket("udp4");
+        dns.resolve4("udp.example.com", (err, ips) => {
+          if (err) { console.log("resolve " + err.code); process.exit(0); }
+          const t = setTimeout(() => { console.log("TIMEOUT"); process.exit(0); }, 1500);
+          s.on("message", (m) => { clearTimeout(t); console.log(m.toString()); process.exit(0); });
+          s.send("right-after", 5353, ips[0]);
+        });`;
+      const r = await runIn(ns("app"), process.execPath, ["-e", script], { allowFail: true });
+      expect(r.stdout.trim()).toBe("echo:right-after");
+    } finally {
+      udp.stop();
+      await cluster.applyPolicies([EXAMPLE_COM]);
+    }
   });
 
   test("Cilium's tofqdn-dns-visibility example: every name resolves, only its FQDNs are reachable", async () => {
