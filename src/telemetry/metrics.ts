@@ -87,6 +87,7 @@ export const METRIC_DEFINITIONS = {
     kind: "gauge",
     help: "IPs of the learned names (a name's IPs counted once per name)",
     labelNames: [],
+  },
   hubbleKafkaRequestsTotal: {
     name: "hubble_kafka_requests_total",
     kind: "counter",
