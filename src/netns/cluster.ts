@@ -40,7 +40,7 @@ export interface ClusterOptions {
   policySource?: "files" | { kubernetes: { kubeconfig: string; nodeName: string } };
   adminPort?: number;
   /** Pods that are no endpoint of the inventory: "world" addresses (servers outside the cluster). */
-  extraPods?: { name: string; ip: string }[];
+  extraPods?: { name: string; ip: string; ip6?: string }[];
 }
 
 export interface CurlResult extends CommandResult {
@@ -70,7 +70,14 @@ export class NetnsCluster {
   /** Builds the cluster; `proxy: false` leaves starting the proxy to the caller (startProxy). */
   async start(opts: { proxy?: boolean } = {}): Promise<void> {
     const inventory = await loadEndpointsFile(this.opts.endpointsFile);
-    const pods = [...inventory.endpoints.map((e) => ({ name: e.name, ip: e.ips[0]! })), ...(this.opts.extraPods ?? [])];
+    // An endpoint's first address is its IPv4 one; an IPv6 address it lists too gives the pod both.
+    const pods = [
+      ...inventory.endpoints.map((e) => {
+        const ip6 = e.ips.find((ip) => ip.includes(":"));
+        return { name: e.name, ip: e.ips[0]!, ...(ip6 !== undefined ? { ip6 } : {}) };
+      }),
+      ...(this.opts.extraPods ?? []),
+    ];
     this.topo = await createTopology({ tag: this.tag, pods });
     try {
       for (const s of this.opts.servers) {
