@@ -49,7 +49,10 @@
 //   sending side after its last request still gets the answers.
 //
 // The session is composed of one object per concept, each in its own file, wired together
-// here and talking through small interfaces (no part reaches into another's fields):
+// here (no class inherits from another). A part asks the session as a whole through a small
+// interface (SessionControl, UpstreamHost, TimersHost, ExchangeQueueHost: the Session
+// implements them) and reads its neighbours only through their few public members (the
+// pair's `finished`, the upstream side's `tunnel`, the queue's front and back):
 //   socket-pair.ts     the two sockets: writes with backpressure, pause reasons, closing
 //   ../exchange-queue.ts  the protocol-neutral in-order queue: answer order, the pipelining
 //                      bound (pauses client reads), local replies written when they reach the front
