@@ -35,6 +35,13 @@ export interface RunConfig {
   readonly requestTimeoutMs: number;
   readonly maxHeaderBytes: number;
   readonly upstreamConnectTimeoutMs: number;
+  readonly http2MaxConcurrentStreams: number;
+  readonly http2StreamWindowBytes: number;
+  readonly http2ConnectionWindowBytes: number;
+  readonly http2MaxHeaderListPairs: number;
+  readonly http2MaxControlFramesPerSecond: number;
+  readonly http2ResetMinStreams: number;
+  readonly http2MaxSessionMemoryMb: number;
   readonly telemetry: boolean;
   readonly podLevelMetrics: boolean;
   readonly flowSampleRate: number;
@@ -79,6 +86,13 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   "request-timeout-ms": { kind: "number", key: "requestTimeoutMs", default: 3_600_000, help: "time a forwarded request may take to be answered, then 504 (Cilium's route timeout is 3600 s); 0 = none" },
   "max-header-bytes": { kind: "number", key: "maxHeaderBytes", default: 65_536, help: "largest request head accepted; larger gets 431" },
   "upstream-connect-timeout-ms": { kind: "number", key: "upstreamConnectTimeoutMs", default: 5_000, help: "time to connect to the original destination" },
+  "http2-max-concurrent-streams": { kind: "number", key: "http2MaxConcurrentStreams", default: 100, help: "HTTP/2 and gRPC: streams a client may have open on one connection (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused" },
+  "http2-stream-window-bytes": { kind: "number", key: "http2StreamWindowBytes", default: 1_048_576, help: "HTTP/2: flow-control window of each stream, what one stream may have in flight to the proxy" },
+  "http2-connection-window-bytes": { kind: "number", key: "http2ConnectionWindowBytes", default: 4_194_304, help: "HTTP/2: flow-control window of each connection, what all its streams together may have in flight" },
+  "http2-max-header-list-pairs": { kind: "number", key: "http2MaxHeaderListPairs", default: 128, help: "HTTP/2: header fields in one request; more refuse the stream (max-header-bytes bounds their decoded size)" },
+  "http2-max-control-frames-per-second": { kind: "number", key: "http2MaxControlFramesPerSecond", default: 100, help: "HTTP/2: SETTINGS, and PING, frames a client may send per second before its connection is closed as a flood" },
+  "http2-reset-min-streams": { kind: "number", key: "http2ResetMinStreams", default: 500, help: "HTTP/2: streams a connection opens before a client resetting half of them is closed (rapid reset, CVE-2023-44487)" },
+  "http2-max-session-memory-mb": { kind: "number", key: "http2MaxSessionMemoryMb", default: 32, help: "HTTP/2: memory one connection's HTTP/2 state may use (node:http2 maxSessionMemory); past it new streams are refused" },
   telemetry: { kind: "boolean", key: "telemetry", default: true, help: "metrics and flow records (--no-telemetry turns both off, e.g. to measure their cost)" },
   "pod-level-metrics": { kind: "boolean", key: "podLevelMetrics", default: false, help: "add pod names to metric labels (higher cardinality)" },
   "flow-sample-rate": { kind: "number", key: "flowSampleRate", default: 1000, help: "most forwarded flow records written per second (the rest are counted)" },
@@ -197,6 +211,11 @@ export function parseRunConfig(argv: string[], env: NodeJS.ProcessEnv = process.
   if (!LOG_LEVELS.has(out.logLevel as string)) usageError(`--log-level: must be one of ${[...LOG_LEVELS].join(", ")}`);
   if (out.rulesBackend !== "nft" && out.rulesBackend !== "iptables") usageError("--rules-backend: must be nft or iptables");
   if ((out.workers as number) < 1) usageError("--workers: must be at least 1");
+  if ((out.http2MaxConcurrentStreams as number) < 1) usageError("--http2-max-concurrent-streams: must be at least 1");
+  for (const [flag, key] of [["http2-stream-window-bytes", "http2StreamWindowBytes"], ["http2-connection-window-bytes", "http2ConnectionWindowBytes"]] as const) {
+    const v = out[key] as number;
+    if (v < 65_535 || v > 2_147_483_647) usageError(`--${flag}: must be 65535-2147483647 (RFC 9113 §6.9.2)`);
+  }
   out.help = flags.help === true;
   return Object.freeze(out) as unknown as RunConfig & { help: boolean };
 }
