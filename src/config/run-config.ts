@@ -34,6 +34,9 @@ export interface RunConfig {
   readonly idleTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly maxHeaderBytes: number;
+  readonly maxRequestLineBytes: number;
+  readonly maxHeaders: number;
+  readonly maxPipelined: number;
   readonly upstreamConnectTimeoutMs: number;
   readonly http2MaxConcurrentStreams: number;
   readonly http2StreamWindowBytes: number;
@@ -42,6 +45,8 @@ export interface RunConfig {
   readonly http2MaxControlFramesPerSecond: number;
   readonly http2ResetMinStreams: number;
   readonly http2MaxSessionMemoryMb: number;
+  /** Forward what policy would deny, recording it as AUDIT (Cilium's policy-audit-mode, for L7 too). */
+  readonly policyAuditMode: boolean;
   readonly telemetry: boolean;
   readonly podLevelMetrics: boolean;
   readonly flowSampleRate: number;
@@ -85,6 +90,15 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   "idle-timeout-ms": { kind: "number", key: "idleTimeoutMs", default: 300_000, help: "idle connection timeout (Envoy's stream idle timeout is 300 s)" },
   "request-timeout-ms": { kind: "number", key: "requestTimeoutMs", default: 3_600_000, help: "time a forwarded request may take to be answered, then 504 (Cilium's route timeout is 3600 s); 0 = none" },
   "max-header-bytes": { kind: "number", key: "maxHeaderBytes", default: 65_536, help: "largest request head accepted; larger gets 431" },
+  "max-request-line-bytes": { kind: "number", key: "maxRequestLineBytes", default: 8_192, help: "longest HTTP/1 request line accepted; longer gets 431" },
+  "max-headers": { kind: "number", key: "maxHeaders", default: 100, help: "most header fields in a request (Envoy's max_headers_count); more gets 431" },
+  "max-pipelined": { kind: "number", key: "maxPipelined", default: 32, help: "requests of one connection decided ahead of their answers before the proxy stops reading from it" },
+  "policy-audit-mode": {
+    kind: "boolean",
+    key: "policyAuditMode",
+    default: false,
+    help: "forward what policy would deny (L3/L4 and L7) and record it with verdict AUDIT, to roll a policy out without breaking traffic",
+  },
   "upstream-connect-timeout-ms": { kind: "number", key: "upstreamConnectTimeoutMs", default: 5_000, help: "time to connect to the original destination" },
   "http2-max-concurrent-streams": { kind: "number", key: "http2MaxConcurrentStreams", default: 100, help: "HTTP/2 and gRPC: streams a client may have open on one connection (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused" },
   "http2-stream-window-bytes": { kind: "number", key: "http2StreamWindowBytes", default: 1_048_576, help: "HTTP/2: flow-control window of each stream, what one stream may have in flight to the proxy" },
@@ -135,6 +149,14 @@ function coerce(name: string, spec: OptionSpec, value: unknown, origin: string):
       if (Array.isArray(value) && value.every((v) => typeof v === "string")) return value;
       return bad(`expected a list of strings, got ${JSON.stringify(value)}`);
   }
+}
+
+let defaults: RunConfig | undefined;
+
+/** Every option at its default: what embedders and tests start from (the schema's values, nothing else). */
+export function defaultRunConfig(): RunConfig {
+  defaults ??= parseRunConfig([], {});
+  return defaults;
 }
 
 /** Parses `run`/`rules` argv (and the --config file it names) into a frozen RunConfig. */
@@ -215,6 +237,9 @@ export function parseRunConfig(argv: string[], env: NodeJS.ProcessEnv = process.
   for (const [flag, key] of [["http2-stream-window-bytes", "http2StreamWindowBytes"], ["http2-connection-window-bytes", "http2ConnectionWindowBytes"]] as const) {
     const v = out[key] as number;
     if (v < 65_535 || v > 2_147_483_647) usageError(`--${flag}: must be 65535-2147483647 (RFC 9113 §6.9.2)`);
+  }
+  for (const name of ["max-headers", "max-pipelined", "max-header-bytes", "max-request-line-bytes"] as const) {
+    if ((out[RUN_OPTIONS[name]!.key] as number) < 1) usageError(`--${name}: must be at least 1`);
   }
   out.help = flags.help === true;
   return Object.freeze(out) as unknown as RunConfig & { help: boolean };
