@@ -2,12 +2,13 @@
 // A new protocol is a new folder with a ProtocolHandler, and one line here.
 
 import type { L7Protocol } from "../policy/decision.js";
-import { http1Handler } from "./http1/http1-handler.js";
+import { httpHandler } from "./http-handler.js";
 import type { ProtocolHandler } from "./protocol-handler.js";
 import { refuseHandler } from "./refuse-handler.js";
 
 const HANDLERS: Readonly<Record<L7Protocol, ProtocolHandler>> = Object.freeze({
-  http: http1Handler,
+  // Sniffs: the HTTP/2 preface -> http2/, anything else -> http1/.
+  http: httpHandler,
   kafka: refuseHandler("kafka"),
   dns: refuseHandler("dns"),
 });

@@ -25,6 +25,10 @@ export class EndStreamLedger {
     return this.#opened.has(streamId);
   }
 
+  has(streamId: number): boolean {
+    return this.#ended.has(streamId);
+  }
+
   /** Whether END_STREAM arrived on the stream; forgets the stream. */
   take(streamId: number): boolean {
     this.#opened.delete(streamId);

@@ -20,7 +20,7 @@
 // - A limit passed or a protocol error: GOAWAY with its code, counted under its error code,
 //   connection closed; other connections never notice.
 
-import { constants, performServerHandshake, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
+import { constants, performServerHandshake, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import type { ErrorCode } from "../../errors/codes.js";
@@ -81,6 +81,8 @@ export interface Http2Session {
 interface Pending {
   stream: ServerHttp2Stream;
   raw: string[];
+  /** Request trailers, when they came before the stream was started. */
+  trailers: IncomingHttpHeaders | null;
 }
 
 const UPSTREAM_FAILURE_BODY = "upstream connect error or disconnect/reset before headers";
@@ -170,7 +172,10 @@ class ClientSession implements Http2Session {
 
   #onStream(stream: ServerHttp2Stream, raw: string[]): void {
     stream.on("error", () => {});
-    this.#pending.push({ stream, raw });
+    const p: Pending = { stream, raw, trailers: null };
+    // Trailers read together with the headers are emitted before the batch starts the stream.
+    stream.once("trailers", (t: IncomingHttpHeaders) => (p.trailers = t));
+    this.#pending.push(p);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(() => this.#flush());
@@ -184,7 +189,7 @@ class ClientSession implements Http2Session {
     if (!this.#draining && this.#opts.draining()) this.drain();
     for (const p of batch) {
       try {
-        this.#start(p.stream, p.raw);
+        this.#start(p);
       } catch (err) {
         this.#opts.onConnectionError("L7P_ERR_INTERNAL", (err as Error).message);
         if (!p.stream.destroyed) p.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
@@ -192,7 +197,8 @@ class ClientSession implements Http2Session {
     }
   }
 
-  #start(stream: ServerHttp2Stream, raw: string[]): void {
+  #start(p: Pending): void {
+    const { stream, raw } = p;
     // Reset by the client before it was looked at: nothing to decide, nothing went upstream.
     // Server streams always have their id.
     const id = stream.id ?? 0;
@@ -241,7 +247,9 @@ class ClientSession implements Http2Session {
     const fwd = forwardHeaders(facts, verdict.headerOps);
     let up;
     try {
-      up = this.#upstream.request(fwd.headers, stream.endAfterHeaders);
+      // An empty body is already over ('end' came without a reader), and END_STREAM is
+      // checked: a stream the client reset is closed and was dropped above.
+      up = this.#upstream.request(fwd.headers, stream.endAfterHeaders || stream.readableEnded);
     } catch (err) {
       this.#opts.onConnectionError("L7P_ERR_UPSTREAM_CONNECT", (err as Error).message);
       const outcome: ForwardOutcome = { status: 0, grpcStatus: null, respondedAtMs: undefined, upstreamReset: true };
@@ -252,7 +260,7 @@ class ClientSession implements Http2Session {
     }
     const doneMs = performance.now();
     const skipped = fwd.skipped.length > 0 ? fwd.skipped : undefined;
-    forwardStream(stream, () => this.#ledger.take(id), up, grpc, {
+    forwardStream(stream, () => this.#ledger.take(id), () => p.trailers, up, grpc, {
       done: (o) => {
         if (o.upstreamReset) this.#opts.onConnectionError("L7P_ERR_H2_UPSTREAM_RESET", `upstream reset stream for ${facts.path}`);
         finish(o, doneMs, skipped);

@@ -42,6 +42,8 @@ export interface ForwardHooks {
 export function forwardStream(
   client: ServerHttp2Stream,
   clientEndedCleanly: () => boolean,
+  /** Request trailers that arrived before the stream was started. */
+  earlyTrailers: () => IncomingHttpHeaders | null,
   up: UpstreamStream,
   grpc: boolean,
   hooks: ForwardHooks,
@@ -66,13 +68,17 @@ export function forwardStream(
     if (clientEndedCleanly()) upstream.end();
     else upstream.close(constants.NGHTTP2_CANCEL);
   });
-  upstream.on("wantTrailers", () => upstream.sendTrailers(stripPseudo(clientTrailers)));
+  upstream.on("wantTrailers", () => upstream.sendTrailers(stripPseudo(clientTrailers ?? earlyTrailers())));
 
   // ---------------------------------------------------------------- upstream -> client
   upstream.on("headers", (h: IncomingHttpHeaders) => {
     // 1xx informational heads (100-continue, 103 early hints) go through as they come.
     if (!client.destroyed && !responded) client.additionalHeaders(h as OutgoingHttpHeaders);
   });
+  // node:http2 emits 'response' on the next tick but 'data' at once: DATA read together
+  // with the response head waits here until the head has gone to the client.
+  let early: Buffer[] | null = null;
+  let earlyEnd = false;
   upstream.on("response", (h: IncomingHttpHeaders, flags: number) => {
     if (client.destroyed) return;
     responded = true;
@@ -86,9 +92,21 @@ export function forwardStream(
     } else {
       client.respond(h as OutgoingHttpHeaders, { waitForTrailers: true });
     }
+    if (early !== null) {
+      const chunks = early;
+      early = null;
+      let full = false;
+      for (const c of chunks) full = !client.write(c) || full;
+      if (full) upstream.pause();
+    }
+    if (earlyEnd) onUpstreamEnd();
   });
   upstream.on("data", (chunk: Buffer) => {
     if (client.destroyed) return;
+    if (!responded) {
+      (early ??= []).push(chunk);
+      return;
+    }
     if (!client.write(chunk)) upstream.pause();
   });
   client.on("drain", () => upstream.resume());
@@ -100,6 +118,14 @@ export function forwardStream(
   upstream.on("end", () => {
     upstreamDone = true;
     if (client.destroyed) return;
+    if (!responded && up.endedCleanlyPeek()) {
+      earlyEnd = true;
+      return;
+    }
+    onUpstreamEnd();
+  });
+  function onUpstreamEnd(): void {
+    if (client.destroyed) return;
     if (up.endedCleanly()) {
       if (responded && !respondedComplete && !client.writableEnded) client.end();
       return;
@@ -107,7 +133,7 @@ export function forwardStream(
     // node:http2 says "end", the frames say RST_STREAM: a response cut short.
     outcome.upstreamReset = true;
     failClient(constants.NGHTTP2_NO_ERROR);
-  });
+  }
   upstream.on("error", () => {});
   upstream.on("close", () => {
     if (upstreamDone || client.destroyed) return;

@@ -20,6 +20,8 @@ export interface UpstreamStream {
   stream: ClientHttp2Stream;
   /** Whether END_STREAM really arrived on it (ask once, when its readable side has ended). */
   endedCleanly(): boolean;
+  /** The same, without forgetting the stream. */
+  endedCleanlyPeek(): boolean;
 }
 
 class UpstreamFrames implements FrameSink {
@@ -53,7 +55,11 @@ export class UpstreamLink {
     const link = this.#link();
     const stream = link.session.request(headers, endStream ? { endStream: true } : { endStream: false, waitForTrailers: true });
     const ledger = link.ledger;
-    return { stream, endedCleanly: () => stream.id !== undefined && ledger.take(stream.id) };
+    return {
+      stream,
+      endedCleanly: () => stream.id !== undefined && ledger.take(stream.id),
+      endedCleanlyPeek: () => stream.id !== undefined && ledger.has(stream.id),
+    };
   }
 
   /** No new streams; connections close once their streams are done. */

@@ -1,0 +1,20 @@
+import { test } from "vitest";
+import http2 from "node:http2";
+import { startProxy, verdict } from "./harness.js";
+test("debug", async () => {
+  const srv = http2.createServer();
+  srv.on("stream", (st, h) => { console.log("UP got", JSON.stringify(h)); st.on("data", (d) => console.log("UP data", d.length)); st.on("end", () => { console.log("UP end"); st.respond({ ":status": 200 }); st.end("ok"); }); });
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as any).port;
+  const proxy = await startProxy(port, () => verdict(true));
+  const c = http2.connect(`http://127.0.0.1:${proxy.port}`);
+  const r = c.request({ ":path": "/a/b" }, { endStream: false });
+  r.on("response", (h) => console.log("CL response", JSON.stringify(h)));
+  r.on("data", (d) => console.log("CL data", d.length));
+  r.end();
+  const t = setTimeout(() => console.log("STUCK", JSON.stringify(proxy.records), proxy.parseErrors), 2000);
+  await new Promise((res) => { r.on("close", res); setTimeout(res, 3000); });
+  clearTimeout(t);
+  console.log("CL close", r.rstCode);
+  await proxy.close(); srv.close(); c.close();
+});
