@@ -33,9 +33,14 @@ export interface GuardViolation {
 
 const ENHANCE_YOUR_CALM = 0xb;
 const PROTOCOL_ERROR = 0x1;
+const FRAME_SIZE_ERROR = 0x6;
+/** SETTINGS_MAX_FRAME_SIZE the proxy advertises (the RFC's initial value, node's default). */
+const MAX_FRAME_SIZE = 16_384;
 
 export class ClientFrameGuard implements FrameSink {
   violation: GuardViolation | null = null;
+  /** The highest stream id the client opened: a GOAWAY's last-stream-id. */
+  lastStreamId = 0;
   #blockStream = 0;
   #blockFrames = 0;
   #blockBytes = 0;
@@ -52,6 +57,10 @@ export class ClientFrameGuard implements FrameSink {
   ) {}
 
   frame(type: number, flags: number, streamId: number, length: number): boolean {
+    // RFC 9113's frame-level rules, checked here so that the client gets GOAWAY with the RFC's
+    // code (node answers some of them with a bare INTERNAL_ERROR) and nghttp2 never sees them.
+    const bad = frameError(type, flags, streamId, length);
+    if (bad !== null) return this.#fail("L7P_ERR_H2_PROTOCOL", bad[0], bad[1]);
     if (this.#blockStream !== 0) {
       if (type !== FRAME.CONTINUATION || streamId !== this.#blockStream) {
         return this.#fail("L7P_ERR_H2_PROTOCOL", PROTOCOL_ERROR, "a frame other than CONTINUATION inside a header block");
@@ -73,6 +82,7 @@ export class ClientFrameGuard implements FrameSink {
         if (!this.ledger.known(streamId)) {
           this.ledger.opened(streamId);
           this.#streams++;
+          if (streamId > this.lastStreamId) this.lastStreamId = streamId;
         }
         if ((flags & FLAG_END_HEADERS) === 0) {
           this.#blockStream = streamId;
@@ -121,5 +131,37 @@ export class ClientFrameGuard implements FrameSink {
   #fail(code: ErrorCode, h2Code: number, detail: string): boolean {
     this.violation = { code, h2Code, detail };
     return false;
+  }
+}
+
+/** [GOAWAY code, why] for a frame that breaks RFC 9113 §4-§6 on its header alone, else null. */
+function frameError(type: number, flags: number, streamId: number, length: number): [number, string] | null {
+  if (length > MAX_FRAME_SIZE) return [FRAME_SIZE_ERROR, `frame of ${length} bytes`];
+  switch (type) {
+    case FRAME.DATA:
+    case FRAME.HEADERS:
+    case FRAME.PRIORITY:
+    case FRAME.RST_STREAM:
+    case FRAME.CONTINUATION:
+      if (streamId === 0) return [PROTOCOL_ERROR, `frame type ${type} on stream 0`];
+      if (type === FRAME.HEADERS && streamId % 2 === 0) return [PROTOCOL_ERROR, "HEADERS on a server-initiated stream id"];
+      if (type === FRAME.PRIORITY && length !== 5) return [FRAME_SIZE_ERROR, "PRIORITY not 5 bytes"];
+      if (type === FRAME.RST_STREAM && length !== 4) return [FRAME_SIZE_ERROR, "RST_STREAM not 4 bytes"];
+      return null;
+    case FRAME.SETTINGS:
+      if (streamId !== 0) return [PROTOCOL_ERROR, "SETTINGS on a stream"];
+      if ((flags & FLAG_ACK) !== 0 ? length !== 0 : length % 6 !== 0) return [FRAME_SIZE_ERROR, "SETTINGS of a bad length"];
+      return null;
+    case FRAME.PING:
+      if (streamId !== 0) return [PROTOCOL_ERROR, "PING on a stream"];
+      return length === 8 ? null : [FRAME_SIZE_ERROR, "PING not 8 bytes"];
+    case FRAME.GOAWAY:
+      return streamId === 0 ? (length < 8 ? [FRAME_SIZE_ERROR, "GOAWAY under 8 bytes"] : null) : [PROTOCOL_ERROR, "GOAWAY on a stream"];
+    case FRAME.PUSH_PROMISE:
+      return [PROTOCOL_ERROR, "PUSH_PROMISE from a client"];
+    case FRAME.WINDOW_UPDATE:
+      return length === 4 ? null : [FRAME_SIZE_ERROR, "WINDOW_UPDATE not 4 bytes"];
+    default:
+      return null;
   }
 }

@@ -30,6 +30,7 @@ import { denyStream } from "./denied-reply.js";
 import { EndStreamLedger } from "./end-stream-ledger.js";
 import { forwardHeaders } from "./forward-headers.js";
 import { FrameScanner } from "./frame-scanner.js";
+import { goawayFrame } from "./goaway.js";
 import { grpcCallOf, isGrpcContentType, type GrpcCall } from "./grpc.js";
 import { localReply } from "./local-replies.js";
 import { OutboundWatch } from "./outbound-watch.js";
@@ -101,6 +102,10 @@ class ClientSession implements Http2Session {
   readonly #ledger: EndStreamLedger;
   readonly #outbound: OutboundWatch;
   readonly #upstream: UpstreamLink;
+  readonly #tap: SocketTap;
+  readonly #guard: ClientFrameGuard;
+  /** nghttp2 already wrote its own GOAWAY. */
+  #nghttp2Goaway = false;
   #pending: Pending[] = [];
   #flushScheduled = false;
   #open = 0;
@@ -114,9 +119,14 @@ class ClientSession implements Http2Session {
     const guard = new ClientFrameGuard(s, this.#ledger, () => performance.now());
     this.#outbound = new OutboundWatch({
       streamRefused: (code) => opts.onParseError(code),
-      connectionRefused: () => this.#fail("L7P_ERR_H2_PROTOCOL", null),
+      connectionRefused: () => {
+        this.#nghttp2Goaway = true;
+        this.#fail("L7P_ERR_H2_PROTOCOL", null);
+      },
     });
-    const tap = new SocketTap(socket, new FrameScanner(guard, H2_PREFACE.length), new FrameScanner(this.#outbound), replay);
+    const tap = new SocketTap(socket, new FrameScanner(guard, H2_PREFACE.length), new FrameScanner(this.#outbound));
+    this.#tap = tap;
+    this.#guard = guard;
     const session = performServerHandshake(tap, {
       settings: {
         enablePush: false,
@@ -136,7 +146,7 @@ class ClientSession implements Http2Session {
       opts.onConnectionError("L7P_ERR_UPSTREAM_CONNECT", err.message),
     );
     session.once("connect", () => {
-      if (s.connectionWindowBytes > 65_535) session.setLocalWindowSize(s.connectionWindowBytes);
+      if (s.connectionWindowBytes > 65_535 && !session.destroyed) session.setLocalWindowSize(s.connectionWindowBytes);
     });
     session.on("stream", (stream: ServerHttp2Stream, _h: unknown, _f: number, raw: string[]) => this.#onStream(stream, raw));
     session.on("error", (err: NodeJS.ErrnoException) => {
@@ -146,6 +156,7 @@ class ClientSession implements Http2Session {
       else this.#upstream.destroy();
     });
     session.on("close", () => this.#upstream.close());
+    tap.start(replay);
     if (s.idleTimeoutMs > 0) {
       session.setTimeout(s.idleTimeoutMs, () => {
         if (this.#open === 0) this.drain();
@@ -160,14 +171,19 @@ class ClientSession implements Http2Session {
     this.#session.close();
   }
 
+  /**
+   * Ends the connection for a limit or protocol error, counted once under `code`: GOAWAY with
+   * `h2Code` (or the one nghttp2 already wrote), then close; the upstream streams are reset.
+   */
   #fail(code: ErrorCode, h2Code: number | null): void {
     if (this.#failed) return;
     this.#failed = true;
     this.#opts.onParseError(code);
     this.#outbound.ownGoaway = true;
     this.#upstream.destroy();
-    if (h2Code === null) this.#session.destroy();
-    else this.#session.destroy(undefined, h2Code);
+    const last = this.#guard.lastStreamId;
+    this.#tap.terminate(this.#nghttp2Goaway ? null : goawayFrame(last, h2Code ?? constants.NGHTTP2_PROTOCOL_ERROR));
+    this.#session.destroy();
   }
 
   #onStream(stream: ServerHttp2Stream, raw: string[]): void {

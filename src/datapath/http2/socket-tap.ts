@@ -5,7 +5,7 @@
 // at frame headers only; a scanner that stops (a limit was passed) stops the inbound bytes
 // before the session sees them and calls onStop.
 //
-// Bytes already read from the socket (the sniffed preface) are replayed first. Backpressure
+// Bytes already read from the socket (the sniffed preface) are replayed first, by start(). Backpressure
 // runs both ways: a full session pauses the socket; writes are corked into one syscall.
 
 import type { Socket } from "node:net";
@@ -18,14 +18,23 @@ const CLOSE_GRACE_MS = 1000;
 export class SocketTap extends Duplex {
   onStop: () => void = () => {};
   #stopped = false;
+  /** terminate() was called: nothing more goes to the socket. */
+  #dead = false;
 
   constructor(
     private readonly socket: Socket,
     private readonly inbound: FrameScanner | null,
     private readonly outbound: FrameScanner | null,
-    replay: Buffer | null = null,
   ) {
     super({ allowHalfOpen: true, decodeStrings: false });
+  }
+
+  /**
+   * Starts reading, `replay` first. Separate from the constructor so that a limit passed in
+   * the very first bytes finds the session and onStop in place.
+   */
+  start(replay: Buffer | null = null): void {
+    const socket = this.socket;
     if (replay !== null && replay.length > 0) this.#in(replay);
     socket.on("data", (d: Buffer) => this.#in(d));
     socket.on("end", () => this.push(null));
@@ -48,32 +57,50 @@ export class SocketTap extends Duplex {
     if (!this.#stopped) this.socket.resume();
   }
 
+  /**
+   * Ends the connection: `last` (a GOAWAY) is the last frame written, after what was already
+   * written; the session's later writes are dropped, and inbound bytes are no longer read.
+   */
+  terminate(last: Buffer | null): void {
+    if (this.#dead) return;
+    this.#dead = true;
+    this.#stopped = true;
+    const s = this.socket;
+    if (s.destroyed) return;
+    if (last !== null) s.write(last);
+    s.end();
+    const t = setTimeout(() => s.destroy(), CLOSE_GRACE_MS);
+    t.unref();
+    s.once("close", () => clearTimeout(t));
+  }
+
+  // Bytes are written first and scanned after, so a scanner that ends the connection on what
+  // it sees (nghttp2's own GOAWAY) ends it after those bytes.
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.outbound?.push(chunk);
+    if (this.#dead) return cb();
     this.socket.write(chunk, cb);
+    this.outbound?.push(chunk);
   }
 
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    if (this.#dead) return cb();
     const s = this.socket;
     s.cork();
     const last = chunks.length - 1;
-    for (let i = 0; i < last; i++) {
-      this.outbound?.push(chunks[i]!.chunk);
-      s.write(chunks[i]!.chunk);
-    }
-    this.outbound?.push(chunks[last]!.chunk);
+    for (let i = 0; i < last; i++) s.write(chunks[i]!.chunk);
     s.write(chunks[last]!.chunk, cb);
     s.uncork();
+    if (this.outbound !== null) for (const c of chunks) if (!this.#dead) this.outbound.push(c.chunk);
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    this.socket.end();
+    if (!this.#dead) this.socket.end();
     cb();
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     const s = this.socket;
-    if (!s.destroyed) {
+    if (!s.destroyed && !this.#dead) {
       // Let the last frames (a GOAWAY) reach the peer, within a bound.
       s.end();
       const t = setTimeout(() => s.destroy(), CLOSE_GRACE_MS);

@@ -80,6 +80,7 @@ export class UpstreamLink {
     const ledger = new EndStreamLedger(4 * this.settings.maxConcurrentStreams + 64);
     const socket = this.connectSocket();
     const tap = new SocketTap(socket, new FrameScanner(new UpstreamFrames(ledger)), null);
+    tap.start();
     const session = connect(this.origin, {
       createConnection: () => tap,
       settings: { enablePush: false, initialWindowSize: this.settings.streamWindowBytes, maxHeaderListSize: this.settings.maxHeaderListBytes },
@@ -90,7 +91,7 @@ export class UpstreamLink {
     this.#all.add(link);
     this.#current = link;
     session.once("connect", () => {
-      if (this.settings.connectionWindowBytes > 65_535) session.setLocalWindowSize(this.settings.connectionWindowBytes);
+      if (this.settings.connectionWindowBytes > 65_535 && !session.destroyed) session.setLocalWindowSize(this.settings.connectionWindowBytes);
     });
     session.on("goaway", () => (link.usable = false));
     session.on("error", (err: Error) => {
