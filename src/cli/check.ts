@@ -27,7 +27,10 @@ destination's ingress.
   --from PEER          source: namespace/name of an endpoint, or an IP address
   --to PEER            destination: namespace/name of an endpoint, or an IP address
   --port N[/proto]     destination port; protocol tcp (default), udp or sctp
-  --http-*             an HTTP request (method default GET, path default /)
+  --http-*             an HTTP request (method default GET, path default /); HTTP/2 and gRPC
+                       are decided by the same rules, per stream: a gRPC call is
+                       --http-method POST --http-path /package.Service/Method (enforced on
+                       the data path too: a denied call gets PERMISSION_DENIED)
   --kafka-*            a Kafka request (--kafka-api-key is required; version default 0)
   --dns-query NAME     a DNS query to the destination
   --fqdn-ip NAME=IP    what a DNS answer taught the DNS proxy, for toFQDNs (repeatable)

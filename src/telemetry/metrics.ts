@@ -54,6 +54,13 @@ export const METRIC_DEFINITIONS = {
     labelNames: ["method", "protocol", "status", "reporter", ...CONTEXT],
     podLabelNames: POD_CONTEXT,
   },
+  grpcRequestsTotal: {
+    name: "l7proxy_grpc_requests_total",
+    kind: "counter",
+    help: "gRPC calls (HTTP/2 streams with a gRPC content-type) by service, method and the grpc-status the client got (NO_STATUS: reset before any)",
+    labelNames: ["grpc_service", "grpc_method", "grpc_status", "reporter", ...CONTEXT],
+    podLabelNames: POD_CONTEXT,
+  },
   hubbleHttpRequestDurationSeconds: {
     name: "hubble_http_request_duration_seconds",
     kind: "histogram",

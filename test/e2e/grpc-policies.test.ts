@@ -83,6 +83,8 @@ describe.runIf(canRun)("gRPC and HTTP/2 policies on real traffic", () => {
     expect(delta("envoy_http_rq_total")).toBe(4);
     expect(delta("hubble_http_requests_total", { protocol: "HTTP/2", destination_workload: "cc-door-mgr" })).toBe(4);
     expect(delta("hubble_policy_verdicts_total", { match: "l7/http", action: "dropped" })).toBe(1);
+    expect(delta("l7proxy_grpc_requests_total", { grpc_service: "cloudcity.DoorManager", grpc_method: "SetAccessCode", grpc_status: "PERMISSION_DENIED" })).toBe(1);
+    expect(delta("l7proxy_grpc_requests_total", { grpc_service: "cloudcity.DoorManager", grpc_status: "OK" })).toBe(3);
 
     const flows = (await cluster.admin("/flows")).body
       .split("\n")
