@@ -37,6 +37,7 @@ export interface RunConfig {
   readonly maxRequestLineBytes: number;
   readonly maxHeaders: number;
   readonly maxPipelined: number;
+  readonly kafkaMaxFrameBytes: number;
   readonly upstreamConnectTimeoutMs: number;
   readonly http2MaxConcurrentStreams: number;
   readonly http2StreamWindowBytes: number;
@@ -93,6 +94,7 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   "max-request-line-bytes": { kind: "number", key: "maxRequestLineBytes", default: 8_192, help: "longest HTTP/1 request line accepted; longer gets 431" },
   "max-headers": { kind: "number", key: "maxHeaders", default: 100, help: "most header fields in a request (Envoy's max_headers_count); more gets 431" },
   "max-pipelined": { kind: "number", key: "maxPipelined", default: 32, help: "requests of one connection decided ahead of their answers before the proxy stops reading from it" },
+  "kafka-max-frame-bytes": { kind: "number", key: "kafkaMaxFrameBytes", default: 16_777_216, help: "largest Kafka request frame accepted (the whole frame is read before it is decided); larger closes the connection" },
   "policy-audit-mode": {
     kind: "boolean",
     key: "policyAuditMode",

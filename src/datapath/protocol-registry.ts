@@ -3,13 +3,14 @@
 
 import type { L7Protocol } from "../policy/decision.js";
 import { httpHandler } from "./http-handler.js";
+import { kafkaHandler } from "./kafka/kafka-handler.js";
 import type { ProtocolHandler } from "./protocol-handler.js";
 import { refuseHandler } from "./refuse-handler.js";
 
 const HANDLERS: Readonly<Record<L7Protocol, ProtocolHandler>> = Object.freeze({
   // Sniffs: the HTTP/2 preface -> http2/, anything else -> http1/.
   http: httpHandler,
-  kafka: refuseHandler("kafka"),
+  kafka: kafkaHandler,
   dns: refuseHandler("dns"),
 });
 

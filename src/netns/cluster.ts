@@ -6,15 +6,16 @@
 import type { ChildProcess } from "node:child_process";
 import { copyFile, mkdtemp, readdir, rm, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadEndpointsFile } from "../policy/endpoints/load-endpoints.js";
 import { runIn, spawnIn, type CommandResult } from "./exec.js";
 import { createTopology, type Topology } from "./topology.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
-/** Repository root, whether running from src/ (tests) or dist/ (the CLI). */
-export const REPO_ROOT = resolve(here, "../..");
+const up = resolve(here, "../..");
+/** Repository root, whether running from src/ (tests), dist/ (the CLI) or dist-bench/src/ (benchmarks). */
+export const REPO_ROOT = basename(up) === "dist-bench" ? dirname(up) : up;
 export const CLI = join(REPO_ROOT, "dist", "cli", "main.js");
 
 export interface ServerSpec {
