@@ -46,6 +46,14 @@ export interface RunConfig {
   readonly http2MaxControlFramesPerSecond: number;
   readonly http2ResetMinStreams: number;
   readonly http2MaxSessionMemoryMb: number;
+  /** UDP port of the DNS proxy (TPROXY target for DNS); 0 turns the DNS proxy off. */
+  readonly dnsProxyPort: number;
+  readonly dnsRejectResponseCode: "refused" | "name-error";
+  readonly dnsUpstreamTimeoutMs: number;
+  readonly fqdnMinTtl: number;
+  readonly fqdnMaxIpsPerName: number;
+  readonly fqdnMaxHoldMs: number;
+  readonly stateDir: string | null;
   /** Forward what policy would deny, recording it as AUDIT (Cilium's policy-audit-mode, for L7 too). */
   readonly policyAuditMode: boolean;
   readonly telemetry: boolean;
@@ -109,6 +117,13 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   "http2-max-control-frames-per-second": { kind: "number", key: "http2MaxControlFramesPerSecond", default: 100, help: "HTTP/2: SETTINGS, and PING, frames a client may send per second before its connection is closed as a flood" },
   "http2-reset-min-streams": { kind: "number", key: "http2ResetMinStreams", default: 500, help: "HTTP/2: streams a connection opens before a client resetting half of them is closed (rapid reset, CVE-2023-44487)" },
   "http2-max-session-memory-mb": { kind: "number", key: "http2MaxSessionMemoryMb", default: 32, help: "HTTP/2: memory one connection's HTTP/2 state may use (node:http2 maxSessionMemory); past it new streams are refused" },
+  "dns-proxy-port": { kind: "number", key: "dnsProxyPort", default: 15053, help: "UDP port of the DNS proxy, where DNS from endpoints with DNS rules or toFQDNs peers is redirected (TCP DNS uses --proxy-port); 0 = no DNS proxy" },
+  "dns-reject-response-code": { kind: "string", key: "dnsRejectResponseCode", default: "refused", help: "answer to a query policy denies: refused (REFUSED) or name-error (NXDOMAIN), as Cilium's --tofqdns-dns-reject-response-code" },
+  "dns-upstream-timeout-ms": { kind: "number", key: "dnsUpstreamTimeoutMs", default: 10_000, help: "time the resolver has to answer a forwarded query, then SERVFAIL (Cilium's ProxyForwardTimeout)" },
+  "fqdn-min-ttl": { kind: "number", key: "fqdnMinTtl", default: 0, help: "shortest time (seconds) a learned name keeps allowing its IPs for toFQDNs, whatever the answer's TTL" },
+  "fqdn-max-ips-per-name": { kind: "number", key: "fqdnMaxIpsPerName", default: 1000, help: "most IPs kept per learned name (the least recently answered go first)" },
+  "fqdn-max-hold-ms": { kind: "number", key: "fqdnMaxHoldMs", default: 100, help: "longest a DNS answer is held until the policy allowing its IPs is in force (Cilium's --tofqdns-proxy-response-max-delay)" },
+  "state-dir": { kind: "string", key: "stateDir", default: null, help: "directory for state that survives a restart (learned DNS names); none when unset" },
   telemetry: { kind: "boolean", key: "telemetry", default: true, help: "metrics and flow records (--no-telemetry turns both off, e.g. to measure their cost)" },
   "pod-level-metrics": { kind: "boolean", key: "podLevelMetrics", default: false, help: "add pod names to metric labels (higher cardinality)" },
   "flow-sample-rate": { kind: "number", key: "flowSampleRate", default: 1000, help: "most forwarded flow records written per second (the rest are counted)" },
@@ -240,6 +255,9 @@ export function parseRunConfig(argv: string[], env: NodeJS.ProcessEnv = process.
     const v = out[key] as number;
     if (v < 65_535 || v > 2_147_483_647) usageError(`--${flag}: must be 65535-2147483647 (RFC 9113 §6.9.2)`);
   }
+  if ((out.dnsProxyPort as number) > 65535) usageError("--dns-proxy-port: must be 0-65535");
+  if (out.dnsRejectResponseCode !== "refused" && out.dnsRejectResponseCode !== "name-error") usageError("--dns-reject-response-code: must be refused or name-error");
+  if ((out.fqdnMaxIpsPerName as number) < 1) usageError("--fqdn-max-ips-per-name: must be at least 1");
   for (const name of ["max-headers", "max-pipelined", "max-header-bytes", "max-request-line-bytes"] as const) {
     if ((out[RUN_OPTIONS[name]!.key] as number) < 1) usageError(`--${name}: must be at least 1`);
   }

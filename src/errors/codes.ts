@@ -44,6 +44,9 @@ export const ERROR_CODES = {
   L7P_ERR_H2_PING_FLOOD: "more PING frames in a second than allowed: GOAWAY ENHANCE_YOUR_CALM",
   L7P_ERR_H2_FLOOD: "another flood nghttp2 detected (frames that each need a reply the client does not read)",
   L7P_ERR_H2_UPSTREAM_RESET: "the upstream reset a stream, or cut its response short (RST_STREAM before END_STREAM, even NO_ERROR); the client's stream is reset or answered 503, never ended as a success",
+  // Data path: DNS
+  L7P_ERR_DNS_MALFORMED: "a DNS query (or a resolver's answer) that cannot be parsed: answered SERVFAIL, never forwarded",
+  L7P_ERR_DNS_REPLY: "a DNS answer could not be sent back to the client",
   // Data path: Kafka (the connection is closed, as Cilium's Kafka parser did; nothing is forwarded)
   L7P_ERR_KAFKA_FRAME_TOO_LARGE: "a Kafka request whose size prefix is negative or over --kafka-max-frame-bytes",
   L7P_ERR_KAFKA_VERSION: "a Kafka request of an API key or version that Apache Kafka's specs do not define",
