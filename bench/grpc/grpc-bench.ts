@@ -79,7 +79,7 @@ endpoints:
 function haproxyConfig(ports: Record<Kind, { proxy: number; upstream: number }>): string {
   return `global
   nbthread 1
-  maxconn 20000
+  maxconn 4000
 defaults
   mode http
   timeout connect 5s
@@ -89,7 +89,7 @@ frontend grpc
   bind ${CLIENT_IP}:${ports.grpc.proxy} proto h2
   acl allowed method POST
   acl allowed_path path /l7test.Echo/Unary
-  http-request return status 200 content-type application/grpc hdr grpc-status 7 hdr grpc-message "Access%20denied%0D%0A" unless allowed allowed_path
+  http-request return status 200 hdr content-type application/grpc hdr grpc-status 7 hdr grpc-message "Access%%20denied%%0D%%0A" unless allowed allowed_path
   default_backend grpc_upstream
 backend grpc_upstream
   server s1 ${UPSTREAM_IP}:${ports.grpc.upstream} proto h2
@@ -134,8 +134,8 @@ async function h2loadMax(url: string, kind: Kind, streams: number, seconds: numb
   if (kind === "grpc") args.push("-d", bodyFile, "-H", "content-type: application/grpc", "-H", "te: trailers");
   const r = await run("h2load", [...args, url], { allowFail: true, timeoutMs: (seconds + 20) * 1000 });
   const m = /finished in [\d.]+s, ([\d.]+) req\/s/.exec(r.stdout);
-  const failed = /(\d+) failed/.exec(r.stdout);
-  if (m === null || (failed !== null && failed[1] !== "0")) throw new Error(`h2load ${url}: ${r.stdout}${r.stderr}`);
+  const counts = /(\d+) succeeded, (\d+) failed, (\d+) errored/.exec(r.stdout);
+  if (m === null || counts === null || counts[1] === "0" || counts[2] !== "0" || counts[3] !== "0") throw new Error(`h2load ${url}: ${r.stdout}${r.stderr}`);
   return Number(m[1]);
 }
 
@@ -161,6 +161,8 @@ async function main(): Promise<void> {
       await waitForPort(CLIENT_IP, ports[k].proxy);
     }
     await writeFile(join(dir, "haproxy.cfg"), haproxyConfig({ grpc: { proxy: ports.grpc.haproxy, upstream: ports.grpc.upstream }, get: { proxy: ports.get.haproxy, upstream: ports.get.upstream } }));
+    const check = await run("haproxy", ["-c", "-f", join(dir, "haproxy.cfg")], { allowFail: true });
+    if (check.code !== 0) throw new Error(`haproxy config: ${check.stderr}`);
     const haproxy = spawn("haproxy", ["-db", "-f", join(dir, "haproxy.cfg")], { stdio: "ignore" });
     children.push(haproxy);
     const body = join(dir, "grpc-body.bin");

@@ -21,7 +21,15 @@ for (let i = 0; i < conns; i++) {
   s.on("error", () => {});
   sessions.push(s);
 }
-await Promise.all(sessions.map((s) => new Promise<void>((r) => s.once("connect", () => r()))));
+await Promise.all(
+  sessions.map(
+    (s) =>
+      new Promise<void>((resolve, reject) => {
+        s.once("connect", () => resolve());
+        s.once("error", (e) => reject(e));
+      }),
+  ),
+);
 
 const latencies: number[] = [];
 let failed = 0;
