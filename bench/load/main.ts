@@ -110,7 +110,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function measureContext(env: BenchEnv, opts: BenchOptions): MeasureContext {
-  return { scratchDir: env.dir, clientCpus: opts.pin ? "0" : null, warmupSec: opts.warmupSec, durationSec: opts.durationSec, cellWarmup: !opts.quick };
+  return { scratchDir: env.dir, clientCpus: opts.pin ? "0" : null, warmupSec: opts.warmupSec, durationSec: opts.durationSec, cellWarmup: !opts.quick, namespaces: env.namespaces };
 }
 
 // Rounds interleave the targets (A B C, B C A, C A B, ...) so slow drifts of a shared machine

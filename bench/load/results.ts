@@ -28,6 +28,10 @@ export interface TargetSummary {
   vcpuPer1kRps: number | null;
   peakRssMb: number | null;
   rssMbPer1kRps: number | null;
+  /** Summed over rounds: connections the accept queues dropped (ListenOverflows + ListenDrops, every namespace); null when not read. */
+  listenDrops: number | null;
+  /** Summed over rounds: SYNs sent again (TCPSynRetrans): each costs its connection about a second. */
+  synRetrans: number | null;
 }
 
 export interface Comparison {
@@ -71,7 +75,14 @@ export function summarizeRuns(runs: readonly Run[]): TargetSummary {
     vcpuPer1kRps: per1k(vcpu),
     peakRssMb: rss,
     rssMbPer1kRps: per1k(rss),
+    listenDrops: sumOrNull(runs, (t) => t.ListenOverflows + t.ListenDrops),
+    synRetrans: sumOrNull(runs, (t) => t.TCPSynRetrans),
   };
+}
+
+function sumOrNull(runs: readonly Run[], f: (t: NonNullable<Run["tcp"]>) => number): number | null {
+  const read = runs.filter((r) => r.tcp !== null && r.tcp !== undefined);
+  return read.length === 0 ? null : read.reduce((a, r) => a + f(r.tcp!), 0);
 }
 
 export function referenceTargets(cell: Cell): { direct: TargetName; haproxy: TargetName } {

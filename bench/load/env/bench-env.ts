@@ -120,6 +120,12 @@ export class BenchEnv {
 
   constructor(readonly opts: EnvOptions) {}
 
+  /** Every namespace of the topology (for kernel counters). */
+  get namespaces(): string[] {
+    const all = [this.topo.nodeNetns, this.clientNetns, this.topo.pod("up").netns];
+    return this.loNetns === "" ? all : [...all, this.loNetns];
+  }
+
   get clientNetns(): string {
     return this.topo.pod("client").netns;
   }
