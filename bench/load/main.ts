@@ -51,7 +51,10 @@ async function main(argv: string[]): Promise<number> {
     proxyCpus: opts.pin ? "1" : null,
     clientCpus: opts.pin ? "0" : null,
     targets,
+    l7proxyNodeArgs: opts.l7proxyNodeArgs,
+    logDir: opts.outDir,
   });
+  await mkdir(opts.outDir, { recursive: true });
   const results: CellResult[] = [];
   const started = new Date();
   let interrupted = false;

@@ -37,6 +37,8 @@ export interface BenchOptions {
   outDir: string;
   updateResults: boolean;
   pin: boolean;
+  /** Node.js flags for the l7proxy targets (diagnosis: --trace-gc, --cpu-prof, --max-semi-space-size=N). */
+  l7proxyNodeArgs: string[];
   help: boolean;
 }
 
@@ -134,6 +136,8 @@ Options:
   --json FILE             also write the results as JSON to FILE (default OUT/results.json)
   --out DIR               directory for results.json and results.svg (default bench/out)
   --no-update-results     do not rewrite bench/RESULTS.md and bench/results.svg
+  --l7proxy-node-args=ARGS Node.js flags for the l7proxy targets, space-separated (e.g.
+                          --l7proxy-node-args="--trace-gc"); their stderr and profiles go to OUT
   --no-pin                do not pin the proxy to CPU 1 and the client/upstream to CPU 0
   --help                  this text
 `;
@@ -161,6 +165,7 @@ export function parseOptions(argv: string[], defaultOut: string): BenchOptions {
       out: { type: "string" },
       "no-update-results": { type: "boolean" },
       "no-pin": { type: "boolean" },
+      "l7proxy-node-args": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -189,6 +194,7 @@ export function parseOptions(argv: string[], defaultOut: string): BenchOptions {
     outDir: values.out ?? defaultOut,
     updateResults: values["no-update-results"] !== true,
     pin: values["no-pin"] !== true,
+    l7proxyNodeArgs: (values["l7proxy-node-args"] ?? "").split(/\s+/).filter((a) => a !== ""),
     help: values.help === true,
   };
   for (const b of opts.bodySizes) if (![0, 1024, 65536].includes(b)) throw new Error(`--body-sizes: ${b} is not one of 0, 1024, 65536`);

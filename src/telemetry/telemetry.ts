@@ -27,7 +27,8 @@ import { FlowSampler } from "./flow-sampler.js";
 import { IsoTime } from "./iso-time.js";
 import type { FlowLogSink } from "./logger.js";
 import type { CounterCell, GaugeCell, HistogramCell } from "./metric-cells.js";
-import { createMetrics, ENVOY_CONN_MANAGER_PREFIX, registerProcessMetrics, type L7ProxyMetrics } from "./metrics.js";
+import { monitorEventLoop, type EventLoopDelayMonitor } from "./event-loop-delay.js";
+import { createMetrics, ENVOY_CONN_MANAGER_PREFIX, EVENT_LOOP_DELAY_BUCKETS, registerProcessMetrics, type L7ProxyMetrics } from "./metrics.js";
 
 export type { HttpExchange } from "../datapath/observer.js";
 
@@ -50,7 +51,7 @@ export interface TelemetryOptions {
   ringSize?: number;
   /** Hide query parameter values in recorded URLs (default false). */
   redactUrlQuery?: boolean;
-  /** Register Node.js process metrics on the registry (default true). */
+  /** Register Node.js process metrics and the event-loop delay monitor (default true). */
   processMetrics?: boolean;
   maxSeriesPerMetric?: number;
   /**
@@ -175,6 +176,8 @@ export class Telemetry implements DatapathObserver {
   private readonly recordOptions: HttpRecordOptions;
   private readonly recordJson: HttpRecordJson;
   private readonly isoTime = new IsoTime();
+  /** The event-loop delay monitor (null without process metrics). */
+  readonly eventLoop: EventLoopDelayMonitor | null = null;
 
   private readonly pairs = new Map<string, PairCells>();
   private readonly pairOfFlow = new WeakMap<FlowVerdict, PairCells>();
@@ -187,6 +190,7 @@ export class Telemetry implements DatapathObserver {
   private readonly bytesIn: CounterCell;
   private readonly bytesOut: CounterCell;
   private readonly upstreamFailures: CounterCell;
+  private readonly logDrops: CounterCell;
   private readonly revision: GaugeCell;
   private readonly parseErrors = new Map<ErrorCode, CounterCell>();
   /** [direction][match][allowed ? 1 : 0] */
@@ -201,7 +205,10 @@ export class Telemetry implements DatapathObserver {
       ...(opts.maxSeriesPerMetric !== undefined ? { maxSeriesPerMetric: opts.maxSeriesPerMetric } : {}),
     });
     this.metrics = m;
-    if (opts.processMetrics ?? true) registerProcessMetrics(opts.registry);
+    if (opts.processMetrics ?? true) {
+      registerProcessMetrics(opts.registry);
+      this.eventLoop = monitorEventLoop(m.eventLoopDelaySeconds.bind(), EVENT_LOOP_DELAY_BUCKETS);
+    }
     this.flows = new FlowRing(opts.ringSize ?? 4096);
     this.flowLog = opts.flowLog ?? (opts.logger === null ? null : pinoFlowLog(opts.logger.child({ kind: "flow" })));
     this.now = opts.now ?? (() => performance.now());
@@ -219,6 +226,7 @@ export class Telemetry implements DatapathObserver {
     this.bytesIn = m.receivedBytesTotal.bind();
     this.bytesOut = m.sentBytesTotal.bind();
     this.upstreamFailures = m.upstreamConnectFailuresTotal.bind();
+    this.logDrops = m.logLinesDroppedTotal.bind();
     this.revision = m.policyRevision.bind();
     const rec = (v: FlowVerdictName) => ({
       written: m.flowRecordsTotal.bind(v, "written"),
@@ -233,6 +241,11 @@ export class Telemetry implements DatapathObserver {
     const drops = (reason: DenyReason) =>
       Object.fromEntries(L4_PROTOCOLS.map((p) => [p, m.hubbleDropTotal.bind(reason, p)])) as Record<string, CounterCell>;
     this.dropCells = { POLICY_DENIED: drops("POLICY_DENIED"), POLICY_DENY: drops("POLICY_DENY") };
+  }
+
+  /** Log lines the non-blocking stderr writer had to drop. */
+  logLinesDropped(lines: number): void {
+    this.logDrops.inc(lines);
   }
 
   connectionOpened(): void {

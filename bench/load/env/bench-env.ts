@@ -77,6 +77,10 @@ export interface EnvOptions {
   /** CPU list for the load generator and the upstream. */
   clientCpus: string | null;
   targets: readonly TargetName[];
+  /** Node.js flags for every l7proxy target (--trace-gc, --cpu-prof...); their stderr then goes to a file in logDir. */
+  l7proxyNodeArgs?: readonly string[];
+  /** Where l7proxy targets started with node flags write stderr (kept after the run). */
+  logDir?: string;
 }
 
 const CLIENT_IP = "10.77.0.2";
@@ -117,6 +121,7 @@ export class BenchEnv {
   #proxies = new Map<TargetName, ManagedProcess>();
   #active: TargetName | null = null;
   #loCreated = false;
+  #starts = 0;
 
   constructor(readonly opts: EnvOptions) {}
 
@@ -219,6 +224,7 @@ export class BenchEnv {
       cpus: this.opts.proxyCpus,
       argv: [
         process.execPath,
+        ...(this.opts.l7proxyNodeArgs ?? []),
         repoPath("dist", "cli", "main.js"),
         "run",
         "--policies",
@@ -237,6 +243,7 @@ export class BenchEnv {
       // Its flow-record lines go to a file, as a container runtime's log collector would take
       // them, not through the benchmark process (see ManagedProcess.stderrFile).
       ...(telemetryVariant(t) === "info" ? { stderrFile: join(this.dir, `${t}-${this.ruleCount}.stderr`) } : {}),
+      ...((this.opts.l7proxyNodeArgs ?? []).length > 0 ? { stderrFile: join(this.opts.logDir ?? this.dir, `${t}-${this.ruleCount}-${this.#starts++}.stderr`), cwd: this.opts.logDir ?? this.dir } : {}),
     });
     this.#proxies.set(t, p);
     await waitUntil(p, async () => (await runIn(netns, "curl", ["-sf", "-m", "1", `http://127.0.0.1:${admin}/readyz`], { allowFail: true })).code === 0, 60_000);
