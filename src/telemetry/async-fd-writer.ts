@@ -12,6 +12,7 @@
 import { write, writeSync } from "node:fs";
 
 const RETRY_MS = 10;
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
 
 export interface AsyncFdWriterOptions {
   /** Bytes that may wait for the descriptor; beyond, new chunks are dropped. */
@@ -35,8 +36,11 @@ export class AsyncFdWriter {
     private readonly opts: AsyncFdWriterOptions,
   ) {}
 
-  /** Queues `chunk`; false when it was dropped (queue full, or the descriptor failed). */
-  write(chunk: string): boolean {
+  /**
+   * Queues `chunk`; false when it was dropped (queue full, or the descriptor failed).
+   * `start: false` only queues it, for a flushSync() that follows at once.
+   */
+  write(chunk: string, start = true): boolean {
     if (chunk.length === 0) return true;
     const buf = Buffer.from(chunk);
     if (this.failed || this.queuedBytes + buf.length > this.opts.maxQueuedBytes) {
@@ -45,7 +49,7 @@ export class AsyncFdWriter {
     }
     this.queue.push(buf);
     this.queuedBytes += buf.length;
-    if (this.inFlight === null) this.next();
+    if (start && this.inFlight === null) this.next();
     return true;
   }
 
@@ -62,6 +66,8 @@ export class AsyncFdWriter {
   flushSync(): void {
     // The chunk in the thread pool stays at the queue's head until its callback.
     const first = this.inFlight === null ? 0 : 1;
+    // A reader that never reads again must not hold the exit forever: about a second of retries.
+    let retries = 1000;
     while (!this.failed && this.queue.length > first) {
       const buf = this.queue[first]!;
       try {
@@ -70,7 +76,10 @@ export class AsyncFdWriter {
         if (n < buf.length) this.queue[first] = buf.subarray(n);
         else this.queue.splice(first, 1);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "EAGAIN") continue;
+        if ((err as NodeJS.ErrnoException).code === "EAGAIN" && retries-- > 0) {
+          Atomics.wait(PAUSE, 0, 0, 1);
+          continue;
+        }
         this.fail();
       }
     }

@@ -107,10 +107,13 @@ export function createProxyLoggers(level: string, fd = 2, batchBytes = PIPE_BUF,
     maxWriteBytes: batchBytes,
     ...(onDrop !== undefined ? { onDrop } : {}),
   });
-  const batch = new LineBatcher((lines) => void out.write(lines), batchBytes);
+  let atExit = false;
+  const batch = new LineBatcher((lines) => void out.write(lines, !atExit), batchBytes);
   const flush = (): void => {
+    atExit = true;
     batch.flush();
     out.flushSync();
+    atExit = false;
   };
   const logger = pino(loggerOptions(level), {
     write(line: string): void {
