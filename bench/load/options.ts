@@ -130,7 +130,8 @@ Options:
   --connections LIST      connection counts of the connections scenario (default ${f.connections.join(",")}; quick ${q.connections.join(",")})
   --latency-connections N keep-alive connections of the open-loop generator (default 64)
   --body-sizes LIST       response body sizes in bytes: 0, 1024, 65536 (default ${f.bodySizes.join(",")}; quick ${q.bodySizes.join(",")})
-  --rules LIST            HTTP rule counts of the rules scenario (default ${f.ruleCounts.join(",")}; quick ${q.ruleCounts.join(",")})
+  --rules LIST            HTTP rule counts of the rules scenario (default ${f.ruleCounts.join(",")}; quick ${q.ruleCounts.join(",")});
+                          0: no L7 rules on the port (l7proxy relays bytes: its bare relay cost)
   --scenarios LIST        scenarios to run (comma-separated)
   --targets LIST          targets to run (comma-separated)
   --json FILE             also write the results as JSON to FILE (default OUT/results.json)
@@ -198,7 +199,7 @@ export function parseOptions(argv: string[], defaultOut: string): BenchOptions {
     help: values.help === true,
   };
   for (const b of opts.bodySizes) if (![0, 1024, 65536].includes(b)) throw new Error(`--body-sizes: ${b} is not one of 0, 1024, 65536`);
-  for (const r of opts.ruleCounts) if (!Number.isInteger(r) || r < 1) throw new Error(`--rules: ${r} is not a positive integer`);
+  for (const r of opts.ruleCounts) if (!Number.isInteger(r) || r < 0) throw new Error(`--rules: ${r} is not a non-negative integer`);
   for (const r of opts.rates) if (r <= 0) throw new Error(`--rates: ${r} must be positive`);
   return opts;
 }
