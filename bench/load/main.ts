@@ -14,7 +14,7 @@ import { Progress } from "./report/progress.js";
 import { resultsSection, updateResultsMd } from "./report/results-md.js";
 import { renderChart } from "./report/svg-chart.js";
 import { textTable } from "./report/table.js";
-import { cellResult, telemetryCostLines, type CellResult } from "./results.js";
+import { cellResult, scalingLines, telemetryCostLines, type CellResult } from "./results.js";
 import { median } from "./stats.js";
 
 async function main(argv: string[]): Promise<number> {
@@ -52,6 +52,7 @@ async function main(argv: string[]): Promise<number> {
     clientCpus: opts.pin ? "0" : null,
     targets,
     l7proxyNodeArgs: opts.l7proxyNodeArgs,
+    scaleN: opts.scaleN,
     logDir: opts.outDir,
   });
   await mkdir(opts.outDir, { recursive: true });
@@ -90,6 +91,7 @@ async function main(argv: string[]): Promise<number> {
     notes.push(`Machine load: in a median run, some task was waiting for a CPU ${pressure.toFixed(0)}% of the time (PSI cpu some avg10); figures from a busy shared machine are noisy.`);
   }
   notes.push(...telemetryCostLines(results));
+  notes.push(...scalingLines(results, opts.scaleN));
   process.stdout.write(`\n${textTable(results)}`);
   for (const n of notes) process.stdout.write(`${n}\n`);
   process.stdout.write(

@@ -209,3 +209,27 @@ export function telemetryCostLines(results: readonly CellResult[]): string[] {
   }
   return lines;
 }
+
+/**
+ * Issue 15 §2: how each proxy scales from one process (thread) to N, in the scaling cell:
+ * rps with N / rps with 1 and the CPU each spends per request, both from the same rounds.
+ */
+export function scalingLines(results: readonly CellResult[], n: number): string[] {
+  const lines: string[] = [];
+  for (const r of results) {
+    if (!r.cell.scaling) continue;
+    const parts: string[] = [];
+    for (const [one, many, what] of [
+      ["l7proxy", "l7proxy-workers", `l7proxy --workers ${n}`],
+      ["haproxy", "haproxy-threads", `HAProxy nbthread ${n}`],
+    ] as const) {
+      const a = r.summary[one];
+      const b = r.summary[many];
+      if (a === undefined || b === undefined) continue;
+      const cpu = (s: TargetSummary): string => (s.vcpuPer1kRps === null ? "-" : `${((s.vcpuPer1kRps / 1000) * 1e6).toFixed(1)} µs`);
+      parts.push(`${what}: ${(b.rps / a.rps).toFixed(2)}x the rps of 1 (${Math.round(b.rps)} against ${Math.round(a.rps)}; CPU per request ${cpu(b)} against ${cpu(a)})`);
+    }
+    if (parts.length > 0) lines.push(`Scaling (issue 15 §2, ${r.cell.key}, unpinned on this machine's cores shared with the load generator and nginx): ${parts.join("; ")}.`);
+  }
+  return lines;
+}

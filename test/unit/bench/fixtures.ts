@@ -35,6 +35,7 @@ export const throughputCell: Cell = {
   rate: null,
   loopback: false,
   telemetry: false,
+  scaling: false,
   targets: ["direct", "l7proxy", "haproxy"],
 };
 
