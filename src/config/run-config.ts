@@ -59,6 +59,7 @@ export interface RunConfig {
   readonly podLevelMetrics: boolean;
   readonly flowSampleRate: number;
   readonly deniedFlowMinRate: number;
+  readonly flowRingSize: number;
 }
 
 type OptionKind = "string" | "strings" | "number" | "boolean" | "count";
@@ -136,6 +137,7 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   telemetry: { kind: "boolean", key: "telemetry", default: true, help: "metrics and flow records (--no-telemetry turns both off, e.g. to measure their cost)" },
   "pod-level-metrics": { kind: "boolean", key: "podLevelMetrics", default: false, help: "add pod names to metric labels (higher cardinality)" },
   "flow-sample-rate": { kind: "number", key: "flowSampleRate", default: 1000, help: "most forwarded flow records written per second (the rest are counted)" },
+  "flow-ring-size": { kind: "number", key: "flowRingSize", default: 4096, help: "flow records kept in memory for /flows and l7proxy observe" },
   "denied-flow-min-rate": { kind: "number", key: "deniedFlowMinRate", default: 1000, help: "denied flow records per second that are never sampled away" },
 };
 

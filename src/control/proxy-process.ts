@@ -175,6 +175,7 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
     podLevelLabels: config.podLevelMetrics,
     flowSampleRate: config.flowSampleRate,
     deniedFlowMinRate: config.deniedFlowMinRate,
+    ringSize: config.flowRingSize,
   });
   onLogDrop = (n) => telemetry.logLinesDropped(n);
   hooks.telemetry?.(telemetry, registry);

@@ -49,7 +49,7 @@ export interface TelemetryOptions {
   flowSampleRate?: number;
   /** Denied flow records per second that are always written (default: the run config's). */
   deniedFlowMinRate?: number;
-  /** Records kept for /flows (default 4096). */
+  /** Records kept for /flows (default: the run config's). */
   ringSize?: number;
   /** Hide query parameter values in recorded URLs (default false). */
   redactUrlQuery?: boolean;
@@ -150,7 +150,7 @@ export class Telemetry implements DatapathObserver {
       registerProcessMetrics(opts.registry);
       this.eventLoop = monitorEventLoop(m.eventLoopDelaySeconds.bind(), EVENT_LOOP_DELAY_BUCKETS);
     }
-    this.flows = new FlowRing(opts.ringSize ?? 4096);
+    this.flows = new FlowRing(opts.ringSize ?? defaults.flowRingSize);
     this.flowLog = opts.flowLog ?? (opts.logger === null ? null : pinoFlowLog(opts.logger.child({ kind: "flow" })));
     this.eventLogger = opts.eventLogger !== undefined ? opts.eventLogger : opts.logger;
     this.now = opts.now ?? (() => performance.now());
