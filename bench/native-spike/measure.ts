@@ -45,7 +45,9 @@ function wrk(netns: string, port: number, script: string, secs: number): Promise
     const child = spawn("ip", ["netns", "exec", netns, "prlimit", "--nofile=16384:", "--", "taskset", "-c", "0", "wrk", ...wrkArgs(spec, script)], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
-    child.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`wrk failed: ${out}`))));
+    let err = "";
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+    child.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`wrk failed (${code}): ${out}${err}`))));
   });
 }
 
@@ -87,7 +89,17 @@ async function main(): Promise<void> {
       procs.push(p);
       started.set(t, p);
     }
-    await sleep(4000);
+    // Each target listens once it has loaded its policy (seconds on a busy machine).
+    for (const t of only) {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const ss = await runIn(netns, "ss", ["-Hltn", `sport = :${PORTS[t]}`], { allowFail: true });
+        if (ss.stdout.trim() !== "") break;
+        if (started.get(t)!.exited || Date.now() > deadline) throw new Error(`${t} is not listening:\n${started.get(t)!.tail()}`);
+        await sleep(200);
+      }
+    }
+    await sleep(500);
     const script = join(dir, "wrk.lua");
     await writeFile(script, wrkScript([`${ALLOWED_PREFIX}b0`]));
     for (const t of only) {
