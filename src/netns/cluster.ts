@@ -40,6 +40,8 @@ export interface ClusterOptions {
   /** Where the proxy gets policy: the cluster's policy directory (default) or the Kubernetes API. */
   policySource?: "files" | { kubernetes: { kubeconfig: string; nodeName: string } };
   adminPort?: number;
+  /** Pods that are no endpoint of the inventory: "world" addresses (servers outside the cluster). */
+  extraPods?: { name: string; ip: string; ip6?: string }[];
 }
 
 export interface CurlResult extends CommandResult {
@@ -69,7 +71,15 @@ export class NetnsCluster {
   /** Builds the cluster; `proxy: false` leaves starting the proxy to the caller (startProxy). */
   async start(opts: { proxy?: boolean } = {}): Promise<void> {
     const inventory = await loadEndpointsFile(this.opts.endpointsFile);
-    this.topo = await createTopology({ tag: this.tag, pods: inventory.endpoints.map((e) => ({ name: e.name, ip: e.ips[0]! })) });
+    // An endpoint's first address is its IPv4 one; an IPv6 address it lists too gives the pod both.
+    const pods = [
+      ...inventory.endpoints.map((e) => {
+        const ip6 = e.ips.find((ip) => ip.includes(":"));
+        return { name: e.name, ip: e.ips[0]!, ...(ip6 !== undefined ? { ip6 } : {}) };
+      }),
+      ...(this.opts.extraPods ?? []),
+    ];
+    this.topo = await createTopology({ tag: this.tag, pods });
     try {
       for (const s of this.opts.servers) {
         const child = spawnIn(this.topo.pod(s.pod).netns, process.execPath, [join(REPO_ROOT, "dist", s.script), ...s.args]);
