@@ -4,7 +4,7 @@
 // test/conformance/crd-field-set.test.ts compares this tree with the CRD's, field by field.
 
 import RE2 from "re2";
-import { parseCidr } from "./cidr.js";
+import { checkCidr } from "../net/ip.js";
 import { KAFKA_MAX_TOPIC_LENGTH, KAFKA_TOPIC_CHARS, kafkaApiKeyNumber } from "./kafka.js";
 import { checkCiliumPort } from "./ports.js";
 import { re2Error } from "./regex.js";
@@ -42,7 +42,7 @@ export const ENTITIES = [
 export const PORT_PROTOCOLS = ["TCP", "UDP", "SCTP", "ANY", ...EXTENDED_PROTOCOLS] as const;
 
 const cidrCheck = (v: string): ValueProblem | undefined => {
-  const parsed = parseCidr(v);
+  const parsed = checkCidr(v);
   return typeof parsed === "string" ? { code: "L7P_ERR_POLICY_CIDR", message: parsed } : undefined;
 };
 
