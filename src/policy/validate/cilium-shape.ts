@@ -5,7 +5,8 @@
 
 import RE2 from "re2";
 import { checkCidr } from "../net/ip.js";
-import { KAFKA_MAX_TOPIC_LENGTH, KAFKA_TOPIC_CHARS, kafkaApiKeyNumber } from "./kafka.js";
+import { KAFKA_MAX_INT16, kafkaApiKeyName, ruleApiKey, ruleApiVersion } from "../match/kafka/api-keys.js";
+import { KAFKA_MAX_TOPIC_LENGTH, KAFKA_TOPIC_CHARS } from "./kafka.js";
 import { checkCiliumPort } from "./ports.js";
 import { re2Error } from "./regex.js";
 import { anyValue, arr, bool, int, map, obj, str, type ObjectShape, type Shape, type ValueProblem } from "./shape.js";
@@ -145,18 +146,21 @@ const httpRule = obj({
   path: str({ check: regexCheck }),
 });
 
+function unknownApiKey(v: string): string {
+  const name = /^\d+$/.test(v) ? kafkaApiKeyName(Number(v)) : undefined;
+  const hint = name === undefined ? "use a name such as produce, fetch, metadata, createtopics (plural)" : `Cilium takes names, not numbers: use ${name}`;
+  return `unknown Kafka apiKey ${JSON.stringify(v)}: ${hint}`;
+}
+
 const kafkaRule = obj({
   apiKey: str({
-    check: (v) =>
-      kafkaApiKeyNumber(v) === undefined
-        ? { code: "L7P_ERR_POLICY_SCHEMA", message: `unknown Kafka apiKey ${JSON.stringify(v)}: use a name such as produce, fetch, metadata, createtopics (plural) or a number` }
-        : undefined,
+    check: (v) => (ruleApiKey(v) === undefined ? { code: "L7P_ERR_POLICY_SCHEMA", message: unknownApiKey(v) } : undefined),
   }),
   apiVersion: str({
     check: (v) =>
-      /^\d{1,5}$/.test(v) && Number(v) <= 32767
-        ? undefined
-        : { code: "L7P_ERR_POLICY_SCHEMA", message: `invalid Kafka apiVersion ${JSON.stringify(v)}: must be a decimal number 0..32767` },
+      ruleApiVersion(v) === undefined
+        ? { code: "L7P_ERR_POLICY_SCHEMA", message: `invalid Kafka apiVersion ${JSON.stringify(v)}: must be a decimal number 0..${KAFKA_MAX_INT16}` }
+        : undefined,
   }),
   clientID: str(),
   role: str({ enum: ["produce", "consume"] }),

@@ -10,7 +10,6 @@ import { checkShape, isPlainObject } from "./shape.js";
 
 export { formatFieldPath, parseFieldPath, type Issue, type PathSegment, type Severity } from "./issue.js";
 export { NOT_ENFORCED_FEATURES, type NotEnforcedFeature } from "./not-enforced.js";
-export { KAFKA_API_KEY_NAMES, kafkaApiKeyNumber } from "./kafka.js";
 export { isServiceName, parseCiliumPort } from "./ports.js";
 export { re2Error } from "./regex.js";
 export { ciliumPolicyShape, ciliumRuleShape, ENTITIES, PORT_PROTOCOLS } from "./cilium-shape.js";
