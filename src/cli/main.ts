@@ -11,7 +11,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(arg
   demo: { summary: "tell the Star Wars story in network namespaces (needs root)", load: () => import("./demo.js") },
 };
 
-export const USAGE = `l7proxy: a node-local transparent proxy enforcing Cilium and Kubernetes network policies at L3-L7
+const USAGE = `l7proxy: a node-local transparent proxy enforcing Cilium and Kubernetes network policies at L3-L7
 
 Usage: l7proxy <command> [options]
 

@@ -37,10 +37,10 @@ const ICMP_TYPE_NAMES = new Set(
 // --enable-extended-ip-protocols and carry no ports.
 export const EXTENDED_PROTOCOLS = ["VRRP", "IGMP", "GRE", "IPIP", "IPV6", "ESP", "AH"] as const;
 
-export const ENTITIES = [
+const ENTITIES = [
   "all", "world", "cluster", "host", "init", "ingress", "unmanaged", "remote-node", "health", "none", "kube-apiserver",
 ] as const;
-export const PORT_PROTOCOLS = ["TCP", "UDP", "SCTP", "ANY", ...EXTENDED_PROTOCOLS] as const;
+const PORT_PROTOCOLS = ["TCP", "UDP", "SCTP", "ANY", ...EXTENDED_PROTOCOLS] as const;
 
 const cidrCheck = (v: string): ValueProblem | undefined => {
   const parsed = checkCidr(v);
@@ -233,7 +233,7 @@ const egressCommon: Record<string, Shape> = {
   toServices,
 };
 
-export const ciliumRuleShape: ObjectShape = obj({
+const ciliumRuleShape: ObjectShape = obj({
   description: str(),
   egress: arr({ ...obj({ ...egressCommon, authentication, toFQDNs: arr(fqdnSelector), toPorts: arr(portRule) }), obsolete: obsoletePeerFields }),
   egressDeny: arr(obj({ ...egressCommon, toPorts: arr(portDenyRule) })),

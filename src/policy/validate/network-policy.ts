@@ -38,7 +38,7 @@ const port = obj({
   protocol: str({ enum: ["TCP", "UDP", "SCTP"] }),
 });
 
-export const networkPolicyShape: ObjectShape = obj({
+const networkPolicyShape: ObjectShape = obj({
   apiVersion: str(),
   kind: str(),
   metadata: { kind: "object", fields: {}, open: true },
