@@ -8,7 +8,7 @@
 import { performance } from "node:perf_hooks";
 import { pino } from "pino";
 import { Counter, Histogram, Registry } from "prom-client";
-import type { HttpExchange } from "../../src/datapath/observer.js";
+import type { HttpDetail, L7Exchange } from "../../src/datapath/observer.js";
 import type { FlowVerdict, L7Verdict } from "../../src/policy/decision.js";
 import { Telemetry } from "../../src/telemetry/telemetry.js";
 
@@ -21,17 +21,14 @@ const flow: FlowVerdict = {
   l7: "http",
 };
 const verdict: L7Verdict = { allowed: true, egress: flow.egress, ingress: flow.ingress, headerOps: [], logs: [] };
-const ex: HttpExchange = {
+const ex: L7Exchange<HttpDetail> = {
   flow,
   query: { srcIp: "10.0.0.11", dstIp: "10.0.0.21", dstPort: 80, srcPort: 40000, protocol: "TCP" },
   verdict,
-  method: "POST",
-  url: "/v1/request-landing",
-  host: "deathstar",
-  protocol: "HTTP/1.1",
-  status: 200,
   proxyLatencySeconds: 0.0002,
   upstreamLatencySeconds: 0.001,
+  startedAtMs: undefined,
+  detail: { protocol: "http", method: "POST", url: "/v1/request-landing", host: "deathstar", version: "HTTP/1.1", status: 200 },
 };
 
 function measure(name: string, n: number, fn: () => void): void {
@@ -46,13 +43,13 @@ const N = 1_000_000;
 const devnull = pino.destination({ dest: "/dev/null", sync: false });
 
 const limited = new Telemetry({ registry: new Registry(), logger: pino(devnull), processMetrics: false, flowSampleRate: 0, deniedFlowMinRate: 0 });
-measure("metrics only (flow records rate-limited)", N, () => limited.httpRequest(ex));
+measure("metrics only (flow records rate-limited)", N, () => limited.l7Request(ex));
 
 const all = new Telemetry({ registry: new Registry(), logger: pino(devnull), processMetrics: false, flowSampleRate: Infinity });
-measure("metrics + every flow record written (pino, /dev/null)", N / 5, () => all.httpRequest(ex));
+measure("metrics + every flow record written (pino, /dev/null)", N / 5, () => all.l7Request(ex));
 
 const ringOnly = new Telemetry({ registry: new Registry(), logger: null, processMetrics: false, flowSampleRate: Infinity });
-measure("metrics + every flow record to the ring only", N / 5, () => ringOnly.httpRequest(ex));
+measure("metrics + every flow record to the ring only", N / 5, () => ringOnly.l7Request(ex));
 
 // The same series with prom-client's own API, labels hashed on every call.
 const reg = new Registry();
@@ -66,9 +63,9 @@ measure("for comparison: the same metrics via prom-client labels()", N / 5, () =
   rq.inc({ envoy_http_conn_manager_prefix: "proxy" });
   xx.inc({ envoy_http_conn_manager_prefix: "proxy", envoy_response_code_class: "2" });
   const ctx = { source_namespace: "default", source_workload: "tiefighter", destination_namespace: "default", destination_workload: "deathstar" };
-  req.inc({ method: ex.method, protocol: ex.protocol, status: String(ex.status), reporter: "server", ...ctx });
-  dur.observe({ method: ex.method, reporter: "server", phase: "proxy", ...ctx }, ex.proxyLatencySeconds);
-  dur.observe({ method: ex.method, reporter: "server", phase: "upstream", ...ctx }, ex.upstreamLatencySeconds!);
+  req.inc({ method: ex.detail.method, protocol: ex.detail.version, status: String(ex.detail.status), reporter: "server", ...ctx });
+  dur.observe({ method: ex.detail.method, reporter: "server", phase: "proxy", ...ctx }, ex.proxyLatencySeconds);
+  dur.observe({ method: ex.detail.method, reporter: "server", phase: "upstream", ...ctx }, ex.upstreamLatencySeconds!);
   pv.inc({ direction: "ingress", match: "l7/http", action: "forwarded" });
 });
 // pino.destination opens asynchronously; give it time to drain before exit.

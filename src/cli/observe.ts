@@ -14,7 +14,7 @@ Show flow records from a running l7proxy (its admin server's /flows), one line p
 
 Options:
   --admin ADDR          admin server HOST:PORT or http://HOST:PORT (default 127.0.0.1:9901)
-  --verdict V           FORWARDED or DROPPED
+  --verdict V           FORWARDED, DROPPED or AUDIT (policy audit mode: denied by policy, forwarded)
   --namespace NS        flows from or to this namespace
   --pod NAME            flows from or to this pod (NAME or NAMESPACE/NAME)
   --workload NAME       flows from or to this workload (NAME or NAMESPACE/NAME)
@@ -89,7 +89,9 @@ function parse(argv: string[]): ObserveArgs | "help" {
   const filter: FlowFilter = {};
   if (values.verdict !== undefined) {
     const v = values.verdict.toUpperCase();
-    if (v !== "FORWARDED" && v !== "DROPPED") throw new UsageError(`--verdict: expected FORWARDED or DROPPED, got '${values.verdict}'`);
+    if (v !== "FORWARDED" && v !== "DROPPED" && v !== "AUDIT") {
+      throw new UsageError(`--verdict: expected FORWARDED, DROPPED or AUDIT, got '${values.verdict}'`);
+    }
     filter.verdict = v;
   }
   for (const key of ["namespace", "pod", "workload", "policy"] as const) {

@@ -34,7 +34,12 @@ export interface RunConfig {
   readonly idleTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly maxHeaderBytes: number;
+  readonly maxRequestLineBytes: number;
+  readonly maxHeaders: number;
+  readonly maxPipelined: number;
   readonly upstreamConnectTimeoutMs: number;
+  /** Forward what policy would deny, recording it as AUDIT (Cilium's policy-audit-mode, for L7 too). */
+  readonly policyAuditMode: boolean;
   readonly telemetry: boolean;
   readonly podLevelMetrics: boolean;
   readonly flowSampleRate: number;
@@ -78,6 +83,15 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   "idle-timeout-ms": { kind: "number", key: "idleTimeoutMs", default: 300_000, help: "idle connection timeout (Envoy's stream idle timeout is 300 s)" },
   "request-timeout-ms": { kind: "number", key: "requestTimeoutMs", default: 3_600_000, help: "time a forwarded request may take to be answered, then 504 (Cilium's route timeout is 3600 s); 0 = none" },
   "max-header-bytes": { kind: "number", key: "maxHeaderBytes", default: 65_536, help: "largest request head accepted; larger gets 431" },
+  "max-request-line-bytes": { kind: "number", key: "maxRequestLineBytes", default: 8_192, help: "longest HTTP/1 request line accepted; longer gets 431" },
+  "max-headers": { kind: "number", key: "maxHeaders", default: 100, help: "most header fields in a request (Envoy's max_headers_count); more gets 431" },
+  "max-pipelined": { kind: "number", key: "maxPipelined", default: 32, help: "requests of one connection decided ahead of their answers before the proxy stops reading from it" },
+  "policy-audit-mode": {
+    kind: "boolean",
+    key: "policyAuditMode",
+    default: false,
+    help: "forward what policy would deny (L3/L4 and L7) and record it with verdict AUDIT, to roll a policy out without breaking traffic",
+  },
   "upstream-connect-timeout-ms": { kind: "number", key: "upstreamConnectTimeoutMs", default: 5_000, help: "time to connect to the original destination" },
   telemetry: { kind: "boolean", key: "telemetry", default: true, help: "metrics and flow records (--no-telemetry turns both off, e.g. to measure their cost)" },
   "pod-level-metrics": { kind: "boolean", key: "podLevelMetrics", default: false, help: "add pod names to metric labels (higher cardinality)" },
@@ -121,6 +135,14 @@ function coerce(name: string, spec: OptionSpec, value: unknown, origin: string):
       if (Array.isArray(value) && value.every((v) => typeof v === "string")) return value;
       return bad(`expected a list of strings, got ${JSON.stringify(value)}`);
   }
+}
+
+let defaults: RunConfig | undefined;
+
+/** Every option at its default: what embedders and tests start from (the schema's values, nothing else). */
+export function defaultRunConfig(): RunConfig {
+  defaults ??= parseRunConfig([], {});
+  return defaults;
 }
 
 /** Parses `run`/`rules` argv (and the --config file it names) into a frozen RunConfig. */
@@ -197,6 +219,9 @@ export function parseRunConfig(argv: string[], env: NodeJS.ProcessEnv = process.
   if (!LOG_LEVELS.has(out.logLevel as string)) usageError(`--log-level: must be one of ${[...LOG_LEVELS].join(", ")}`);
   if (out.rulesBackend !== "nft" && out.rulesBackend !== "iptables") usageError("--rules-backend: must be nft or iptables");
   if ((out.workers as number) < 1) usageError("--workers: must be at least 1");
+  for (const name of ["max-headers", "max-pipelined", "max-header-bytes", "max-request-line-bytes"] as const) {
+    if ((out[RUN_OPTIONS[name]!.key] as number) < 1) usageError(`--${name}: must be at least 1`);
+  }
   out.help = flags.help === true;
   return Object.freeze(out) as unknown as RunConfig & { help: boolean };
 }

@@ -103,7 +103,11 @@ export function startSharedAdmin(
     listen: async (server) => {
       await listenTransparent({ host: admin.host, port: admin.port, reusePort: true }, server);
     },
-    health,
+    health: {
+      ready: () => health.ready(),
+      policyInfo: () => ({ ...health.policyInfo(), policyAuditMode: config.policyAuditMode }),
+    },
+    ...(config.policyAuditMode ? { readyNote: "policy audit mode: what policy denies is forwarded and recorded as AUDIT" } : {}),
   });
 }
 
@@ -167,16 +171,11 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
   const proxy = new ProxyServer(server, {
     holder,
     observer: config.telemetry ? telemetry : NO_OBSERVER,
-    upstreamConnectTimeoutMs: config.upstreamConnectTimeoutMs,
-    headerTimeoutMs: config.headerTimeoutMs,
-    idleTimeoutMs: config.idleTimeoutMs,
-    requestTimeoutMs: config.requestTimeoutMs,
-    maxHeaderBytes: config.maxHeaderBytes,
-    fixedUpstream: config.upstream,
+    config,
   });
   listening = true;
   hooks.onListening?.();
-  logger.info({ port: config.proxyPort, admin: config.admin, revision: holder.current?.revision, role }, "l7proxy ready");
+  logger.info({ port: config.proxyPort, admin: config.admin, revision: holder.current?.revision, role, policyAuditMode: config.policyAuditMode }, "l7proxy ready");
 
   const exitCode = await new Promise<number>((resolve) => {
     const shutdown = (signal: string): void => {

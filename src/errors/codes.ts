@@ -37,6 +37,7 @@ export const ERROR_CODES = {
   L7P_ERR_UPSTREAM_CONNECT: "the original destination refused or did not answer",
   L7P_ERR_TIMEOUT: "a client or upstream was idle or too slow past its limit",
   L7P_ERR_INTERNAL: "an internal error on a connection (the connection is closed, never forwarded)",
+  L7P_ERR_PROTOCOL_UNSUPPORTED: "a connection whose port has L7 rules of a protocol the data path cannot parse (reset, never forwarded)",
   // Interception
   L7P_ERR_RULES: "installing or removing the interception rules failed",
   L7P_ERR_TRANSPARENT_SOCKET: "the transparent listening socket could not be created",

@@ -54,6 +54,9 @@ export interface FlowVerdict {
   /**
    * Set when the flow is allowed at L3/L4 and at least one side has L7 rules for it: every
    * request on the connection must then be decided by the matching decide* method below.
+   * The snapshot settles one protocol per connection: a side whose matching rules name two
+   * L7 protocols for the port, or an egress side and an ingress side that name different
+   * ones, deny the flow (no parser could serve both).
    */
   l7: L7Protocol | null;
 }
@@ -79,7 +82,14 @@ export type HeaderOp =
   | { op: "replace"; name: string; value: string; secret?: true };
 
 export interface L7Verdict {
+  /** Whether the data path forwards the request (true for an audited denial). */
   allowed: boolean;
+  /**
+   * Policy audit mode: the policy denies this request, but it was forwarded; records show the
+   * verdict AUDIT and name the policy that would have denied it (egress/ingress keep the
+   * would-be verdicts).
+   */
+  audit?: true;
   egress: SideVerdict;
   ingress: SideVerdict;
   headerOps: HeaderOp[];

@@ -32,6 +32,8 @@ export interface AdminServerOptions {
   registry: Registry;
   flows: FlowRing;
   health: AdminHealth;
+  /** A line /readyz adds to its answer (e.g. that policy audit mode is on). */
+  readyNote?: string;
   /** Most concurrent ?follow=1 streams (default 32); more get 503. */
   maxFollowers?: number;
   /**
@@ -148,7 +150,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
         send(res, 200, "text/plain; charset=utf-8", "ok\n");
         return;
       case "/readyz":
-        if (health.ready()) send(res, 200, "text/plain; charset=utf-8", "ready\n");
+        if (health.ready()) send(res, 200, "text/plain; charset=utf-8", opts.readyNote === undefined ? "ready\n" : `ready\n${opts.readyNote}\n`);
         else send(res, 503, "text/plain; charset=utf-8", "not ready\n");
         return;
       case "/flows":

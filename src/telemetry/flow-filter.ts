@@ -33,7 +33,9 @@ export function parseFlowFilter(params: URLSearchParams): FlowFilter {
     if (v === "") throw new FlowFilterError(`${key}: empty value`);
     if (key === "verdict") {
       const upper = v.toUpperCase();
-      if (upper !== "FORWARDED" && upper !== "DROPPED") throw new FlowFilterError(`verdict: expected FORWARDED or DROPPED, got '${v}'`);
+      if (upper !== "FORWARDED" && upper !== "DROPPED" && upper !== "AUDIT") {
+        throw new FlowFilterError(`verdict: expected FORWARDED, DROPPED or AUDIT, got '${v}'`);
+      }
       f.verdict = upper;
     } else if (key === "protocol") {
       f.protocol = v.toLowerCase();

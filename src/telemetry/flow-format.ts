@@ -3,6 +3,7 @@
 // Peers that are not pods show their IP and reserved identity instead of namespace/pod.
 
 import type { FlowEndpoint, FlowRecord } from "./flow-record.js";
+import { protocolTelemetry } from "./protocols/index.js";
 
 export interface FormatOptions {
   /** ANSI colours; only when writing to a terminal. */
@@ -28,12 +29,9 @@ function peer(ep: FlowEndpoint, withPort: boolean): string {
 
 export function formatFlowLine(r: FlowRecord, opts: FormatOptions): string {
   const c = opts.color;
-  const verdict = paint(c, r.verdict === "DROPPED" ? RED : GREEN, r.verdict);
+  const verdict = paint(c, r.verdict === "DROPPED" ? RED : r.verdict === "AUDIT" ? YELLOW : GREEN, r.verdict);
   const route = `${peer(r.source, false)} -> ${peer(r.destination, true)}`;
-  let what = r.protocol;
-  if (r.http !== undefined) {
-    const code = paint(c, r.http.code >= 400 ? RED : CYAN, String(r.http.code));
-    what = `${r.protocol} ${r.http.method} ${r.http.url} ${code}`;
-  }
+  const t = r.type === "L7" ? protocolTelemetry(r.protocol) : undefined;
+  const what = t === undefined ? r.protocol : t.record.summary(r, (kind, text) => paint(c, kind === "bad" ? RED : CYAN, text));
   return `${verdict}  ${route}  ${what}  policy ${paint(c, YELLOW, r.policy.ref)}`;
 }

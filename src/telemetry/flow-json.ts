@@ -1,5 +1,5 @@
 // A request's flow record as the JSON text of its log line, built without building the
-// record: the same text JSON.stringify(httpRecord(...)) gives (a property test holds them
+// record: the same text JSON.stringify(l7Record(...)) gives (a property test holds them
 // equal), at a fraction of the cost.
 //
 // Why: at the default --log-level info every sampled request (up to 1,000 a second) becomes
@@ -9,12 +9,14 @@
 // of a record does not change from request to request: the source and destination (a
 // connection's endpoints, labels and ports) and the policy sides (verdict objects the policy
 // snapshot shares between requests). Their JSON is made once and reused while those objects
-// live; only the time, the verdict and the `http` part are serialized per request.
+// live; only the time, the verdict and the protocol's part (`http`, `kafka`, `dns`) are
+// serialized per request.
 
-import type { HttpExchange } from "../datapath/observer.js";
+import type { L7Exchange } from "../datapath/observer.js";
 import type { FlowQuery, FlowVerdict, SideVerdict } from "../policy/decision.js";
-import { decidingSide, denyReason } from "./flow-attribution.js";
-import { endpointOf, httpPart, policyOf, reachedSides, sideOf, type HttpRecordOptions } from "./flow-record.js";
+import { denyReason } from "./flow-attribution.js";
+import { endpointOf, policyOf, protocolPart, reachedSides, recordSide, sideOf, verdictName } from "./flow-record.js";
+import type { RecordOptions } from "./protocols/protocol-telemetry.js";
 
 interface PeersJson {
   flow: FlowVerdict;
@@ -29,26 +31,27 @@ interface SideJson {
   side: string;
 }
 
-export class HttpRecordJson {
+export class L7RecordJson {
   // Keyed by the connection's query (its ports) and checked against its flow verdict, which a
   // policy reload replaces; weak, so a closed connection's entry goes with it.
   private readonly peers = new WeakMap<FlowQuery, PeersJson>();
   private readonly sides = new WeakMap<SideVerdict, SideJson>();
 
-  constructor(private readonly opts: HttpRecordOptions) {}
+  constructor(private readonly opts: RecordOptions) {}
 
-  /** JSON.stringify(httpRecord(ex, time, opts)), in effect. */
-  line(ex: HttpExchange, time: string): string {
+  /** JSON.stringify(l7Record(ex, time, opts)), in effect. */
+  line(ex: L7Exchange, time: string): string {
     const v = ex.verdict;
-    const decider = decidingSide(v.allowed, v.egress, v.ingress);
+    const decider = recordSide(v);
+    const protocol = ex.detail.protocol;
     const peers = this.peersOf(ex.flow, ex.query);
     let sides = "";
     for (const s of reachedSides(v.egress, v.ingress)) sides += (sides === "" ? "" : ",") + this.sideJson(s).side;
     let out =
-      `{"time":${JSON.stringify(time)},"verdict":"${v.allowed ? "FORWARDED" : "DROPPED"}","type":"L7","protocol":"http",` +
+      `{"time":${JSON.stringify(time)},"verdict":"${verdictName(v)}","type":"L7","protocol":"${protocol}",` +
       `"direction":"${decider.direction}","source":${peers.source},"destination":${peers.destination},` +
-      `"policy":${this.sideJson(decider).policy},"sides":[${sides}],"http":${JSON.stringify(httpPart(ex, this.opts))}`;
-    if (!v.allowed) out += `,"denyReason":"${denyReason(decider)}"`;
+      `"policy":${this.sideJson(decider).policy},"sides":[${sides}],"${protocol}":${JSON.stringify(protocolPart(ex, this.opts))}`;
+    if (!v.allowed || v.audit === true) out += `,"denyReason":"${denyReason(decider)}"`;
     if (v.logs.length > 0) out += `,"logs":${JSON.stringify(v.logs)}`;
     return `${out}}`;
   }

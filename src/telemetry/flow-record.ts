@@ -4,12 +4,18 @@
 // labels, http {method, url, protocol, code}), plus what Hubble often cannot say: the
 // policy and rule index that decided.
 
-import type { Direction, FlowQuery, FlowVerdict, Peer, SideVerdict } from "../policy/decision.js";
-import type { HttpExchange } from "../datapath/observer.js";
+import type { Direction, FlowQuery, FlowVerdict, L7Verdict, Peer, SideVerdict } from "../policy/decision.js";
+import type { L7Exchange } from "../datapath/observer.js";
 import { decidingSide, denyReason, peerLabels, policyRef, ruleIndex, type DenyReason } from "./flow-attribution.js";
-import { redactHeaders, redactUrl, type RecordedHeader, type UrlRedaction } from "./redact.js";
+import type { FlowHttp } from "./protocols/http.js";
+import { protocolTelemetry } from "./protocols/index.js";
+import type { RecordOptions } from "./protocols/protocol-telemetry.js";
 
-export type FlowVerdictName = "FORWARDED" | "DROPPED";
+export type { FlowHttp } from "./protocols/http.js";
+
+/** AUDIT: policy denied it, policy audit mode forwarded it (Hubble's verdict of the same name). */
+export type FlowVerdictName = "FORWARDED" | "DROPPED" | "AUDIT";
+export const FLOW_VERDICTS: readonly FlowVerdictName[] = ["FORWARDED", "DROPPED", "AUDIT"];
 
 export interface FlowEndpoint {
   namespace: string;
@@ -33,23 +39,13 @@ export interface FlowSide extends FlowPolicy {
   allowed: boolean;
 }
 
-export interface FlowHttp {
-  method: string;
-  url: string;
-  host: string;
-  protocol: string;
-  code: number;
-  latency: { proxySeconds: number; upstreamSeconds: number | null };
-  headers?: RecordedHeader[];
-}
-
 export interface FlowRecord {
   /** ISO 8601. */
   time: string;
   verdict: FlowVerdictName;
   /** "L7" for a request, "L3_L4" for a connection denied before any request was read. */
   type: "L7" | "L3_L4";
-  /** "http" (and later "kafka", "dns") for L7 records; "tcp"/"udp"/"sctp" for L3/L4 ones. */
+  /** "http", "kafka" or "dns" for L7 records; "tcp"/"udp"/"sctp" for L3/L4 ones. */
   protocol: string;
   direction: Direction;
   source: FlowEndpoint;
@@ -58,8 +54,11 @@ export interface FlowRecord {
   policy: FlowPolicy;
   /** Every enforced side and what it decided (a flow may need both egress and ingress). */
   sides: FlowSide[];
+  /** Why policy denied it (DROPPED, and AUDIT: what would have been dropped). */
   denyReason?: DenyReason;
   http?: FlowHttp;
+  kafka?: Record<string, unknown>;
+  dns?: Record<string, unknown>;
   /** Notes from the decision, e.g. headerMatches mismatches. */
   logs?: string[];
 }
@@ -98,12 +97,22 @@ function sidesOf(egress: SideVerdict, ingress: SideVerdict): FlowSide[] {
   return reachedSides(egress, ingress).map(sideOf);
 }
 
-/** The record for a connection denied at L3/L4. */
-export function l4DeniedRecord(flow: FlowVerdict, q: FlowQuery, time: string): FlowRecord {
+/** The record's verdict: what happened, and for AUDIT what policy said of it. */
+export function verdictName(v: Pick<L7Verdict, "allowed" | "audit">): FlowVerdictName {
+  return v.audit === true ? "AUDIT" : v.allowed ? "FORWARDED" : "DROPPED";
+}
+
+/** The side named as deciding: for an audited request, the one that would have denied it. */
+export function recordSide(v: L7Verdict): SideVerdict {
+  return decidingSide(v.allowed && v.audit !== true, v.egress, v.ingress);
+}
+
+/** The record for a connection denied at L3/L4 (audited: forwarded by policy audit mode). */
+export function l4DeniedRecord(flow: FlowVerdict, q: FlowQuery, time: string, audited = false): FlowRecord {
   const side = decidingSide(false, flow.egress, flow.ingress);
   return {
     time,
-    verdict: "DROPPED",
+    verdict: audited ? "AUDIT" : "DROPPED",
     type: "L3_L4",
     protocol: q.protocol.toLowerCase(),
     direction: side.direction,
@@ -115,41 +124,30 @@ export function l4DeniedRecord(flow: FlowVerdict, q: FlowQuery, time: string): F
   };
 }
 
-export interface HttpRecordOptions {
-  redact: UrlRedaction;
+/** The protocol part of a request's record: `{http: ...}` and the like. */
+export function protocolPart(ex: L7Exchange, opts: RecordOptions): unknown {
+  const t = protocolTelemetry(ex.detail.protocol);
+  return t === undefined ? null : t.record.part(ex as never, opts);
 }
 
-/** The `http` part of a request's record. */
-export function httpPart(ex: HttpExchange, opts: HttpRecordOptions): FlowHttp {
-  const http: FlowHttp = {
-    method: ex.method,
-    url: redactUrl(ex.url, opts.redact),
-    host: ex.host,
-    protocol: ex.protocol,
-    code: ex.status,
-    latency: { proxySeconds: ex.proxyLatencySeconds, upstreamSeconds: ex.upstreamLatencySeconds ?? null },
-  };
-  if (ex.headers !== undefined) http.headers = redactHeaders(ex.headers);
-  return http;
-}
-
-/** The record for one HTTP request, allowed or denied. */
-export function httpRecord(ex: HttpExchange, time: string, opts: HttpRecordOptions): FlowRecord {
+/** The record for one L7 request of any protocol, allowed, denied or audited. */
+export function l7Record(ex: L7Exchange, time: string, opts: RecordOptions): FlowRecord {
   const v = ex.verdict;
-  const side = decidingSide(v.allowed, v.egress, v.ingress);
+  const side = recordSide(v);
+  const protocol = ex.detail.protocol;
   const rec: FlowRecord = {
     time,
-    verdict: v.allowed ? "FORWARDED" : "DROPPED",
+    verdict: verdictName(v),
     type: "L7",
-    protocol: "http",
+    protocol,
     direction: side.direction,
     source: endpointOf(ex.flow.source, ex.query.srcPort ?? 0),
     destination: endpointOf(ex.flow.destination, ex.query.dstPort),
     policy: policyOf(side),
     sides: sidesOf(v.egress, v.ingress),
-    http: httpPart(ex, opts),
   };
-  if (!v.allowed) rec.denyReason = denyReason(side);
+  (rec as unknown as Record<string, unknown>)[protocol] = protocolPart(ex, opts);
+  if (!v.allowed || v.audit === true) rec.denyReason = denyReason(side);
   if (v.logs.length > 0) rec.logs = [...v.logs];
   return rec;
 }

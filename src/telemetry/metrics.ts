@@ -65,7 +65,7 @@ export const METRIC_DEFINITIONS = {
   hubblePolicyVerdictsTotal: {
     name: "hubble_policy_verdicts_total",
     kind: "counter",
-    help: "Policy verdicts: per enforced side of each connection (match l3-l4 or none) and per L7 request (match l7/http)",
+    help: "Policy verdicts: per enforced side of each connection (match l3-l4 or none) and per L7 request (match l7/http, l7/kafka, l7/dns); action forwarded, dropped or audit",
     labelNames: ["direction", "match", "action"],
   },
   hubbleDropTotal: {
@@ -109,6 +109,12 @@ export const METRIC_DEFINITIONS = {
     name: "l7proxy_parse_errors_total",
     kind: "counter",
     help: "Requests or responses rejected as malformed or too large, by error code",
+    labelNames: ["code"],
+  },
+  connectionErrorsTotal: {
+    name: "l7proxy_connection_errors_total",
+    kind: "counter",
+    help: "Connections that ended abnormally (upstream failure, timeout, bad upstream response, internal error, unsupported protocol), by error code",
     labelNames: ["code"],
   },
   upstreamConnectFailuresTotal: {

@@ -4,32 +4,32 @@
 // request costs a few map lookups and additions, never a label string; flow records are
 // admitted by a token bucket before they are built, so logging cannot become the
 // bottleneck, and what is not written is counted.
+//
+// Every L7 protocol comes through l7Request: what all share (verdict counters, denials by
+// policy, sampling, the /flows ring, the log) is done here; the protocol's own metrics and
+// record part come from its module in protocols/.
 
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import type { DatapathObserver, HttpExchange } from "../datapath/observer.js";
+import { defaultRunConfig } from "../config/run-config.js";
+import type { DatapathObserver, L7Exchange } from "../datapath/observer.js";
 import type { ErrorCode } from "../errors/codes.js";
 import type { Direction, FlowQuery, FlowVerdict, SideVerdict } from "../policy/decision.js";
-import {
-  decidingSide,
-  denyReason,
-  l4MatchOf,
-  peerLabels,
-  policyRef,
-  reporterOf,
-  type DenyReason,
-} from "./flow-attribution.js";
-import { httpRecord, l4DeniedRecord, type FlowRecord, type FlowVerdictName, type HttpRecordOptions } from "./flow-record.js";
-import { HttpRecordJson } from "./flow-json.js";
+import { denyReason, l4MatchOf, peerLabels, policyRef, reporterOf, type DenyReason } from "./flow-attribution.js";
+import { L7RecordJson } from "./flow-json.js";
+import { FLOW_VERDICTS, l4DeniedRecord, l7Record, recordSide, type FlowRecord, type FlowVerdictName } from "./flow-record.js";
 import { FlowRing, type RecordSource } from "./flow-ring.js";
 import { FlowSampler } from "./flow-sampler.js";
 import { IsoTime } from "./iso-time.js";
 import type { FlowLogSink } from "./logger.js";
-import type { CounterCell, GaugeCell, HistogramCell } from "./metric-cells.js";
-import { createMetrics, ENVOY_CONN_MANAGER_PREFIX, registerProcessMetrics, type L7ProxyMetrics } from "./metrics.js";
+import type { CounterCell, GaugeCell } from "./metric-cells.js";
+import { createMetrics, registerProcessMetrics, type L7ProxyMetrics } from "./metrics.js";
+import { PairCells } from "./pair-cells.js";
+import { PROTOCOL_TELEMETRY } from "./protocols/index.js";
+import type { ProtocolMetrics, RecordOptions } from "./protocols/protocol-telemetry.js";
 
-export type { HttpExchange } from "../datapath/observer.js";
+export type { L7Exchange } from "../datapath/observer.js";
 
 export interface TelemetryOptions {
   registry: Registry;
@@ -40,11 +40,13 @@ export interface TelemetryOptions {
   logger: Logger | null;
   /** Writes flow records instead of `logger` when given (the proxy's batched stderr). */
   flowLog?: FlowLogSink;
+  /** Where abnormal connection ends are logged (rate limited); defaults to `logger`. */
+  eventLogger?: Logger | null;
   /** Add source_pod/destination_pod labels (default false: workload-level only). */
   podLevelLabels?: boolean;
-  /** Most forwarded flow records written per second (default 1000). */
+  /** Most forwarded flow records written per second (default: the run config's). */
   flowSampleRate?: number;
-  /** Denied flow records per second that are always written (default 1000). */
+  /** Denied flow records per second that are always written (default: the run config's). */
   deniedFlowMinRate?: number;
   /** Records kept for /flows (default 4096). */
   ringSize?: number;
@@ -55,103 +57,35 @@ export interface TelemetryOptions {
   maxSeriesPerMetric?: number;
   /**
    * Monotonic milliseconds clock for the flow-record rate limits (default performance.now, the
-   * clock of HttpExchange.startedAtMs, which is used instead when present); injectable for tests.
+   * clock of L7Exchange.startedAtMs, which is used instead when present); injectable for tests.
    */
   now?: () => number;
 }
 
-const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]);
-/** Custom methods are unbounded, so they share one label value. */
-const OTHER_METHOD = "OTHER";
-
 const REPORTER_INDEX = { client: 0, server: 1 } as const;
-const REPORTERS = ["client", "server"] as const;
-const HTTP_PROTOCOL_INDEX = { "HTTP/1.0": 0, "HTTP/1.1": 1, "HTTP/2": 2 } as const;
 const DIRECTION_INDEX = { ingress: 0, egress: 1 } as const;
 const DIRECTIONS = ["ingress", "egress"] as const;
 /** Hubble's policy-verdict match values l7proxy produces. */
-const MATCHES = ["l3-l4", "none", "l7/http"] as const;
+const MATCHES = ["l3-l4", "none", "l7/http", "l7/kafka", "l7/dns"] as const;
 type Match = (typeof MATCHES)[number];
+/** The match index of each protocol's L7 verdicts ("l7/http" ...). */
+const L7_MATCH: Record<L7Exchange["detail"]["protocol"], number> = { http: 2, kafka: 3, dns: 4 };
+/** Hubble's policy-verdict actions, by index: dropped, forwarded, audit. */
+const ACTIONS = ["dropped", "forwarded", "audit"] as const;
 const L4_PROTOCOLS = ["TCP", "UDP", "SCTP"] as const;
-const DENY_REASONS = ["POLICY_DENIED", "POLICY_DENY"] as const;
-
-/** The metric cells of one (source, destination) pair, bound as they are first needed. */
-class PairCells {
-  private readonly requests: [Map<string, Map<number, CounterCell>>, Map<string, Map<number, CounterCell>>] = [new Map(), new Map()];
-  private readonly durations: [Map<string, [HistogramCell, HistogramCell]>, Map<string, [HistogramCell, HistogramCell]>] = [
-    new Map(),
-    new Map(),
-  ];
-  private readonly denied = new Map<string, Map<string, CounterCell>>();
-  private readonly context: string[];
-  private readonly pods: string[];
-
-  constructor(
-    private readonly m: L7ProxyMetrics,
-    srcNs: string,
-    srcWl: string,
-    dstNs: string,
-    dstWl: string,
-    srcPod: string,
-    dstPod: string,
-  ) {
-    this.context = [srcNs, srcWl, dstNs, dstWl];
-    this.pods = m.podLabels ? [srcPod, dstPod] : [];
-  }
-
-  request(reporter: 0 | 1, method: string, status: number, protocol: HttpExchange["protocol"]): CounterCell {
-    let byStatus = this.requests[reporter].get(method);
-    if (byStatus === undefined) {
-      byStatus = new Map();
-      this.requests[reporter].set(method, byStatus);
-    }
-    // A numeric key: (status, protocol) without building a string.
-    const key = status * 4 + HTTP_PROTOCOL_INDEX[protocol];
-    let cell = byStatus.get(key);
-    if (cell === undefined) {
-      cell = this.m.hubbleHttpRequestsTotal.bind(method, protocol, String(status), REPORTERS[reporter], ...this.context, ...this.pods);
-      byStatus.set(key, cell);
-    }
-    return cell;
-  }
-
-  /** [proxy, upstream] duration cells. */
-  duration(reporter: 0 | 1, method: string): [HistogramCell, HistogramCell] {
-    let cells = this.durations[reporter].get(method);
-    if (cells === undefined) {
-      const h = this.m.hubbleHttpRequestDurationSeconds;
-      const r = REPORTERS[reporter];
-      cells = [h.bind(method, r, "proxy", ...this.context, ...this.pods), h.bind(method, r, "upstream", ...this.context, ...this.pods)];
-      this.durations[reporter].set(method, cells);
-    }
-    return cells;
-  }
-
-  deniedCell(protocol: string, policy: string): CounterCell {
-    let byPolicy = this.denied.get(protocol);
-    if (byPolicy === undefined) {
-      byPolicy = new Map();
-      this.denied.set(protocol, byPolicy);
-    }
-    let cell = byPolicy.get(policy);
-    if (cell === undefined) {
-      cell = this.m.deniedRequestsTotal.bind(protocol, ...this.context, policy, ...this.pods);
-      byPolicy.set(policy, cell);
-    }
-    return cell;
-  }
-}
+/** Abnormal connection ends logged per second at most (the rest are counted only). */
+const CONNECTION_ERROR_LOGS_PER_SECOND = 10;
 
 /** What the /flows ring keeps of a request: its record is built only when read. */
-class HttpRecordSource implements RecordSource {
+class L7RecordSource implements RecordSource {
   constructor(
-    private readonly ex: HttpExchange,
+    private readonly ex: L7Exchange,
     private readonly time: string,
-    private readonly opts: HttpRecordOptions,
+    private readonly opts: RecordOptions,
   ) {}
 
   build(): FlowRecord {
-    return httpRecord(this.ex, this.time, this.opts);
+    return l7Record(this.ex, this.time, this.opts);
   }
 }
 
@@ -166,22 +100,26 @@ function pinoFlowLog(flowLogger: Logger): FlowLogSink {
   };
 }
 
+function actionIndex(allowed: boolean, audited: boolean): 0 | 1 | 2 {
+  return audited ? 2 : allowed ? 1 : 0;
+}
+
 export class Telemetry implements DatapathObserver {
   readonly metrics: L7ProxyMetrics;
   readonly flows: FlowRing;
   private readonly flowLog: FlowLogSink | null;
+  private readonly eventLogger: Logger | null;
   private readonly sampler: FlowSampler;
   private readonly now: () => number;
-  private readonly recordOptions: HttpRecordOptions;
-  private readonly recordJson: HttpRecordJson;
+  private readonly recordOptions: RecordOptions;
+  private readonly recordJson: L7RecordJson;
   private readonly isoTime = new IsoTime();
+  private readonly protocols: Record<string, ProtocolMetrics | undefined> = {};
 
   private readonly pairs = new Map<string, PairCells>();
   private readonly pairOfFlow = new WeakMap<FlowVerdict, PairCells>();
 
   // Cells without per-flow labels, bound once here.
-  private readonly rqTotal: CounterCell;
-  private readonly rqByClass: CounterCell[];
   private readonly connActive: GaugeCell;
   private readonly connTotal: CounterCell;
   private readonly bytesIn: CounterCell;
@@ -189,31 +127,36 @@ export class Telemetry implements DatapathObserver {
   private readonly upstreamFailures: CounterCell;
   private readonly revision: GaugeCell;
   private readonly parseErrors = new Map<ErrorCode, CounterCell>();
-  /** [direction][match][allowed ? 1 : 0] */
+  private readonly connectionErrors = new Map<ErrorCode, CounterCell>();
+  private errorLogWindow = { second: -1, logged: 0, suppressed: 0 };
+  /** [direction][match][action] */
   private readonly verdictCells: CounterCell[][][];
   /** [reason][protocol] */
   private readonly dropCells: Record<DenyReason, Record<string, CounterCell>>;
   private readonly recordCells: Record<FlowVerdictName, { written: CounterCell; limited: CounterCell }>;
 
   constructor(opts: TelemetryOptions) {
+    const defaults = defaultRunConfig();
     const m = createMetrics(opts.registry, {
-      podLabels: opts.podLevelLabels ?? false,
+      podLabels: opts.podLevelLabels ?? defaults.podLevelMetrics,
       ...(opts.maxSeriesPerMetric !== undefined ? { maxSeriesPerMetric: opts.maxSeriesPerMetric } : {}),
     });
     this.metrics = m;
     if (opts.processMetrics ?? true) registerProcessMetrics(opts.registry);
     this.flows = new FlowRing(opts.ringSize ?? 4096);
     this.flowLog = opts.flowLog ?? (opts.logger === null ? null : pinoFlowLog(opts.logger.child({ kind: "flow" })));
+    this.eventLogger = opts.eventLogger !== undefined ? opts.eventLogger : opts.logger;
     this.now = opts.now ?? (() => performance.now());
     this.sampler = new FlowSampler({
-      forwardedPerSecond: opts.flowSampleRate ?? 1000,
-      deniedMinPerSecond: opts.deniedFlowMinRate ?? 1000,
+      forwardedPerSecond: opts.flowSampleRate ?? defaults.flowSampleRate,
+      deniedMinPerSecond: opts.deniedFlowMinRate ?? defaults.deniedFlowMinRate,
     });
     this.recordOptions = { redact: { query: opts.redactUrlQuery ?? false } };
-    this.recordJson = new HttpRecordJson(this.recordOptions);
+    this.recordJson = new L7RecordJson(this.recordOptions);
+    for (const t of Object.values(PROTOCOL_TELEMETRY)) {
+      if (t !== undefined) this.protocols[t.protocol] = t.metrics(m) as ProtocolMetrics;
+    }
 
-    this.rqTotal = m.envoyHttpRqTotal.bind(ENVOY_CONN_MANAGER_PREFIX);
-    this.rqByClass = ["1", "2", "3", "4", "5"].map((c) => m.envoyHttpDownstreamRqXx.bind(ENVOY_CONN_MANAGER_PREFIX, c));
     this.connActive = m.connectionsActive.bind();
     this.connTotal = m.connectionsTotal.bind();
     this.bytesIn = m.receivedBytesTotal.bind();
@@ -224,12 +167,10 @@ export class Telemetry implements DatapathObserver {
       written: m.flowRecordsTotal.bind(v, "written"),
       limited: m.flowRecordsTotal.bind(v, "rate_limited"),
     });
-    this.recordCells = { FORWARDED: rec("FORWARDED"), DROPPED: rec("DROPPED") };
+    this.recordCells = Object.fromEntries(FLOW_VERDICTS.map((v) => [v, rec(v)])) as Record<FlowVerdictName, { written: CounterCell; limited: CounterCell }>;
     // Every combination is bound up front: few of them, and they then exist at 0 from the
     // first scrape, so rate() works from the first event.
-    this.verdictCells = DIRECTIONS.map((d) =>
-      MATCHES.map((match) => [m.hubblePolicyVerdictsTotal.bind(d, match, "dropped"), m.hubblePolicyVerdictsTotal.bind(d, match, "forwarded")]),
-    );
+    this.verdictCells = DIRECTIONS.map((d) => MATCHES.map((match) => ACTIONS.map((a) => m.hubblePolicyVerdictsTotal.bind(d, match, a))));
     const drops = (reason: DenyReason) =>
       Object.fromEntries(L4_PROTOCOLS.map((p) => [p, m.hubbleDropTotal.bind(reason, p)])) as Record<string, CounterCell>;
     this.dropCells = { POLICY_DENIED: drops("POLICY_DENIED"), POLICY_DENY: drops("POLICY_DENY") };
@@ -246,47 +187,46 @@ export class Telemetry implements DatapathObserver {
     if (bytesOut > 0) this.bytesOut.inc(bytesOut);
   }
 
-  l4Verdict(flow: FlowVerdict, q: FlowQuery): void {
-    // One verdict per enforcement point the connection reached.
-    this.countL4Side(flow.egress);
-    if (flow.egress.allowed) this.countL4Side(flow.ingress);
+  l4Verdict(flow: FlowVerdict, q: FlowQuery, audited = false): void {
+    const audit = audited && !flow.allowed;
+    // One verdict per enforcement point the connection reached (an audited denial goes on).
+    this.countL4Side(flow.egress, audit);
+    if (flow.egress.allowed || audit) this.countL4Side(flow.ingress, audit);
     if (flow.allowed) return;
 
-    const side = decidingSide(false, flow.egress, flow.ingress);
-    this.dropCell(denyReason(side), q.protocol).inc();
-    this.pairOf(flow).deniedCell(q.protocol.toLowerCase(), policyRef(side.decidedBy)).inc();
-    if (this.sampler.admitDenied(this.now())) this.emit(l4DeniedRecord(flow, q, this.isoNow()));
-    else this.recordCells.DROPPED.limited.inc();
+    const side = recordSide({ allowed: false, egress: flow.egress, ingress: flow.ingress, headerOps: [], logs: [] });
+    // Dropped in the kernel's sense only when it really was: an audited flow went through.
+    if (!audit) {
+      this.dropCell(denyReason(side), q.protocol).inc();
+      this.pairOf(flow).deniedCell(q.protocol.toLowerCase(), policyRef(side.decidedBy)).inc();
+    }
+    const verdict: FlowVerdictName = audit ? "AUDIT" : "DROPPED";
+    if (this.sampler.admitDenied(this.now())) this.emit(l4DeniedRecord(flow, q, this.isoNow(), audit));
+    else this.recordCells[verdict].limited.inc();
   }
 
-  httpRequest(ex: HttpExchange): void {
+  l7Request(ex: L7Exchange): void {
     const v = ex.verdict;
-    const status = ex.status;
-    this.rqTotal.inc();
-    const cls = (status / 100) | 0;
-    if (cls >= 1 && cls <= 5) this.rqByClass[cls - 1]!.inc();
-
-    const side = decidingSide(v.allowed, v.egress, v.ingress);
-    const reporter = REPORTER_INDEX[reporterOf(side.direction)];
-    const method = KNOWN_METHODS.has(ex.method) ? ex.method : OTHER_METHOD;
+    const audited = v.audit === true;
+    const side = recordSide(v);
     const pair = this.pairOf(ex.flow);
-    pair.request(reporter, method, status, ex.protocol).inc();
-    const [proxy, upstream] = pair.duration(reporter, method);
-    proxy.observe(ex.proxyLatencySeconds);
-    if (ex.upstreamLatencySeconds !== undefined) upstream.observe(ex.upstreamLatencySeconds);
-    this.verdictCell(side.direction, "l7/http", v.allowed).inc();
+    const protocol = ex.detail.protocol;
+    this.protocols[protocol]?.count(ex, { pair, reporter: REPORTER_INDEX[reporterOf(side.direction)] });
+    this.verdictCellAt(side.direction, L7_MATCH[protocol], v.allowed, audited).inc();
 
     // Reading a clock costs about as much as the rest of this method: the request's own
     // reading serves, when the data path took one.
     const now = ex.startedAtMs ?? this.now();
-    if (v.allowed) {
-      if (this.sampler.admitForwarded(now)) this.emitHttp(ex, this.recordCells.FORWARDED.written);
+    if (v.allowed && !audited) {
+      if (this.sampler.admitForwarded(now)) this.emitL7(ex, this.recordCells.FORWARDED.written);
       else this.recordCells.FORWARDED.limited.inc();
       return;
     }
-    pair.deniedCell("http", policyRef(side.decidedBy)).inc();
-    if (this.sampler.admitDenied(now)) this.emitHttp(ex, this.recordCells.DROPPED.written);
-    else this.recordCells.DROPPED.limited.inc();
+    // Denied requests are what app teams watch; audited ones are what a rollout would deny.
+    if (!audited) pair.deniedCell(protocol, policyRef(side.decidedBy)).inc();
+    const cells = audited ? this.recordCells.AUDIT : this.recordCells.DROPPED;
+    if (this.sampler.admitDenied(now)) this.emitL7(ex, cells.written);
+    else cells.limited.inc();
   }
 
   parseError(code: ErrorCode): void {
@@ -296,6 +236,31 @@ export class Telemetry implements DatapathObserver {
       this.parseErrors.set(code, cell);
     }
     cell.inc();
+  }
+
+  connectionError(code: ErrorCode, detail: string): void {
+    let cell = this.connectionErrors.get(code);
+    if (cell === undefined) {
+      cell = this.metrics.connectionErrorsTotal.bind(code);
+      this.connectionErrors.set(code, cell);
+    }
+    cell.inc();
+    const log = this.eventLogger;
+    if (log === null || !log.isLevelEnabled("warn")) return;
+    // A flood of failing connections (an upstream down under load) must not flood the log:
+    // a few lines a second, and how many were left out.
+    const second = Math.floor(Date.now() / 1000);
+    const w = this.errorLogWindow;
+    if (second !== w.second) {
+      if (w.suppressed > 0) log.warn({ suppressed: w.suppressed }, "connection errors not logged (rate limited)");
+      this.errorLogWindow = { second, logged: 0, suppressed: 0 };
+    }
+    if (this.errorLogWindow.logged >= CONNECTION_ERROR_LOGS_PER_SECOND) {
+      this.errorLogWindow.suppressed++;
+      return;
+    }
+    this.errorLogWindow.logged++;
+    log.warn({ code, detail }, "connection error");
   }
 
   upstreamConnectFailure(): void {
@@ -314,11 +279,10 @@ export class Telemetry implements DatapathObserver {
    * The ring keeps what the record is made of (see flow-ring.ts); the log gets the record's
    * JSON text straight away (see flow-json.ts): no record is built on the hot path.
    */
-  private emitHttp(ex: HttpExchange, written: CounterCell): void {
+  private emitL7(ex: L7Exchange, written: CounterCell): void {
     written.inc();
     const time = this.isoNow();
-    const source = new HttpRecordSource(ex, time, this.recordOptions);
-    this.flows.push(source);
+    this.flows.push(new L7RecordSource(ex, time, this.recordOptions));
     if (this.flowLog !== null && this.flowLog.enabled) this.flowLog.write(this.recordJson.line(ex, time), time);
   }
 
@@ -350,13 +314,17 @@ export class Telemetry implements DatapathObserver {
     return pair;
   }
 
-  private countL4Side(side: SideVerdict): void {
+  private countL4Side(side: SideVerdict, audited: boolean): void {
     if (!side.enforced) return;
-    this.verdictCell(side.direction, l4MatchOf(side.decidedBy), side.allowed).inc();
+    this.verdictCell(side.direction, l4MatchOf(side.decidedBy), side.allowed, audited && !side.allowed).inc();
   }
 
-  private verdictCell(direction: Direction, match: Match, allowed: boolean): CounterCell {
-    return this.verdictCells[DIRECTION_INDEX[direction]]![MATCHES.indexOf(match)]![allowed ? 1 : 0]!;
+  private verdictCell(direction: Direction, match: Match, allowed: boolean, audited: boolean): CounterCell {
+    return this.verdictCellAt(direction, MATCHES.indexOf(match), allowed, audited);
+  }
+
+  private verdictCellAt(direction: Direction, matchIndex: number, allowed: boolean, audited: boolean): CounterCell {
+    return this.verdictCells[DIRECTION_INDEX[direction]]![matchIndex]![actionIndex(allowed, audited)]!;
   }
 
   private dropCell(reason: DenyReason, protocol: string): CounterCell {

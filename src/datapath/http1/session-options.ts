@@ -1,15 +1,14 @@
 // What runHttp1Session needs from its caller, what it reports, and its defaults.
 
 import type { Socket } from "node:net";
+import { defaultRunConfig } from "../../config/run-config.js";
 import type { ErrorCode } from "../../errors/codes.js";
 import type { HeaderOp } from "../../policy/decision.js";
 import type { RequestHead } from "./request-head.js";
 
-/** net.connect's `onread` option. */
-export interface UpstreamOnRead {
-  buffer: () => Uint8Array;
-  callback: (bytes: number, buf: Uint8Array) => boolean;
-}
+import type { UpstreamOnRead } from "../protocol-handler.js";
+
+export type { UpstreamOnRead };
 
 /** The part of a verdict the session acts on; the policy engine's L7Verdict is one. */
 export interface HttpDecision {
@@ -72,13 +71,15 @@ export interface Http1SessionOptions<V extends HttpDecision = HttpDecision> {
   maxPipelined?: number;
 }
 
+const d = defaultRunConfig();
+
+/** The session's defaults are the run configuration's (src/config/run-config.ts owns them). */
 export const SESSION_DEFAULTS = Object.freeze({
-  headerTimeoutMs: 10_000,
-  idleTimeoutMs: 60_000,
-  /** Cilium's http-request-timeout default (route timeout 3600 s). */
-  requestTimeoutMs: 3_600_000,
-  maxHeaderBytes: 64 * 1024,
-  maxRequestLineBytes: 8 * 1024,
-  maxHeaders: 100,
-  maxPipelined: 32,
+  headerTimeoutMs: d.headerTimeoutMs,
+  idleTimeoutMs: d.idleTimeoutMs,
+  requestTimeoutMs: d.requestTimeoutMs,
+  maxHeaderBytes: d.maxHeaderBytes,
+  maxRequestLineBytes: d.maxRequestLineBytes,
+  maxHeaders: d.maxHeaders,
+  maxPipelined: d.maxPipelined,
 });

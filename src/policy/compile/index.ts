@@ -42,7 +42,7 @@ export function policiesToIr(policies: readonly LoadedPolicy[], ctx: CompileCont
   return out;
 }
 
-function buildTable(rules: readonly IrRule[], d: Direction, compiler: EntryCompiler): SideTable | null {
+function buildTable(rules: readonly IrRule[], d: Direction, compiler: EntryCompiler, warn: (m: string) => void): SideTable | null {
   const present = rules.filter((r) => r[d].present);
   if (present.length === 0) return null;
   const defaultDeny = present.some((r) => r[d].defaultDeny);
@@ -58,7 +58,14 @@ function buildTable(rules: readonly IrRule[], d: Direction, compiler: EntryCompi
       ),
     );
   }
-  return new SideTable(entries, true, defaultDeny);
+  const table = new SideTable(entries, true, defaultDeny);
+  for (const port of table.conflictingPorts()) {
+    warn(
+      `${d} of the endpoints selected by ${[...new Set(present.map((r) => r.origin.policy))].join(", ")}: ` +
+        `port ${port} has L7 rules of more than one protocol; connections whose rules name different protocols are denied`,
+    );
+  }
+  return table;
 }
 
 export function compilePolicies(policies: LoadedPolicy[], inventory: EndpointInventory, opts: CompileOptions = {}): CompileResult {
@@ -96,7 +103,7 @@ export function compilePolicies(policies: LoadedPolicy[], inventory: EndpointInv
       const key = selecting.filter((r) => r[d].present).map((r) => r.id).join(",");
       let t = shared[d].get(key);
       if (t === undefined && !shared[d].has(key)) {
-        t = buildTable(selecting, d, compiler);
+        t = buildTable(selecting, d, compiler, warn);
         shared[d].set(key, t);
       }
       tables[d].push(t ?? null);

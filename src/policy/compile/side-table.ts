@@ -25,17 +25,20 @@ export interface PeerGroup {
   allows: readonly CompiledEntry[];
   /** The first allow entry without L7 rules: every request from this peer is allowed. */
   l4Only: CompiledEntry | null;
-  l7Kind: L7Protocol | null;
+  /** The L7 protocols its allow entries name, in policy order (more than one: a conflict). */
+  l7Kinds: readonly L7Protocol[];
 }
 
 export interface PortBucket {
   entryIds: ReadonlySet<number>;
   groups: readonly PeerGroup[];
+  /** Every L7 protocol the bucket's allow entries name, whatever the peer. */
+  l7Kinds: readonly L7Protocol[];
 }
 
 const PROTOCOLS: readonly Protocol[] = ["TCP", "UDP", "SCTP"];
 const PROTO_INDEX: Record<Protocol, number> = { TCP: 0, UDP: 1, SCTP: 2 };
-const EMPTY_BUCKET: PortBucket = Object.freeze({ entryIds: new Set<number>(), groups: [] });
+const EMPTY_BUCKET: PortBucket = Object.freeze({ entryIds: new Set<number>(), groups: [], l7Kinds: [] });
 
 function portKey(protocol: Protocol, port: number): number {
   return PROTO_INDEX[protocol] * 65536 + port;
@@ -48,21 +51,29 @@ function covers(e: CompiledEntry, protocol: Protocol, port: number): boolean {
 
 function makeBucket(entries: readonly CompiledEntry[]): PortBucket {
   if (entries.length === 0) return EMPTY_BUCKET;
-  const groups = new Map<CompiledPeer, { peer: CompiledPeer; deny: CompiledEntry | null; allows: CompiledEntry[]; l4Only: CompiledEntry | null; l7Kind: L7Protocol | null }>();
+  const groups = new Map<CompiledPeer, { peer: CompiledPeer; deny: CompiledEntry | null; allows: CompiledEntry[]; l4Only: CompiledEntry | null; l7Kinds: L7Protocol[] }>();
+  const l7Kinds: L7Protocol[] = [];
   for (const e of entries) {
     let g = groups.get(e.peer);
     if (g === undefined) {
-      g = { peer: e.peer, deny: null, allows: [], l4Only: null, l7Kind: null };
+      g = { peer: e.peer, deny: null, allows: [], l4Only: null, l7Kinds: [] };
       groups.set(e.peer, g);
     }
     if (e.deny) g.deny ??= e;
     else {
       g.allows.push(e);
       if (e.l7 === null) g.l4Only ??= e;
-      else g.l7Kind ??= e.l7.kind;
+      else {
+        if (!g.l7Kinds.includes(e.l7.kind)) g.l7Kinds.push(e.l7.kind);
+        if (!l7Kinds.includes(e.l7.kind)) l7Kinds.push(e.l7.kind);
+      }
     }
   }
-  return Object.freeze({ entryIds: new Set(entries.map((e) => e.id)), groups: [...groups.values()].map((g) => Object.freeze(g)) });
+  return Object.freeze({
+    entryIds: new Set(entries.map((e) => e.id)),
+    groups: [...groups.values()].map((g) => Object.freeze(g)),
+    l7Kinds: Object.freeze(l7Kinds),
+  });
 }
 
 interface Interval {
@@ -120,6 +131,26 @@ export class SideTable {
     }
     this.http = httpRules.length > 0 ? new HttpIndex(httpRules) : null;
     Object.freeze(this);
+  }
+
+  /**
+   * Ports whose allow entries name more than one L7 protocol ("TCP/9092 (http, kafka)"):
+   * no one parser can serve them, so connections whose rules disagree are denied.
+   */
+  conflictingPorts(): string[] {
+    const out: string[] = [];
+    for (const [key, b] of this.exact) {
+      if (b.l7Kinds.length > 1) out.push(`${PROTOCOLS[Math.floor(key / 65536)]}/${key % 65536} (${b.l7Kinds.join(", ")})`);
+    }
+    PROTOCOLS.forEach((protocol, pi) => {
+      const list = this.intervals[pi] as Interval[];
+      list.forEach((iv, i) => {
+        if (iv.bucket.l7Kinds.length < 2) return;
+        const hi = (list[i + 1]?.lo ?? 65536) - 1;
+        out.push(`${protocol}/${iv.lo}-${hi} (${iv.bucket.l7Kinds.join(", ")})`);
+      });
+    });
+    return out;
   }
 
   /** The entries that apply to this protocol and port, grouped by peer. */

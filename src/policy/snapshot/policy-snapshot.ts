@@ -169,14 +169,22 @@ export class CompiledPolicySnapshot implements PolicySnapshot {
     const srcRef: PeerRef = { endpoint: src, ip: src >= 0 ? undefined : parseIp(q.srcIp), names: () => [] };
     const eg = decideSide(src >= 0 ? this.egressTables[src] ?? null : null, "egress", q, dstRef);
     const ing = decideSide(dst >= 0 ? this.ingressTables[dst] ?? null : null, "ingress", q, srcRef);
-    const allowed = eg.verdict.allowed && ing.verdict.allowed;
+    const egKind = eg.ctx?.l7Kind ?? null;
+    const ingKind = ing.ctx?.l7Kind ?? null;
+    let ingress = ing.verdict;
+    if (egKind !== null && ingKind !== null && egKind !== ingKind && eg.verdict.allowed && ingress.allowed) {
+      // Egress wants one parser, ingress another: the connection cannot be enforced for both.
+      // The destination's side refuses it (its rules are the ones the source cannot meet).
+      ingress = side("ingress", true, false, l7PoliciesDeny(ing.ctx?.matched ?? []));
+    }
+    const allowed = eg.verdict.allowed && ingress.allowed;
     const verdict: FlowVerdict = {
       allowed,
       source: this.peer(q.srcIp, src),
       destination: this.peer(q.dstIp, dst),
       egress: eg.verdict,
-      ingress: ing.verdict,
-      l7: allowed ? eg.ctx?.l7Kind ?? ing.ctx?.l7Kind ?? null : null,
+      ingress,
+      l7: allowed ? egKind ?? ingKind : null,
     };
     const ctx = { egress: eg.ctx, ingress: ing.ctx };
     this.flows.set(verdict, ctx);
@@ -336,15 +344,32 @@ function decideSide(table: SideTable | null, direction: Direction, q: FlowQuery,
   let l7Kind: L7Protocol | null = null;
   let allowAll: CompiledEntry | null = null;
   let first: CompiledEntry | null = null;
+  let conflict = false;
   for (const g of matched) {
     if (g.l4Only !== null && (allowAll === null || g.l4Only.id < allowAll.id)) allowAll = g.l4Only;
-    l7Kind ??= g.l7Kind;
+    for (const k of g.l7Kinds) {
+      if (l7Kind === null) l7Kind = k;
+      else if (k !== l7Kind) conflict = true;
+    }
     const f = g.allows[0] as CompiledEntry;
     if (first === null || f.id < first.id) first = f;
+  }
+  if (conflict) {
+    // The rules that apply name two L7 protocols for this port: no one parser can enforce
+    // both, so the connection is refused (fail closed), naming the policies involved.
+    return { verdict: side(direction, true, false, l7PoliciesDeny(matched)), ctx: null };
   }
   const decider = allowAll ?? (first as CompiledEntry);
   return {
     verdict: side(direction, true, true, policyDecision(decider.origin, "allow", "l3-l4")),
     ctx: sideCtx(table, bucket.entryIds, new Set(matched.map((g) => g.peer)), matched, l7Kind, allowAll),
   };
+}
+
+function l7PoliciesDeny(groups: readonly PeerGroup[]): ExplainedDecidedBy {
+  const policies: string[] = [];
+  for (const g of groups) {
+    for (const e of g.allows) if (e.l7 !== null && e.l7 !== undefined && !policies.includes(e.origin.policy)) policies.push(e.origin.policy);
+  }
+  return { kind: "default-deny", layer: "l7", policies };
 }

@@ -81,8 +81,8 @@ function follow(port: number, path: string): Promise<{ res: IncomingMessage; rec
 describe("admin server", () => {
   it("/metrics serves well-formed Prometheus text with the proxy's counters", async () => {
     const { telemetry, port } = await start();
-    for (let i = 0; i < 4; i++) telemetry.httpRequest(exchange());
-    telemetry.httpRequest(exchange({ allowed: false }));
+    for (let i = 0; i < 4; i++) telemetry.l7Request(exchange());
+    telemetry.l7Request(exchange({ allowed: false }));
     telemetry.connectionOpened();
     const res = await fetchText(port, "/metrics");
     expect(res.status).toBe(200);
@@ -119,11 +119,11 @@ describe("admin server", () => {
 
   it("/flows returns recent records as JSON lines, filtered", async () => {
     const { telemetry, port } = await start();
-    telemetry.httpRequest(exchange());
-    telemetry.httpRequest(exchange({ allowed: false }));
+    telemetry.l7Request(exchange());
+    telemetry.l7Request(exchange({ allowed: false }));
     const denied = l4DeniedFlow(xwing, deathstar);
     telemetry.l4Verdict(denied, query(denied));
-    telemetry.httpRequest(exchange({ flow: l7Flow(tiefighter, xwing) }));
+    telemetry.l7Request(exchange({ flow: l7Flow(tiefighter, xwing) }));
 
     const all = await fetchText(port, "/flows");
     expect(all.status).toBe(200);
@@ -150,11 +150,11 @@ describe("admin server", () => {
 
   it("/flows?follow=1 streams new matching records", async () => {
     const { telemetry, port } = await start();
-    telemetry.httpRequest(exchange({ url: "/before" }));
+    telemetry.l7Request(exchange({ url: "/before" }));
     const stream = await follow(port, "/flows?follow=1&verdict=DROPPED");
-    telemetry.httpRequest(exchange({ url: "/forwarded-not-shown" }));
-    telemetry.httpRequest(exchange({ allowed: false, url: "/first" }));
-    telemetry.httpRequest(exchange({ allowed: false, url: "/second" }));
+    telemetry.l7Request(exchange({ url: "/forwarded-not-shown" }));
+    telemetry.l7Request(exchange({ allowed: false, url: "/first" }));
+    telemetry.l7Request(exchange({ allowed: false, url: "/second" }));
     await stream.waitFor(2);
     expect(stream.records.map((r) => r.http?.url)).toEqual(["/first", "/second"]);
     stream.res.destroy();
@@ -162,11 +162,11 @@ describe("admin server", () => {
 
   it("/flows?follow=1&last=N sends history first", async () => {
     const { telemetry, port } = await start();
-    telemetry.httpRequest(exchange({ url: "/a" }));
-    telemetry.httpRequest(exchange({ url: "/b" }));
+    telemetry.l7Request(exchange({ url: "/a" }));
+    telemetry.l7Request(exchange({ url: "/b" }));
     const stream = await follow(port, "/flows?follow=1&last=1");
     await stream.waitFor(1);
-    telemetry.httpRequest(exchange({ url: "/c" }));
+    telemetry.l7Request(exchange({ url: "/c" }));
     await stream.waitFor(2);
     expect(stream.records.map((r) => r.http?.url)).toEqual(["/b", "/c"]);
     stream.res.destroy();

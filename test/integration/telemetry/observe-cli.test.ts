@@ -45,12 +45,12 @@ async function proxyWithFlows() {
     flows: telemetry.flows,
     health: { ready: () => true, policyInfo: () => ({ revision: 1, policies: [], lastError: null }) },
   });
-  telemetry.httpRequest(exchange()); // FORWARDED POST /v1/request-landing
+  telemetry.l7Request(exchange()); // FORWARDED POST /v1/request-landing
   // Denied because rule1's L7 rules do not match, the way the engine attributes it.
-  telemetry.httpRequest(exchange({ allowed: false, verdict: l7Verdict(false, RULE1) }));
+  telemetry.l7Request(exchange({ allowed: false, verdict: l7Verdict(false, RULE1) }));
   const denied = l4DeniedFlow(xwing, deathstar);
   telemetry.l4Verdict(denied, query(denied));
-  telemetry.httpRequest(exchange({ flow: l7Flow(world, deathstar), allowed: false, url: "/from-outside" }));
+  telemetry.l7Request(exchange({ flow: l7Flow(world, deathstar), allowed: false, url: "/from-outside" }));
   return { telemetry, addr: `127.0.0.1:${admin.port}` };
 }
 
@@ -115,8 +115,8 @@ describe("l7proxy observe", () => {
     const running = runObserve(["--admin", addr, "--follow", "--verdict", "DROPPED"], { stdout: out, stderr: new Capture(), signal: stop.signal });
     // The stream is open once the server has a follower.
     for (let i = 0; i < 200 && telemetry.flows.followers === 0; i++) await new Promise((r) => setTimeout(r, 5));
-    telemetry.httpRequest(exchange({ url: "/not-shown" }));
-    telemetry.httpRequest(exchange({ allowed: false, flow: l7Flow(tiefighter, deathstar), url: "/v1/exhaust-port?again" }));
+    telemetry.l7Request(exchange({ url: "/not-shown" }));
+    telemetry.l7Request(exchange({ allowed: false, flow: l7Flow(tiefighter, deathstar), url: "/v1/exhaust-port?again" }));
     await out.waitForLines(1);
     stop.abort();
     expect(await running).toBe(0);

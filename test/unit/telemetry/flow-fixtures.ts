@@ -1,7 +1,7 @@
 // Plain FlowVerdict / L7Verdict values for telemetry tests, shaped as the policy engine
 // returns them for the Star Wars example (tiefighter -> deathstar:80, rule1).
 
-import type { HttpExchange } from "../../../src/datapath/observer.js";
+import type { HttpDetail, L7Exchange } from "../../../src/datapath/observer.js";
 import type { DecidedBy, FlowQuery, FlowVerdict, L7Verdict, Peer, SideVerdict } from "../../../src/policy/decision.js";
 
 export const tiefighter: Peer = {
@@ -58,20 +58,44 @@ export function l7Verdict(allowed: boolean, decidedBy: DecidedBy = allowed ? RUL
   return { allowed, egress: notEnforcedEgress, ingress: side("ingress", decidedBy, allowed), headerOps: [], logs: [] };
 }
 
-export function exchange(over: Partial<HttpExchange> & { allowed?: boolean } = {}): HttpExchange {
-  const { allowed = true, ...rest } = over;
-  const flow = rest.flow ?? l7Flow();
+/** The fields a test may set: the exchange's own and its HTTP detail's, flat. */
+export interface ExchangeOverrides {
+  allowed?: boolean;
+  flow?: FlowVerdict;
+  query?: FlowQuery;
+  verdict?: L7Verdict;
+  method?: string;
+  url?: string;
+  host?: string;
+  protocol?: HttpDetail["version"];
+  status?: number;
+  headers?: [string, string][];
+  grpc?: HttpDetail["grpc"];
+  proxyLatencySeconds?: number;
+  upstreamLatencySeconds?: number;
+  startedAtMs?: number;
+}
+
+export function exchange(over: ExchangeOverrides = {}): L7Exchange<HttpDetail> {
+  const { allowed = true } = over;
+  const flow = over.flow ?? l7Flow();
+  const detail: HttpDetail = {
+    protocol: "http",
+    method: over.method ?? (allowed ? "POST" : "PUT"),
+    url: over.url ?? (allowed ? "/v1/request-landing" : "/v1/exhaust-port"),
+    host: over.host ?? "deathstar.default.svc.cluster.local",
+    version: over.protocol ?? "HTTP/1.1",
+    status: over.status ?? (allowed ? 200 : 403),
+  };
+  if (over.headers !== undefined) detail.headers = over.headers;
+  if (over.grpc !== undefined) detail.grpc = over.grpc;
   return {
     flow,
-    query: query(flow),
-    verdict: l7Verdict(allowed),
-    method: allowed ? "POST" : "PUT",
-    url: allowed ? "/v1/request-landing" : "/v1/exhaust-port",
-    host: "deathstar.default.svc.cluster.local",
-    protocol: "HTTP/1.1",
-    status: allowed ? 200 : 403,
-    proxyLatencySeconds: 0.0004,
-    ...(allowed ? { upstreamLatencySeconds: 0.003 } : {}),
-    ...rest,
+    query: over.query ?? query(flow),
+    verdict: over.verdict ?? l7Verdict(allowed),
+    proxyLatencySeconds: over.proxyLatencySeconds ?? 0.0004,
+    upstreamLatencySeconds: "upstreamLatencySeconds" in over ? over.upstreamLatencySeconds : allowed ? 0.003 : undefined,
+    startedAtMs: over.startedAtMs,
+    detail,
   };
 }

@@ -2,10 +2,11 @@
 // collectors parse it, and /flows serves the record built the other way.
 
 import { describe, expect, it } from "vitest";
-import type { HttpExchange } from "../../../src/datapath/observer.js";
+import type { HttpDetail, L7Exchange } from "../../../src/datapath/observer.js";
 import type { DecidedBy, FlowQuery, FlowVerdict, L7Verdict, Peer, SideVerdict } from "../../../src/policy/decision.js";
-import { HttpRecordJson } from "../../../src/telemetry/flow-json.js";
-import { httpRecord, type HttpRecordOptions } from "../../../src/telemetry/flow-record.js";
+import { L7RecordJson } from "../../../src/telemetry/flow-json.js";
+import { l7Record } from "../../../src/telemetry/flow-record.js";
+import type { RecordOptions } from "../../../src/telemetry/protocols/protocol-telemetry.js";
 import { prng } from "../../support/prng.js";
 import { deathstar, exchange, l7Flow, side, tiefighter, world, xwing } from "./flow-fixtures.js";
 
@@ -19,7 +20,7 @@ const DECIDERS: DecidedBy[] = [
   { kind: "not-enforced" },
 ];
 
-function randomCase(r: () => number): { ex: HttpExchange; opts: HttpRecordOptions; time: string } {
+function randomCase(r: () => number): { ex: L7Exchange<HttpDetail>; opts: RecordOptions; time: string } {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
   const str = (): string => pick(STRINGS) + (r() < 0.5 ? "" : pick(STRINGS));
   const peer = (): Peer => {
@@ -38,31 +39,39 @@ function randomCase(r: () => number): { ex: HttpExchange; opts: HttpRecordOption
   const allowed = egress.allowed && ingress.allowed;
   const flow: FlowVerdict = { allowed: true, source: peer(), destination: peer(), egress, ingress, l7: "http" };
   const query: FlowQuery = { srcIp: flow.source.ip, dstIp: flow.destination.ip, dstPort: pick([80, 8080, 443]), protocol: "TCP", ...(r() < 0.9 ? { srcPort: 1024 + Math.floor(r() * 60000) } : {}) };
-  const verdict: L7Verdict = { allowed, egress, ingress, headerOps: [], logs: r() < 0.3 ? [str(), str()] : [] };
-  const ex: HttpExchange = {
-    flow,
-    query,
-    verdict,
+  const audit = !allowed && r() < 0.3;
+  const verdict: L7Verdict = { allowed: allowed || audit, egress, ingress, headerOps: [], logs: r() < 0.3 ? [str(), str()] : [] };
+  if (audit) verdict.audit = true;
+  const detail: HttpDetail = {
+    protocol: "http",
     method: pick(["GET", "POST", "PURGE", str()]),
     url: pick(["/", "/a?b=1&c=2", "http://user:pw@h/x?q=1#f", `/${str()}`, "/".padEnd(5000, "x")]),
     host: str(),
-    protocol: pick(["HTTP/1.0", "HTTP/1.1"] as const),
+    version: pick(["HTTP/1.0", "HTTP/1.1", "HTTP/2"] as const),
     status: pick([0, 200, 403, 503]),
+  };
+  if (r() < 0.3) detail.headers = [["Authorization", "Bearer x"], ["X-Id", str()]];
+  if (r() < 0.2) detail.grpc = { service: str(), method: str(), status: pick([null, 0, 7]) };
+  const ex: L7Exchange<HttpDetail> = {
+    flow,
+    query,
+    verdict,
     // Long binary fractions, as time differences give, and exact ones.
     proxyLatencySeconds: pick([0, 0.0004, r() / 997, 1e-7 * r()]),
-    ...(r() < 0.7 ? { upstreamLatencySeconds: r() / 31 } : {}),
-    ...(r() < 0.3 ? { headers: [["Authorization", "Bearer x"], ["X-Id", str()]] as [string, string][] } : {}),
+    upstreamLatencySeconds: r() < 0.7 ? r() / 31 : undefined,
+    startedAtMs: undefined,
+    detail,
   };
   return { ex, opts: { redact: { query: r() < 0.5 } }, time: new Date(1.7e12 + Math.floor(r() * 1e10)).toISOString() };
 }
 
-describe("HttpRecordJson", () => {
-  it("writes exactly JSON.stringify(httpRecord(...)) for 2,000 varied requests", () => {
+describe("L7RecordJson", () => {
+  it("writes exactly JSON.stringify(l7Record(...)) for 2,000 varied requests", () => {
     const r = prng(20261122);
     for (let i = 0; i < 2000; i++) {
       const { ex, opts, time } = randomCase(r);
-      const json = new HttpRecordJson(opts);
-      const expected = JSON.stringify(httpRecord(ex, time, opts));
+      const json = new L7RecordJson(opts);
+      const expected = JSON.stringify(l7Record(ex, time, opts));
       expect(json.line(ex, time), `case ${i}`).toBe(expected);
       // Again, from the caches.
       expect(json.line(ex, time), `case ${i}, cached`).toBe(expected);
@@ -70,21 +79,21 @@ describe("HttpRecordJson", () => {
   });
 
   it("follows a policy reload: a new flow verdict for the same connection is not served from the cache", () => {
-    const json = new HttpRecordJson({ redact: { query: false } });
+    const json = new L7RecordJson({ redact: { query: false } });
     const before = exchange();
     expect(JSON.parse(json.line(before, "t")).source.pod).toBe("tiefighter");
     // The same connection (query object), re-decided with another source identity.
-    const after: HttpExchange = { ...before, flow: l7Flow(xwing, deathstar) };
+    const after: L7Exchange<HttpDetail> = { ...before, flow: l7Flow(xwing, deathstar) };
     const line = json.line(after, "t");
-    expect(line).toBe(JSON.stringify(httpRecord(after, "t", { redact: { query: false } })));
+    expect(line).toBe(JSON.stringify(l7Record(after, "t", { redact: { query: false } })));
     expect(JSON.parse(line).source.pod).toBe("xwing-7d9f");
   });
 
   it("keeps requests of one connection apart: the per-request parts are never cached", () => {
-    const json = new HttpRecordJson({ redact: { query: false } });
+    const json = new L7RecordJson({ redact: { query: false } });
     const a = exchange();
-    const b: HttpExchange = { ...a, url: "/other", status: 503, proxyLatencySeconds: 0.25 };
+    const b: L7Exchange<HttpDetail> = { ...a, detail: { ...a.detail, url: "/other", status: 503 }, proxyLatencySeconds: 0.25 };
     json.line(a, "t1");
-    expect(json.line(b, "t2")).toBe(JSON.stringify(httpRecord(b, "t2", { redact: { query: false } })));
+    expect(json.line(b, "t2")).toBe(JSON.stringify(l7Record(b, "t2", { redact: { query: false } })));
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { FlowFilterError, matchesFlow, parseFlowFilter, type FlowFilter } from "../../../src/telemetry/flow-filter.js";
-import { httpRecord, l4DeniedRecord, type FlowRecord } from "../../../src/telemetry/flow-record.js";
+import { l7Record, l4DeniedRecord, type FlowRecord } from "../../../src/telemetry/flow-record.js";
 import { FlowRing } from "../../../src/telemetry/flow-ring.js";
 import { deathstar, exchange, l4DeniedFlow, l7Flow, query, tiefighter, xwing } from "./flow-fixtures.js";
 
@@ -10,10 +10,10 @@ const opts = { redact: { query: false } };
 function sample(): FlowRecord[] {
   const denied = l4DeniedFlow(xwing, deathstar);
   return [
-    httpRecord(exchange(), T, opts), // FORWARDED default/tiefighter -> default/deathstar-1, policy default/rule1
-    httpRecord(exchange({ allowed: false }), T, opts), // DROPPED, default-deny
+    l7Record(exchange(), T, opts), // FORWARDED default/tiefighter -> default/deathstar-1, policy default/rule1
+    l7Record(exchange({ allowed: false }), T, opts), // DROPPED, default-deny
     l4DeniedRecord(denied, query(denied), T), // DROPPED tcp rebels/xwing-7d9f -> default/deathstar-1
-    httpRecord(exchange({ flow: l7Flow(tiefighter, xwing) }), T, opts), // FORWARDED to rebels/xwing
+    l7Record(exchange({ flow: l7Flow(tiefighter, xwing) }), T, opts), // FORWARDED to rebels/xwing
   ];
 }
 

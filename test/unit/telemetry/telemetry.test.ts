@@ -32,8 +32,8 @@ describe("Telemetry metrics", () => {
   it("counts every HTTP request, allowed and denied, in the Envoy and Hubble metrics", async () => {
     const { registry, t } = setup();
     const flow = l7Flow();
-    for (let i = 0; i < 7; i++) t.httpRequest(exchange({ flow }));
-    for (let i = 0; i < 3; i++) t.httpRequest(exchange({ flow, allowed: false }));
+    for (let i = 0; i < 7; i++) t.l7Request(exchange({ flow }));
+    for (let i = 0; i < 3; i++) t.l7Request(exchange({ flow, allowed: false }));
 
     expect(await readMetric(registry, "envoy_http_rq_total", { envoy_http_conn_manager_prefix: "proxy" })).toBe(10);
     expect(await readMetric(registry, "envoy_http_downstream_rq_xx", { envoy_response_code_class: "2" })).toBe(7);
@@ -49,9 +49,9 @@ describe("Telemetry metrics", () => {
 
   it("keeps the proxy's own time and the upstream time apart in the duration histogram", async () => {
     const { registry, t } = setup();
-    t.httpRequest(exchange({ proxyLatencySeconds: 0.0002, upstreamLatencySeconds: 0.4 }));
-    t.httpRequest(exchange({ proxyLatencySeconds: 0.0003, upstreamLatencySeconds: 0.6 }));
-    t.httpRequest(exchange({ allowed: false, proxyLatencySeconds: 0.0001 }));
+    t.l7Request(exchange({ proxyLatencySeconds: 0.0002, upstreamLatencySeconds: 0.4 }));
+    t.l7Request(exchange({ proxyLatencySeconds: 0.0003, upstreamLatencySeconds: 0.6 }));
+    t.l7Request(exchange({ allowed: false, proxyLatencySeconds: 0.0001 }));
     const name = "hubble_http_request_duration_seconds";
     expect(await readMetric(registry, `${name}_count`, { phase: "proxy" })).toBe(3);
     expect(await readMetric(registry, `${name}_count`, { phase: "upstream" })).toBe(2);
@@ -63,7 +63,7 @@ describe("Telemetry metrics", () => {
   it("attributes denied requests to the policy that denied them", async () => {
     const { registry, t } = setup();
     const denyRule = { kind: "policy", policy: "default/no-exhaust", ruleIndex: 2, action: "deny", layer: "l7" } as const;
-    t.httpRequest(exchange({ allowed: false, verdict: l7Verdict(false, denyRule) }));
+    t.l7Request(exchange({ allowed: false, verdict: l7Verdict(false, denyRule) }));
     expect(await readMetric(registry, "l7proxy_denied_requests_total", { policy: "default/no-exhaust", protocol: "http" })).toBe(1);
     expect(await readMetric(registry, "l7proxy_denied_requests_total", { policy: "default-deny" })).toBe(0);
   });
@@ -135,8 +135,8 @@ describe("Telemetry metrics", () => {
 
   it("puts custom methods under OTHER so the method label stays bounded", async () => {
     const { registry, t } = setup();
-    t.httpRequest(exchange({ method: "PROPFIND" }));
-    t.httpRequest(exchange({ method: "X-MADE-UP-1" }));
+    t.l7Request(exchange({ method: "PROPFIND" }));
+    t.l7Request(exchange({ method: "X-MADE-UP-1" }));
     expect(await readMetric(registry, "hubble_http_requests_total", { method: "OTHER" })).toBe(2);
     const methods = (await readSeries(registry, "hubble_http_requests_total")).map((s) => s.labels.method);
     expect(methods).not.toContain("PROPFIND");
@@ -144,20 +144,20 @@ describe("Telemetry metrics", () => {
 
   it("has workload-level labels by default and pod labels only when configured", async () => {
     const off = setup();
-    off.t.httpRequest(exchange());
+    off.t.l7Request(exchange());
     const [s] = await readSeries(off.registry, "hubble_http_requests_total");
     expect(Object.keys(s!.labels)).not.toContain("source_pod");
 
     const on = setup({ podLevelLabels: true });
-    on.t.httpRequest(exchange());
-    on.t.httpRequest(exchange({ allowed: false }));
+    on.t.l7Request(exchange());
+    on.t.l7Request(exchange({ allowed: false }));
     expect(await readMetric(on.registry, "hubble_http_requests_total", { source_pod: "tiefighter", destination_pod: "deathstar-1" })).toBe(2);
     expect(await readMetric(on.registry, "l7proxy_denied_requests_total", { source_pod: "tiefighter", destination_pod: "deathstar-1" })).toBe(1);
   });
 
   it("labels a non-endpoint source with its reserved identity", async () => {
     const { registry, t } = setup();
-    t.httpRequest(exchange({ flow: l7Flow(world, deathstar), allowed: false }));
+    t.l7Request(exchange({ flow: l7Flow(world, deathstar), allowed: false }));
     expect(await readMetric(registry, "l7proxy_denied_requests_total", { source_namespace: "", source_workload: "world" })).toBe(1);
   });
 
@@ -171,8 +171,8 @@ describe("Telemetry metrics", () => {
 describe("Telemetry flow records", () => {
   it("writes one JSON record per L7 request through pino and into the ring", () => {
     const { t, lines } = setup();
-    t.httpRequest(exchange());
-    t.httpRequest(exchange({ allowed: false }));
+    t.l7Request(exchange());
+    t.l7Request(exchange({ allowed: false }));
     expect(lines).toHaveLength(2);
     const logged = lines.map((l) => JSON.parse(l) as { kind: string; flow: FlowRecord });
     expect(logged.every((l) => l.kind === "flow")).toBe(true);
@@ -216,7 +216,7 @@ describe("Telemetry flow records", () => {
 
   it("redacts credentials in recorded headers", () => {
     const { t, lines } = setup();
-    t.httpRequest(
+    t.l7Request(
       exchange({
         headers: [
           ["Authorization", "Bearer secret-token"],
@@ -239,7 +239,7 @@ describe("Telemetry flow records", () => {
     const written: [unknown, string][] = [];
     const sink = (enabled: boolean) => ({ enabled, write: (json: string, time: string) => void written.push([JSON.parse(json), time]) });
     const t = new Telemetry({ registry: new Registry(), logger: null, flowLog: sink(true), processMetrics: false });
-    t.httpRequest(exchange());
+    t.l7Request(exchange());
     const denied = l4DeniedFlow(xwing, deathstar);
     t.l4Verdict(denied, query(denied));
     expect(written.map(([r, time]) => [(r as FlowRecord).verdict, time === (r as FlowRecord).time])).toEqual([
@@ -248,7 +248,7 @@ describe("Telemetry flow records", () => {
     ]);
     expect(written.map(([r]) => r)).toEqual(t.flows.recent());
     const off = new Telemetry({ registry: new Registry(), logger: null, flowLog: sink(false), processMetrics: false });
-    off.httpRequest(exchange());
+    off.l7Request(exchange());
     expect(written).toHaveLength(2);
     expect(off.flows.size).toBe(1);
   });
@@ -256,7 +256,7 @@ describe("Telemetry flow records", () => {
   it("writes records to the ring only when no logger is given", () => {
     const registry = new Registry();
     const t = new Telemetry({ registry, logger: null, processMetrics: false });
-    t.httpRequest(exchange());
+    t.l7Request(exchange());
     expect(t.flows.size).toBe(1);
   });
 });
@@ -270,22 +270,22 @@ describe("Telemetry flow-record rate limits", () => {
 
   it("writes at most flowSampleRate forwarded records per second and counts the rest", async () => {
     const { registry, t, lines, advance } = clocked({ flowSampleRate: 5, deniedFlowMinRate: 5 });
-    for (let i = 0; i < 20; i++) t.httpRequest(exchange());
+    for (let i = 0; i < 20; i++) t.l7Request(exchange());
     expect(lines).toHaveLength(5);
     expect(await readMetric(registry, "l7proxy_flow_records_total", { verdict: "FORWARDED", result: "written" })).toBe(5);
     expect(await readMetric(registry, "l7proxy_flow_records_total", { verdict: "FORWARDED", result: "rate_limited" })).toBe(15);
     // Metrics still count every request.
     expect(await readMetric(registry, "envoy_http_rq_total")).toBe(20);
     advance(1000);
-    for (let i = 0; i < 20; i++) t.httpRequest(exchange());
+    for (let i = 0; i < 20; i++) t.l7Request(exchange());
     expect(lines).toHaveLength(10);
   });
 
   it("never rate-limits denied records below deniedFlowMinRate, however much forwarded traffic there is", async () => {
     const { registry, t, lines, advance } = clocked({ flowSampleRate: 10, deniedFlowMinRate: 3 });
     for (let second = 0; second < 3; second++) {
-      for (let i = 0; i < 1000; i++) t.httpRequest(exchange());
-      for (let i = 0; i < 3; i++) t.httpRequest(exchange({ allowed: false }));
+      for (let i = 0; i < 1000; i++) t.l7Request(exchange());
+      for (let i = 0; i < 3; i++) t.l7Request(exchange({ allowed: false }));
       advance(1000);
     }
     const verdicts = lines.map((l) => (JSON.parse(l) as { flow: FlowRecord }).flow.verdict);
@@ -306,15 +306,15 @@ describe("Telemetry flow-record rate limits", () => {
   it("takes the time from the request's own clock reading when the data path gives one", () => {
     // The injected clock stands still: only startedAtMs moves time on.
     const { t, lines } = clocked({ flowSampleRate: 2, deniedFlowMinRate: 0 });
-    for (let i = 0; i < 5; i++) t.httpRequest(exchange({ startedAtMs: 10_000 }));
+    for (let i = 0; i < 5; i++) t.l7Request(exchange({ startedAtMs: 10_000 }));
     expect(lines).toHaveLength(2);
-    for (let i = 0; i < 5; i++) t.httpRequest(exchange({ startedAtMs: 11_000 }));
+    for (let i = 0; i < 5; i++) t.l7Request(exchange({ startedAtMs: 11_000 }));
     expect(lines).toHaveLength(4);
   });
 
   it("lets denied records use forwarded budget that is left over", () => {
     const { t, lines } = clocked({ flowSampleRate: 5, deniedFlowMinRate: 2 });
-    for (let i = 0; i < 10; i++) t.httpRequest(exchange({ allowed: false, flow: l7Flow(xwing, deathstar) }));
+    for (let i = 0; i < 10; i++) t.l7Request(exchange({ allowed: false, flow: l7Flow(xwing, deathstar) }));
     expect(lines).toHaveLength(7);
   });
 });
@@ -332,7 +332,7 @@ describe("Telemetry consistency", () => {
       if (i === 100) t.policyReload(true, 2);
       if (i === 200) t.policyReload(false, 2, "broken file");
       const deny = i >= 100 && i % 3 === 0;
-      t.httpRequest(exchange({ flow, allowed: !deny, ...(deny ? { verdict: l7Verdict(false, denyRule) } : {}) }));
+      t.l7Request(exchange({ flow, allowed: !deny, ...(deny ? { verdict: l7Verdict(false, denyRule) } : {}) }));
       if (deny) sentDenied++;
       else sentAllowed++;
     }
@@ -352,8 +352,8 @@ describe("Telemetry consistency", () => {
     let sent = 0;
     for (let ms = 0; ms < 3000; ms += 10) {
       now = ms;
-      t.httpRequest(exchange());
-      t.httpRequest(exchange({ allowed: false }));
+      t.l7Request(exchange());
+      t.l7Request(exchange({ allowed: false }));
       sent += 2;
     }
     const written = await readMetric(registry, "l7proxy_flow_records_total", { result: "written" });
@@ -366,7 +366,7 @@ describe("Telemetry consistency", () => {
 
   it("counts a request the upstream never answered (status 0) without a status class", async () => {
     const { registry, t } = setup();
-    t.httpRequest(exchange({ status: 0 }));
+    t.l7Request(exchange({ status: 0 }));
     expect(await readMetric(registry, "envoy_http_rq_total")).toBe(1);
     expect(await readMetric(registry, "envoy_http_downstream_rq_xx")).toBe(0);
   });

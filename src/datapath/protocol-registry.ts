@@ -1,0 +1,17 @@
+// Which handler runs a connection, by the L7 protocol the policy snapshot gives its port.
+// A new protocol is a new folder with a ProtocolHandler, and one line here.
+
+import type { L7Protocol } from "../policy/decision.js";
+import { http1Handler } from "./http1/http1-handler.js";
+import type { ProtocolHandler } from "./protocol-handler.js";
+import { refuseHandler } from "./refuse-handler.js";
+
+const HANDLERS: Readonly<Record<L7Protocol, ProtocolHandler>> = Object.freeze({
+  http: http1Handler,
+  kafka: refuseHandler("kafka"),
+  dns: refuseHandler("dns"),
+});
+
+export function handlerFor(protocol: L7Protocol): ProtocolHandler {
+  return HANDLERS[protocol];
+}
