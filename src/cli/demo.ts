@@ -5,8 +5,11 @@ import { parseArgs } from "node:util";
 import { CLI } from "../netns/cluster.js";
 import { isRoot, run, runIn } from "../netns/exec.js";
 import { SERVICE_HOST, StarWarsCluster, type ShotResult } from "../demo/starwars-cluster.js";
+import { KAFKA_HELP, kafkaDemo, missingKafkaTools } from "./demo-kafka.js";
 
-const HELP = `Usage: l7proxy demo
+const HELP = `Usage: l7proxy demo [starwars | kafka]
+
+starwars (the default): the HTTP story. kafka: Cilium's Kafka story (l7proxy demo kafka --help).
 
 Tells the Star Wars story in network namespaces on this machine: a node namespace running
 l7proxy with TPROXY interception, deathstar (2 replicas behind a Service VIP), tiefighter
@@ -52,9 +55,14 @@ async function missingTools(): Promise<string[]> {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { help: { type: "boolean" } }, strict: true });
+  const { values, positionals } = parseArgs({ args: argv, options: { help: { type: "boolean" } }, strict: true, allowPositionals: true });
+  const story = positionals[0] ?? "starwars";
+  if (positionals.length > 1 || (story !== "starwars" && story !== "kafka")) {
+    process.stderr.write(`l7proxy demo: unknown story '${positionals.join(" ")}' (starwars or kafka)\n`);
+    return 2;
+  }
   if (values.help === true) {
-    process.stdout.write(HELP);
+    process.stdout.write(story === "kafka" ? KAFKA_HELP : HELP);
     return 0;
   }
   if (!isRoot()) {
@@ -63,6 +71,14 @@ export async function main(argv: string[]): Promise<number> {
         "Run it as root (for example: sudo npm start), on Linux with nftables and iproute2 installed.\n",
     );
     return 2;
+  }
+  if (story === "kafka") {
+    const missingK = await missingKafkaTools();
+    if (missingK.length > 0) {
+      process.stderr.write(`l7proxy demo kafka needs these commands: ${missingK.join(", ")} (Debian: apt-get install nftables iproute2 kcat librdkafka-dev build-essential)\n`);
+      return 2;
+    }
+    return kafkaDemo();
   }
   const missing = await missingTools();
   if (missing.length > 0) {

@@ -37,6 +37,7 @@ export interface RunConfig {
   readonly maxRequestLineBytes: number;
   readonly maxHeaders: number;
   readonly maxPipelined: number;
+  readonly kafkaMaxFrameBytes: number;
   readonly upstreamConnectTimeoutMs: number;
   /** Forward what policy would deny, recording it as AUDIT (Cilium's policy-audit-mode, for L7 too). */
   readonly policyAuditMode: boolean;
@@ -86,6 +87,7 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   "max-request-line-bytes": { kind: "number", key: "maxRequestLineBytes", default: 8_192, help: "longest HTTP/1 request line accepted; longer gets 431" },
   "max-headers": { kind: "number", key: "maxHeaders", default: 100, help: "most header fields in a request (Envoy's max_headers_count); more gets 431" },
   "max-pipelined": { kind: "number", key: "maxPipelined", default: 32, help: "requests of one connection decided ahead of their answers before the proxy stops reading from it" },
+  "kafka-max-frame-bytes": { kind: "number", key: "kafkaMaxFrameBytes", default: 16_777_216, help: "largest Kafka request frame accepted (the whole frame is read before it is decided); larger closes the connection" },
   "policy-audit-mode": {
     kind: "boolean",
     key: "policyAuditMode",

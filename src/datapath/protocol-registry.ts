@@ -3,12 +3,13 @@
 
 import type { L7Protocol } from "../policy/decision.js";
 import { http1Handler } from "./http1/http1-handler.js";
+import { kafkaHandler } from "./kafka/kafka-handler.js";
 import type { ProtocolHandler } from "./protocol-handler.js";
 import { refuseHandler } from "./refuse-handler.js";
 
 const HANDLERS: Readonly<Record<L7Protocol, ProtocolHandler>> = Object.freeze({
   http: http1Handler,
-  kafka: refuseHandler("kafka"),
+  kafka: kafkaHandler,
   dns: refuseHandler("dns"),
 });
 

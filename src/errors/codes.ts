@@ -33,6 +33,11 @@ export const ERROR_CODES = {
   L7P_ERR_HTTP_METHOD: "a method the proxy does not forward (CONNECT)",
   L7P_ERR_HTTP_PATH: "a request path that cannot be normalized (malformed percent-encoding, %00, or a fragment)",
   L7P_ERR_HTTP_RESPONSE: "malformed response from the upstream",
+  // Data path: Kafka (the connection is closed, as Cilium's Kafka parser did; nothing is forwarded)
+  L7P_ERR_KAFKA_FRAME_TOO_LARGE: "a Kafka request whose size prefix is negative or over --kafka-max-frame-bytes",
+  L7P_ERR_KAFKA_VERSION: "a Kafka request of an API key or version that Apache Kafka's specs do not define",
+  L7P_ERR_KAFKA_REQUEST: "a Kafka request that does not decode by its API's spec, or has bytes past its end",
+  L7P_ERR_KAFKA_RESPONSE: "a Kafka response that cannot be framed, or answers no request or another one",
   // Data path: connections
   L7P_ERR_UPSTREAM_CONNECT: "the original destination refused or did not answer",
   L7P_ERR_TIMEOUT: "a client or upstream was idle or too slow past its limit",

@@ -62,6 +62,21 @@ export const METRIC_DEFINITIONS = {
     podLabelNames: POD_CONTEXT,
     buckets: DURATION_BUCKETS,
   },
+  hubbleKafkaRequestsTotal: {
+    name: "hubble_kafka_requests_total",
+    kind: "counter",
+    help: "Kafka requests by topic, API key, error code answered (0 when the broker answered) and source/destination workload; a request naming several topics counts once for each",
+    labelNames: ["topic", "api_key", "error_code", "reporter", ...CONTEXT],
+    podLabelNames: POD_CONTEXT,
+  },
+  hubbleKafkaRequestDurationSeconds: {
+    name: "hubble_kafka_request_duration_seconds",
+    kind: "histogram",
+    help: "Kafka request duration by topic and API key; phase=\"proxy\" is the time l7proxy itself added, phase=\"upstream\" the time to the broker's response",
+    labelNames: ["topic", "api_key", "reporter", "phase", ...CONTEXT],
+    podLabelNames: POD_CONTEXT,
+    buckets: DURATION_BUCKETS,
+  },
   hubblePolicyVerdictsTotal: {
     name: "hubble_policy_verdicts_total",
     kind: "counter",

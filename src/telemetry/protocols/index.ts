@@ -2,12 +2,14 @@
 
 import type { L7Detail } from "../../datapath/observer.js";
 import { httpTelemetry } from "./http.js";
+import { kafkaTelemetry } from "./kafka.js";
 import type { ProtocolTelemetry } from "./protocol-telemetry.js";
 
 type ByProtocol = { [P in L7Detail["protocol"]]?: ProtocolTelemetry<Extract<L7Detail, { protocol: P }>> };
 
 export const PROTOCOL_TELEMETRY: Readonly<ByProtocol> = Object.freeze({
   http: httpTelemetry,
+  kafka: kafkaTelemetry,
 });
 
 export function protocolTelemetry(protocol: string): ProtocolTelemetry | undefined {

@@ -1,0 +1,339 @@
+// One Kafka connection on a port with Kafka rules. Every request frame is decoded whole and
+// decided before any of it moves: allowed frames go to the broker as received; denied ones
+// get the broker-style error response, written in order with the broker's responses (Kafka
+// answers in request order on a connection, so each exchange waits in a queue until the ones
+// before it are answered). A frame the decoder cannot read closes the connection. Responses
+// stream through, framed so each is matched to the request it answers; Metadata responses
+// with topic IDs are read to learn ID -> name.
+
+import type { Socket } from "node:net";
+import { performance } from "node:perf_hooks";
+import type { ErrorCode } from "../../errors/codes.js";
+import type { KafkaRequestFacts, L7Verdict } from "../../policy/decision.js";
+import { kafkaDenyResponder } from "./denied-reply.js";
+import { decodeRequest, type KafkaRefusal, type KafkaRequest } from "./request-decoder.js";
+import { requestFacts } from "./request-facts.js";
+import { decodeResponse } from "./response-decoder.js";
+import { ResponseFramer } from "./response-framer.js";
+import type { TopicIdTable } from "./topic-ids.js";
+
+export interface KafkaExchangeReport {
+  verdict: L7Verdict;
+  apiKey: number;
+  apiVersion: number;
+  correlationId: number;
+  clientId: string | null;
+  topics: string[];
+  /** The error code of the local answer (29, 30...), 0 when the broker answered. */
+  errorCode: number;
+  proxyLatencySeconds: number;
+  upstreamLatencySeconds: number | undefined;
+  startedAtMs: number;
+}
+
+export interface KafkaSessionHost {
+  readonly client: Socket;
+  connectUpstream(): Socket;
+  decide(facts: KafkaRequestFacts): L7Verdict;
+  report(ex: KafkaExchangeReport): void;
+  parseError(code: ErrorCode): void;
+  connectionError(code: ErrorCode, detail: string): void;
+  draining(): boolean;
+}
+
+export interface KafkaSessionOptions {
+  maxFrameBytes: number;
+  maxPipelined: number;
+  idleTimeoutMs: number;
+  topicIds: TopicIdTable;
+}
+
+interface Exchange {
+  report: KafkaExchangeReport;
+  /** A local answer to write when this exchange reaches the front. */
+  local: Buffer | null;
+  /** Close the connection when it reaches the front (a denied acks=0 Produce, an API with no error shape). */
+  close: boolean;
+  /** Forwarded, and the broker will answer it (not an acks=0 Produce). */
+  awaitsBroker: boolean;
+  /** Read the response to learn topic IDs (Metadata v10+). */
+  learn: boolean;
+  tForwarded: number;
+}
+
+const REFUSAL_CODES: Readonly<Record<KafkaRefusal, ErrorCode>> = {
+  "frame-too-large": "L7P_ERR_KAFKA_FRAME_TOO_LARGE",
+  "unsupported-version": "L7P_ERR_KAFKA_VERSION",
+  malformed: "L7P_ERR_KAFKA_REQUEST",
+};
+
+export class KafkaSession {
+  private upstream: Socket | null = null;
+  private readonly queue: Exchange[] = [];
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  /** Bytes needed before decoding is worth trying again. */
+  private want = 4;
+  private readonly framer = new ResponseFramer(0x7fffffff);
+  private learning: Buffer[] | null = null;
+  private pausedForQueue = false;
+  private clientEnded = false;
+  /** Draining, or a queued exchange closes the connection: no further request is read. */
+  private stopping = false;
+  private processing = false;
+  private finished = false;
+
+  constructor(
+    private readonly host: KafkaSessionHost,
+    private readonly opts: KafkaSessionOptions,
+  ) {
+    const c = host.client;
+    c.on("data", (chunk: Buffer) => this.guard(() => this.onClientData(chunk)));
+    c.on("end", () => {
+      this.clientEnded = true;
+      this.guard(() => this.settle());
+    });
+    c.on("close", () => this.teardown());
+    if (opts.idleTimeoutMs > 0) c.setTimeout(opts.idleTimeoutMs, () => this.abort("L7P_ERR_TIMEOUT", "Kafka connection idle past --idle-timeout-ms"));
+  }
+
+  /** Draining: read nothing more, close once every request received is answered. */
+  drain(): void {
+    this.stopping = true;
+    this.host.client.pause();
+    this.settle();
+  }
+
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.abort("L7P_ERR_INTERNAL", `Kafka session: ${(err as Error).message}`);
+    }
+  }
+
+  private onClientData(chunk: Buffer): void {
+    if (this.finished || this.stopping) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    if (this.buffered >= this.want && !this.pausedForQueue) this.processBuffered();
+  }
+
+  private processBuffered(): void {
+    this.processing = true;
+    try {
+      this.decodeBuffered();
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  private decodeBuffered(): void {
+    const buf = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
+    let pos = 0;
+    while (!this.finished && !this.pausedForQueue && !this.stopping) {
+      const t0 = performance.now();
+      const r = decodeRequest(buf, pos, this.opts.maxFrameBytes);
+      if (r.kind === "more") {
+        this.want = buf.length - pos + r.need;
+        break;
+      }
+      if (r.kind === "refused") {
+        const where = r.apiKey === null ? "" : ` (API ${r.apiKey} v${r.apiVersion}, correlation id ${r.correlationId})`;
+        this.host.parseError(REFUSAL_CODES[r.reason]);
+        this.host.connectionError(REFUSAL_CODES[r.reason], `Kafka request refused${where}: ${r.detail}; connection closed`);
+        this.closeNow();
+        return;
+      }
+      pos = r.end;
+      this.want = 4;
+      this.onRequest(r.request, t0);
+    }
+    const rest = buf.subarray(pos);
+    // A small remainder is copied so it does not pin a large buffer.
+    this.chunks = rest.length === 0 ? [] : [rest.length < 4096 ? Buffer.from(rest) : rest];
+    this.buffered = rest.length;
+  }
+
+  private onRequest(req: KafkaRequest, t0: number): void {
+    const { facts } = requestFacts(req, this.opts.topicIds);
+    const verdict = this.host.decide(facts);
+    const report: KafkaExchangeReport = {
+      verdict,
+      apiKey: req.apiKey,
+      apiVersion: req.apiVersion,
+      correlationId: req.correlationId,
+      clientId: req.clientId,
+      topics: (facts.topics ?? []) as string[],
+      errorCode: 0,
+      proxyLatencySeconds: 0,
+      upstreamLatencySeconds: undefined,
+      startedAtMs: t0,
+    };
+    const ex: Exchange = { report, local: null, close: false, awaitsBroker: false, learn: false, tForwarded: 0 };
+    if (verdict.allowed) {
+      ex.awaitsBroker = !(req.apiKey === 0 && req.body.Acks === 0);
+      ex.learn = req.apiKey === 3 && req.apiVersion >= 10;
+      this.forward(req.frame);
+      ex.tForwarded = performance.now();
+      report.proxyLatencySeconds = (ex.tForwarded - t0) / 1000;
+    } else {
+      const d = kafkaDenyResponder.deny(req, verdict);
+      report.errorCode = d.errorCode;
+      if (d.kind === "reply") ex.local = d.frame;
+      else {
+        // Nothing after it may reach the broker: the connection ends at this request.
+        ex.close = true;
+        this.stopping = true;
+      }
+    }
+    this.queue.push(ex);
+    if (this.queue.length >= this.opts.maxPipelined) {
+      this.pausedForQueue = true;
+      this.host.client.pause();
+    }
+    this.advance();
+  }
+
+  private forward(frame: Buffer): void {
+    if (this.upstream === null) this.openUpstream();
+    const up = this.upstream!;
+    if (!up.write(frame) && !this.host.client.isPaused()) {
+      this.host.client.pause();
+      up.once("drain", () => {
+        if (!this.pausedForQueue && !this.stopping) this.host.client.resume();
+      });
+    }
+  }
+
+  private openUpstream(): void {
+    const up = this.host.connectUpstream();
+    this.upstream = up;
+    up.on("data", (chunk: Buffer) => this.guard(() => this.onUpstreamData(chunk)));
+    up.on("end", () => this.guard(() => this.onUpstreamGone("the broker closed the connection")));
+    up.on("error", (err: Error) => this.onUpstreamGone(`upstream: ${err.message}`));
+  }
+
+  private onUpstreamGone(why: string): void {
+    if (this.finished) return;
+    // The client sees the broker go away as a broker's close: its requests in flight fail
+    // there and then, and it reconnects.
+    if (this.queue.some((e) => e.awaitsBroker)) this.host.connectionError("L7P_ERR_UPSTREAM_CONNECT", `Kafka: ${why} with requests unanswered`);
+    this.finished = true;
+    this.host.client.end();
+    this.upstream?.destroy();
+  }
+
+  private onUpstreamData(chunk: Buffer): void {
+    if (this.finished) return;
+    let pieces;
+    try {
+      pieces = this.framer.push(chunk);
+    } catch (err) {
+      return this.abort("L7P_ERR_KAFKA_RESPONSE", `Kafka: ${(err as Error).message}`);
+    }
+    for (const p of pieces) {
+      const ex = this.queue[0];
+      if (p.start !== null) {
+        if (ex === undefined || !ex.awaitsBroker) return this.abort("L7P_ERR_KAFKA_RESPONSE", "Kafka: the broker sent a response no request is waiting for");
+        if (p.start.correlationId !== ex.report.correlationId) {
+          return this.abort("L7P_ERR_KAFKA_RESPONSE", `Kafka: response correlation id ${p.start.correlationId}, expected ${ex.report.correlationId}`);
+        }
+        ex.report.upstreamLatencySeconds = (performance.now() - ex.tForwarded) / 1000;
+        // Metadata past the frame limit is passed on without learning from it.
+        this.learning = ex.learn && p.start.size <= this.opts.maxFrameBytes ? [] : null;
+      }
+      if (this.learning !== null) this.learning.push(p.bytes);
+      else this.writeClient(p.bytes);
+      if (p.end) {
+        if (this.learning !== null) {
+          const frame = Buffer.concat(this.learning);
+          this.learning = null;
+          this.learnTopicIds(ex!, frame);
+          this.writeClient(frame);
+        }
+        this.queue.shift();
+        this.host.report(ex!.report);
+        this.advance();
+        if (this.finished) return;
+      }
+    }
+  }
+
+  private learnTopicIds(ex: Exchange, frame: Buffer): void {
+    const r = decodeResponse(3, ex.report.apiVersion, frame);
+    if (!r.ok) return;
+    const topics = r.body.Topics;
+    if (!Array.isArray(topics)) return;
+    for (const t of topics) {
+      const s = t as { ErrorCode?: unknown; Name?: unknown; TopicId?: unknown };
+      if (s.ErrorCode === 0 && typeof s.Name === "string" && typeof s.TopicId === "string") this.opts.topicIds.learn(s.TopicId, s.Name);
+    }
+  }
+
+  private writeClient(b: Buffer): void {
+    const c = this.host.client;
+    if (!c.write(b) && this.upstream !== null && !this.upstream.isPaused()) {
+      const up = this.upstream;
+      up.pause();
+      c.once("drain", () => up.resume());
+    }
+  }
+
+  /** Writes what is answerable at the front of the queue, in order. */
+  private advance(): void {
+    while (!this.finished) {
+      const ex = this.queue[0];
+      if (ex === undefined || ex.awaitsBroker) break;
+      this.queue.shift();
+      if (ex.close) {
+        this.host.report(ex.report);
+        this.closeGracefully();
+        return;
+      }
+      if (ex.local !== null) {
+        this.writeClient(ex.local);
+        ex.report.proxyLatencySeconds = (performance.now() - ex.report.startedAtMs) / 1000;
+      }
+      this.host.report(ex.report);
+    }
+    if (this.pausedForQueue && this.queue.length < this.opts.maxPipelined) {
+      this.pausedForQueue = false;
+      if (!this.stopping) this.host.client.resume();
+      // Inside the decode loop, the loop itself goes on with the next frame.
+      if (!this.processing && this.buffered >= this.want) this.processBuffered();
+    }
+    this.settle();
+  }
+
+  /** Ends the connection once nothing is left to answer and no more requests will come. */
+  private settle(): void {
+    if (this.finished || this.queue.length > 0) return;
+    if (this.clientEnded || this.stopping || this.host.draining()) this.closeGracefully();
+  }
+
+  private closeGracefully(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.host.client.end();
+    this.upstream?.end();
+  }
+
+  private closeNow(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.host.client.destroy();
+    this.upstream?.destroy();
+  }
+
+  private abort(code: ErrorCode, detail: string): void {
+    if (this.finished) return;
+    this.host.connectionError(code, detail);
+    this.closeNow();
+  }
+
+  private teardown(): void {
+    this.finished = true;
+    this.upstream?.destroy();
+  }
+}

@@ -1,0 +1,26 @@
+// What the policy engine is told about a decoded request: its API key, version and client
+// id, and the topics it touches by name, topic IDs resolved through the learned table. An
+// ID the table does not know becomes a name no rule can match, so a topic rule denies it.
+
+import type { KafkaRequestFacts } from "../../policy/decision.js";
+import type { KafkaRequest } from "./request-decoder.js";
+import type { TopicIdTable } from "./topic-ids.js";
+
+export interface ResolvedFacts {
+  facts: KafkaRequestFacts;
+  /** How many of the request's topic IDs the table did not know. */
+  unknownIds: number;
+}
+
+export function requestFacts(req: KafkaRequest, ids: TopicIdTable): ResolvedFacts {
+  let unknownIds = 0;
+  let topics: string[] | null = req.topicNames.length === 0 && req.topicIds.length === 0 ? [] : [...req.topicNames];
+  for (const id of req.topicIds) {
+    const r = ids.resolve(id);
+    if (!r.known) unknownIds++;
+    topics!.push(r.name);
+  }
+  // Metadata with a null topic list asks for every topic: it names none (Cilium's reading).
+  if (req.apiKey === 3 && req.body.Topics === null) topics = null;
+  return { facts: { apiKey: req.apiKey, apiVersion: req.apiVersion, clientId: req.clientId, topics }, unknownIds };
+}
