@@ -28,6 +28,19 @@ export interface RewriteResult {
 
 const FRAMING = new Set(["content-length", "transfer-encoding"]);
 
+/**
+ * The ops that take a non-WebSocket upgrade out of a head (Upgrade, HTTP2-Settings, and the
+ * Connection tokens naming them; `connection` is what Connection keeps), then the policy's.
+ */
+export function withUpgradeStripped(connection: string, ops: readonly HeaderOp[] | undefined): HeaderOp[] {
+  const strip: HeaderOp[] = [
+    { op: "delete", name: "upgrade" },
+    { op: "delete", name: "http2-settings" },
+    connection === "" ? { op: "delete", name: "connection" } : { op: "replace", name: "connection", value: connection },
+  ];
+  return ops === undefined || ops.length === 0 ? strip : [...strip, ...ops];
+}
+
 export function applyHeaderOps(head: RequestHead, ops: readonly HeaderOp[]): RewriteResult {
   const raw = head.buf;
   const f = head.fields;

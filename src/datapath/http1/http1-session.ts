@@ -19,6 +19,10 @@
 // - Denied request with `Expect: 100-continue` and a body: the 403 says connection: close and
 //   the connection closes after it (RFC 9110 §10.1.1 lets the client skip the body, so the
 //   proxy could not tell where the next request starts).
+// - Upgrade other than WebSocket (h2c above all): forwarded as plain HTTP/1.1, without the
+//   Upgrade and HTTP2-Settings headers and their Connection tokens (request-head.ts); a 101
+//   to a request that was not forwarded as a WebSocket upgrade is a protocol error: 502,
+//   connection closed, nothing after it relayed.
 // - Hostile or unparsable request: 400/431/505 with connection: close, after the answers to
 //   earlier requests; nothing of it or after it is forwarded. If the error is inside the body
 //   of a request already being forwarded, both connections are reset at once, so the
@@ -51,7 +55,7 @@
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { UpstreamSide } from "./upstream-side.js";
-import { applyHeaderOps, withForwardTarget } from "./head-rewrite.js";
+import { applyHeaderOps, withForwardTarget, withUpgradeStripped } from "./head-rewrite.js";
 import { deniedResponse, errorResponse, redirectResponse } from "./local-replies.js";
 import * as rq from "./request-framer.js";
 import type { RequestHead } from "./request-head.js";
@@ -118,7 +122,7 @@ class Session<V extends HttpDecision> extends UpstreamSide<V> implements Http1Se
           const ex = this.decide(head);
           if (this.finished) return;
           if (ex.local === null) {
-            const ops = ex.verdict!.headerOps;
+            const ops = head.strippedConnection === null ? ex.verdict!.headerOps : withUpgradeStripped(head.strippedConnection, ex.verdict!.headerOps);
             if ((ops === undefined || ops.length === 0) && f.headInChunk && head.forwardTarget === null) {
               // Pass-through: the head joins the run of bytes written as one slice.
               if (fwdStart < 0 || f.headStart !== pos) {

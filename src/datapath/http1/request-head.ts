@@ -13,6 +13,11 @@
 //   classic smuggling vector when the next hop reads it differently, so it is refused.
 // - Host: exactly one in HTTP/1.1 (RFC 9112 §3.2), at most one in HTTP/1.0.
 // - CONNECT is refused: a transparent proxy talks to origin servers, which have no use for it.
+// - Upgrade: only a WebSocket upgrade (`Upgrade: websocket`, one token, any case, with
+//   `Connection: upgrade`) can become a tunnel, as with Cilium's Envoy. Any other Upgrade
+//   (h2c above all: after a 101 the connection would carry HTTP/2 requests no policy sees)
+//   is stripped, with HTTP2-Settings and the Connection tokens naming them, and the request
+//   goes upstream as plain HTTP/1.1 (Envoy does the same since envoyproxy/envoy#7981).
 // - The path is normalized as Cilium's Envoy does before policy (path-normalize.ts): `path`
 //   is what policy matches, and `forwardTarget` what goes upstream when that differs from
 //   what the client sent.
@@ -57,12 +62,19 @@ export class RequestHead implements HttpRequestFacts {
     /** Whether the client lets the connection carry another request after this one. */
     readonly keepAlive: boolean,
     readonly expectContinue: boolean,
-    /** Connection: upgrade with an Upgrade header in HTTP/1.1: a 101 turns the connection into a tunnel. */
+    /** A WebSocket upgrade request (HTTP/1.1, Connection: upgrade, Upgrade: websocket): a 101 turns the connection into a tunnel. */
     readonly upgrade: boolean,
     /** The target to send upstream when normalization changed it; null to send the head as received. */
     readonly forwardTarget: string | null = null,
     /** The path had %2F or %5C: answered with a redirect to `path`, as Envoy's UNESCAPE_AND_REDIRECT. */
     readonly escapedSlashes = false,
+    /**
+     * Set when the head carries an upgrade that is not a WebSocket one (or its leftovers:
+     * HTTP2-Settings, a Connection "upgrade" token): what Connection keeps once the upgrade
+     * tokens are gone ("" for nothing). The head is rewritten without them before it goes
+     * upstream. Null when there is nothing to strip.
+     */
+    readonly strippedConnection: string | null = null,
   ) {}
 
   /** The head's bytes (a view, made on first use: the pass-through path never needs one). */
@@ -142,6 +154,8 @@ export function parseRequestHead(raw: Buffer, start: number, end: number, limits
   let chunked = false;
   let expectContinue = false;
   let upgradeHeader = false;
+  let upgradeValue: string | undefined;
+  let http2Settings = false;
   let connection: string | undefined;
   while (raw[i] !== CR) {
     const ns = i;
@@ -176,19 +190,24 @@ export function parseRequestHead(raw: Buffer, start: number, end: number, limits
         if (equalsLower(raw, ns, ne, "expect") && equalsIgnoreAsciiCase(raw, vs, ve, "100-continue")) expectContinue = true;
         break;
       case 7:
-        if (equalsLower(raw, ns, ne, "upgrade")) upgradeHeader = true;
+        if (equalsLower(raw, ns, ne, "upgrade")) {
+          const v = latin1(raw, vs, ve);
+          upgradeValue = upgradeHeader ? `${upgradeValue},${v}` : v;
+          upgradeHeader = true;
+        }
+        break;
+      case 14:
+        if (equalsLower(raw, ns, ne, "http2-settings")) http2Settings = true;
+        else if (equalsLower(raw, ns, ne, "content-length")) {
+          if (contentLength !== -1) return parseError("L7P_ERR_HTTP_CONTENT_LENGTH", 400, "more than one Content-Length");
+          contentLength = parseDecimal(raw, vs, ve);
+          if (contentLength < 0) return parseError("L7P_ERR_HTTP_CONTENT_LENGTH", 400, "invalid Content-Length");
+        }
         break;
       case 10:
         if (equalsLower(raw, ns, ne, "connection")) {
           const v = latin1(raw, vs, ve);
           connection = connection === undefined ? v : `${connection},${v}`;
-        }
-        break;
-      case 14:
-        if (equalsLower(raw, ns, ne, "content-length")) {
-          if (contentLength !== -1) return parseError("L7P_ERR_HTTP_CONTENT_LENGTH", 400, "more than one Content-Length");
-          contentLength = parseDecimal(raw, vs, ve);
-          if (contentLength < 0) return parseError("L7P_ERR_HTTP_CONTENT_LENGTH", 400, "invalid Content-Length");
         }
         break;
       case 17:
@@ -251,10 +270,16 @@ export function parseRequestHead(raw: Buffer, start: number, end: number, limits
 
   let keepAlive = minorVersion === 1;
   let upgrade = false;
+  let connectionUpgrade = false;
   if (connection !== undefined) {
     if (listHasToken(connection, "close")) keepAlive = false;
     else if (minorVersion === 0 && listHasToken(connection, "keep-alive")) keepAlive = true;
-    upgrade = upgradeHeader && minorVersion === 1 && listHasToken(connection, "upgrade");
+    connectionUpgrade = listHasToken(connection, "upgrade");
+    upgrade = upgradeHeader && minorVersion === 1 && connectionUpgrade && isWebSocket(upgradeValue!);
+  }
+  let strippedConnection: string | null = null;
+  if (!upgrade && (upgradeHeader || http2Settings || connectionUpgrade || (connection !== undefined && listHasToken(connection, "http2-settings")))) {
+    strippedConnection = connection === undefined ? "" : withoutTokens(connection, UPGRADE_TOKENS);
   }
 
   return new RequestHead(
@@ -275,7 +300,25 @@ export function parseRequestHead(raw: Buffer, start: number, end: number, limits
     upgrade,
     forwardTarget,
     escapedSlashes,
+    strippedConnection,
   );
+}
+
+/** Connection tokens that name the upgrade's headers: they go with it. */
+const UPGRADE_TOKENS = new Set(["upgrade", "http2-settings"]);
+
+/** Exactly one protocol, "websocket" in any case (RFC 6455 §4.2.1; Envoy compares the whole value). */
+function isWebSocket(value: string): boolean {
+  return value.trim().toLowerCase() === "websocket";
+}
+
+/** A comma-separated token list without the given (lower-case) tokens, normalized to ", ". */
+function withoutTokens(list: string, drop: ReadonlySet<string>): string {
+  return list
+    .split(",")
+    .map((t) => t.trim())
+    .filter((t) => t !== "" && !drop.has(t.toLowerCase()))
+    .join(", ");
 }
 
 function isDigit(b: number): boolean {

@@ -185,10 +185,10 @@ export abstract class SessionCore<V extends HttpDecision> {
   }
 
   /**
-   * The oldest exchange, of which nothing was sent yet, gets a local error answer (503, 504)
+   * The oldest exchange, of which nothing was sent yet, gets a local error answer (502, 503, 504)
    * and the connection closes: later pipelined requests cannot be answered in order.
    */
-  protected answerOldestAndClose(ex: Exchange<V>, status: 503 | 504): void {
+  protected answerOldestAndClose(ex: Exchange<V>, status: 502 | 503 | 504): void {
     this.queue.shift();
     ex.status = status;
     ex.answered = true;

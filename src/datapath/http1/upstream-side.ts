@@ -159,9 +159,11 @@ export abstract class UpstreamSide<V extends HttpDecision> extends ExchangeQueue
   protected upstreamFailure(code: ErrorCode, detail: string): void {
     this.opts.onConnectionError?.(code, detail);
     const ex = this.queue[0];
-    if (ex !== undefined && ex.local === null && !ex.answered && code === "L7P_ERR_UPSTREAM_CONNECT") {
-      // Nothing of the answer was sent yet: say so, the way Envoy does, then close.
-      this.answerOldestAndClose(ex, 503);
+    if (ex !== undefined && ex.local === null && !ex.answered) {
+      // Nothing of the answer was sent yet: say so, the way Envoy does (503 when the upstream
+      // went away, 502 when it answered something that is not an HTTP/1 response for this
+      // request, such as a 101 to a request not forwarded as an upgrade), then close.
+      this.answerOldestAndClose(ex, code === "L7P_ERR_UPSTREAM_CONNECT" ? 503 : 502);
       return;
     }
     this.abort();
