@@ -39,12 +39,21 @@ export interface RunConfig {
   readonly maxPipelined: number;
   readonly kafkaMaxFrameBytes: number;
   readonly upstreamConnectTimeoutMs: number;
+  /** UDP port of the DNS proxy (TPROXY target for DNS); 0 turns the DNS proxy off. */
+  readonly dnsProxyPort: number;
+  readonly dnsRejectResponseCode: "refused" | "name-error";
+  readonly dnsUpstreamTimeoutMs: number;
+  readonly fqdnMinTtl: number;
+  readonly fqdnMaxIpsPerName: number;
+  readonly fqdnMaxHoldMs: number;
+  readonly stateDir: string | null;
   /** Forward what policy would deny, recording it as AUDIT (Cilium's policy-audit-mode, for L7 too). */
   readonly policyAuditMode: boolean;
   readonly telemetry: boolean;
   readonly podLevelMetrics: boolean;
   readonly flowSampleRate: number;
   readonly deniedFlowMinRate: number;
+  readonly flowRingSize: number;
 }
 
 type OptionKind = "string" | "strings" | "number" | "boolean";
@@ -95,9 +104,17 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
     help: "forward what policy would deny (L3/L4 and L7) and record it with verdict AUDIT, to roll a policy out without breaking traffic",
   },
   "upstream-connect-timeout-ms": { kind: "number", key: "upstreamConnectTimeoutMs", default: 5_000, help: "time to connect to the original destination" },
+  "dns-proxy-port": { kind: "number", key: "dnsProxyPort", default: 15053, help: "UDP port of the DNS proxy, where DNS from endpoints with DNS rules or toFQDNs peers is redirected (TCP DNS uses --proxy-port); 0 = no DNS proxy" },
+  "dns-reject-response-code": { kind: "string", key: "dnsRejectResponseCode", default: "refused", help: "answer to a query policy denies: refused (REFUSED) or name-error (NXDOMAIN), as Cilium's --tofqdns-dns-reject-response-code" },
+  "dns-upstream-timeout-ms": { kind: "number", key: "dnsUpstreamTimeoutMs", default: 10_000, help: "time the resolver has to answer a forwarded query, then SERVFAIL (Cilium's ProxyForwardTimeout)" },
+  "fqdn-min-ttl": { kind: "number", key: "fqdnMinTtl", default: 0, help: "shortest time (seconds) a learned name keeps allowing its IPs for toFQDNs, whatever the answer's TTL" },
+  "fqdn-max-ips-per-name": { kind: "number", key: "fqdnMaxIpsPerName", default: 1000, help: "most IPs kept per learned name (the least recently answered go first)" },
+  "fqdn-max-hold-ms": { kind: "number", key: "fqdnMaxHoldMs", default: 100, help: "longest a DNS answer is held until the policy allowing its IPs is in force (Cilium's --tofqdns-proxy-response-max-delay)" },
+  "state-dir": { kind: "string", key: "stateDir", default: null, help: "directory for state that survives a restart (learned DNS names); none when unset" },
   telemetry: { kind: "boolean", key: "telemetry", default: true, help: "metrics and flow records (--no-telemetry turns both off, e.g. to measure their cost)" },
   "pod-level-metrics": { kind: "boolean", key: "podLevelMetrics", default: false, help: "add pod names to metric labels (higher cardinality)" },
   "flow-sample-rate": { kind: "number", key: "flowSampleRate", default: 1000, help: "most forwarded flow records written per second (the rest are counted)" },
+  "flow-ring-size": { kind: "number", key: "flowRingSize", default: 4096, help: "flow records kept in memory for /flows and l7proxy observe" },
   "denied-flow-min-rate": { kind: "number", key: "deniedFlowMinRate", default: 1000, help: "denied flow records per second that are never sampled away" },
 };
 
@@ -221,6 +238,9 @@ export function parseRunConfig(argv: string[], env: NodeJS.ProcessEnv = process.
   if (!LOG_LEVELS.has(out.logLevel as string)) usageError(`--log-level: must be one of ${[...LOG_LEVELS].join(", ")}`);
   if (out.rulesBackend !== "nft" && out.rulesBackend !== "iptables") usageError("--rules-backend: must be nft or iptables");
   if ((out.workers as number) < 1) usageError("--workers: must be at least 1");
+  if ((out.dnsProxyPort as number) > 65535) usageError("--dns-proxy-port: must be 0-65535");
+  if (out.dnsRejectResponseCode !== "refused" && out.dnsRejectResponseCode !== "name-error") usageError("--dns-reject-response-code: must be refused or name-error");
+  if ((out.fqdnMaxIpsPerName as number) < 1) usageError("--fqdn-max-ips-per-name: must be at least 1");
   for (const name of ["max-headers", "max-pipelined", "max-header-bytes", "max-request-line-bytes"] as const) {
     if ((out[RUN_OPTIONS[name]!.key] as number) < 1) usageError(`--${name}: must be at least 1`);
   }

@@ -11,6 +11,7 @@
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
 import type { RunConfig } from "../config/run-config.js";
+import type { LearnedName } from "../datapath/dns/fqdn-cache.js";
 import { NO_OBSERVER } from "../datapath/observer.js";
 import { ProxyServer } from "../datapath/proxy-server.js";
 import { enableListenerMigration } from "../intercept/listener-migration.js";
@@ -22,10 +23,19 @@ import type { FlowRing } from "../telemetry/flow-ring.js";
 import { createProxyLoggers, PIPE_BUF, SOLE_WRITER_BATCH_BYTES } from "../telemetry/logger.js";
 import { Telemetry } from "../telemetry/telemetry.js";
 import { FileSource } from "./file-source.js";
+import { startDnsService } from "./dns-service.js";
+import { FqdnLearner } from "./fqdn-learning.js";
+import { FqdnStateDir } from "./fqdn-state.js";
 import { SnapshotHolder } from "./snapshot-holder.js";
 
-export function interceptSpecFor(config: RunConfig, snapshot: PolicySnapshot | null): InterceptSpec {
+/** A learned name as /policy lists it (as `cilium fqdn cache list`: name, IPs, expiry). */
+function formatLearned(n: LearnedName): { name: string; ips: { ip: string; expiresAt: string }[] } {
+  return { name: n.name, ips: n.ips.map((e) => ({ ip: e.ip, expiresAt: new Date(e.expiresAtMs).toISOString() })) };
+}
+
+export function interceptSpecFor(config: RunConfig, snapshot: PolicySnapshot | null, learner: FqdnLearner | null = null): InterceptSpec {
   const ips = snapshot?.enforcedIps() ?? { ingress: [], egress: [] };
+  const dns = dnsEnabled(config) ? { dnsProxyPort: config.dnsProxyPort, dnsRedirects: snapshot?.dnsRedirects() ?? [] } : {};
   return {
     backend: config.rulesBackend,
     table: config.nftTable,
@@ -35,8 +45,29 @@ export function interceptSpecFor(config: RunConfig, snapshot: PolicySnapshot | n
     ingressIps: ips.ingress,
     egressIps: ips.egress,
     // UDP/SCTP are enforced by the kernel itself; without a snapshot nothing is allowed.
-    nonTcp: snapshot?.nonTcpPolicy() ?? { endpointIps: [], allow: [], deny: [] },
+    nonTcp: snapshot?.nonTcpPolicy(learner?.fqdnIps) ?? { endpointIps: [], allow: [], deny: [] },
+    ...dns,
   };
+}
+
+/** The DNS proxy runs in a single process (not with --workers: see README), unless turned off. */
+function dnsEnabled(config: RunConfig): boolean {
+  return config.dnsProxyPort !== 0 && config.workers === 1;
+}
+
+/** The node's learned-name cache, restored from --state-dir before the proxy is ready. */
+export function startFqdnLearner(config: RunConfig, holder: SnapshotHolder, logger: Logger, managesRules: boolean): FqdnLearner {
+  const learner: FqdnLearner = new FqdnLearner({
+    minTtlSeconds: config.fqdnMinTtl,
+    maxIpsPerName: config.fqdnMaxIpsPerName,
+    holdMs: config.fqdnMaxHoldMs,
+    snapshot: () => holder.current,
+    state: config.stateDir === null ? null : new FqdnStateDir(config.stateDir),
+    applyDatagramRules: managesRules ? () => updateEnforcedIps(interceptSpecFor(config, holder.current, learner)) : null,
+    logger,
+  });
+  learner.restore();
+  return learner;
 }
 
 type OnLoad = (ok: boolean, revision: number, error?: string) => void;
@@ -75,12 +106,12 @@ export async function startPolicySource(
 }
 
 /** Installs the rules for the current snapshot and keeps them following policy changes. */
-export async function keepRulesInstalled(config: RunConfig, holder: SnapshotHolder, logger: Logger): Promise<void> {
-  const report = await installRules(interceptSpecFor(config, holder.current));
+export async function keepRulesInstalled(config: RunConfig, holder: SnapshotHolder, logger: Logger, learner: FqdnLearner | null = null): Promise<void> {
+  const report = await installRules(interceptSpecFor(config, holder.current, learner));
   for (const warning of report.warnings) logger.warn(warning);
   // Only enforced endpoints are redirected, so the sets change with endpoints and policies.
   holder.on("swap", (snapshot) => {
-    updateEnforcedIps(interceptSpecFor(config, snapshot)).catch((err: unknown) =>
+    updateEnforcedIps(interceptSpecFor(config, snapshot, learner)).catch((err: unknown) =>
       logger.error({ err, code: "L7P_ERR_RULES" }, "updating interception rules failed"),
     );
   });
@@ -129,9 +160,11 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
     podLevelLabels: config.podLevelMetrics,
     flowSampleRate: config.flowSampleRate,
     deniedFlowMinRate: config.deniedFlowMinRate,
+    ringSize: config.flowRingSize,
   });
   hooks.telemetry?.(telemetry, registry);
   const managesRules = role === "single" && config.installRules;
+  let fqdnLearner: FqdnLearner | null = null;
   let rulesReady = !managesRules;
   let listening = false;
 
@@ -139,7 +172,7 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
     role === "single"
       ? await startSharedAdmin(config, registry, telemetry.flows, {
           ready: () => holder.current !== null && rulesReady && listening,
-          policyInfo: () => holder.info,
+          policyInfo: () => ({ ...holder.info, fqdn: fqdnLearner?.list().map(formatLearned) ?? [] }),
         })
       : null;
 
@@ -148,10 +181,17 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
     await admin?.close();
     return source;
   }
+  const learner = startFqdnLearner(config, holder, logger, managesRules);
+  fqdnLearner = learner;
   if (managesRules) {
-    await keepRulesInstalled(config, holder, logger);
+    await keepRulesInstalled(config, holder, logger, learner);
     rulesReady = true;
   }
+  const gauges = setInterval(() => {
+    telemetry.metrics.fqdnLearnedNames.bind().set(learner.cache.names);
+    telemetry.metrics.fqdnLearnedIps.bind().set(learner.cache.ips);
+  }, 1000);
+  gauges.unref();
 
   const migration = await enableListenerMigration();
   if (!migration.enabled) logger.warn({ reason: migration.reason }, "queued connections may be reset when an old proxy stops");
@@ -168,11 +208,9 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
   });
   // (In plain mode (--upstream) the socket is transparent all the same; that only matters
   // for connections the kernel redirects, and none are.)
-  const proxy = new ProxyServer(server, {
-    holder,
-    observer: config.telemetry ? telemetry : NO_OBSERVER,
-    config,
-  });
+  const observer = config.telemetry ? telemetry : NO_OBSERVER;
+  const proxy = new ProxyServer(server, { holder, observer, config, fqdn: learner });
+  const dns = dnsEnabled(config) ? startDnsService(config, holder, learner, observer, logger) : null;
   listening = true;
   hooks.onListening?.();
   logger.info({ port: config.proxyPort, admin: config.admin, revision: holder.current?.revision, role, policyAuditMode: config.policyAuditMode }, "l7proxy ready");
@@ -182,7 +220,10 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
       logger.info({ signal, connections: proxy.connections }, "draining");
       void source.stop();
       listening = false;
+      // Closing the DNS sockets hands their port to a new process sharing it (SO_REUSEPORT).
+      dns?.close();
       void proxy.drain(config.drainTimeoutMs).then(async ({ remaining }) => {
+        learner.close();
         // The interception rules stay: until a proxy listens again, traffic to enforced
         // endpoints is refused instead of bypassing policy.
         logger.info({ remaining }, "stopped; interception rules left in place (fail closed)");

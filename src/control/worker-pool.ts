@@ -83,7 +83,7 @@ class WorkersRegistry extends Registry {
 export async function runWorkerPool(config: RunConfig, argv: readonly string[]): Promise<{ exitCode: number }> {
   const logger = createLogger(config.logLevel);
   const holder = new SnapshotHolder();
-  const flows = new FlowRing(4096);
+  const flows = new FlowRing(config.flowRingSize);
   const workers = new Map<ChildProcess, { listening: boolean }>();
   let rulesReady = !config.installRules;
   let stopping = false;

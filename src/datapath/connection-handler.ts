@@ -9,6 +9,7 @@ import type { Socket } from "node:net";
 import type { RunConfig } from "../config/run-config.js";
 import type { SnapshotHolder } from "../control/snapshot-holder.js";
 import type { FlowQuery, FlowVerdict } from "../policy/decision.js";
+import type { FqdnLearning } from "./dns/dns-reporting.js";
 import type { DatapathObserver } from "./observer.js";
 import { bindFlow } from "./policy-binding.js";
 import type { ConnectionHandle, UpstreamOnRead } from "./protocol-handler.js";
@@ -25,6 +26,12 @@ export interface ConnectionContext {
   config: RunConfig;
   /** Set while draining: sessions answer what they received, then close. */
   draining: () => boolean;
+  /** The learned-name cache (toFQDNs): names for a destination, and where DNS answers go. */
+  fqdn?: FqdnRuntime | null;
+}
+
+export interface FqdnRuntime extends FqdnLearning {
+  namesOf(ip: string): readonly string[];
 }
 
 function stripMapped(ip: string | undefined): string {
@@ -53,6 +60,10 @@ export function handleConnection(client: Socket, ctx: ConnectionContext): Connec
     dstPort: fixed?.port ?? client.localPort ?? 0,
     protocol: "TCP",
   };
+  // The names the destination has now: a connection allowed by them stays allowed when
+  // they expire later (the binding re-decides with this same query after a reload).
+  const names = ctx.fqdn?.namesOf(q.dstIp);
+  if (names !== undefined && names.length > 0) q.dstNames = names;
   let flow: FlowVerdict;
   try {
     flow = snapshot.decideFlow(q);
@@ -85,5 +96,6 @@ export function handleConnection(client: Socket, ctx: ConnectionContext): Connec
     observer,
     config,
     draining: ctx.draining,
+    fqdn: ctx.fqdn ?? null,
   });
 }

@@ -9,6 +9,7 @@
 import type { Socket } from "node:net";
 import type { RunConfig } from "../config/run-config.js";
 import type { FlowQuery, L7Protocol } from "../policy/decision.js";
+import type { FqdnLearning } from "./dns/dns-reporting.js";
 import type { DatapathObserver } from "./observer.js";
 import type { PolicyBinding } from "./policy-binding.js";
 
@@ -38,6 +39,8 @@ export interface L7Connection {
   readonly config: RunConfig;
   /** True once the proxy drains (SIGTERM): answer what was received, then close. */
   draining(): boolean;
+  /** Where DNS answers' addresses go (toFQDNs); null without a learned-name cache. */
+  readonly fqdn: FqdnLearning | null;
 }
 
 export interface ProtocolHandler {

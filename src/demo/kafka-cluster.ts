@@ -42,6 +42,7 @@ export interface KcatResult extends CommandResult {
 
 export class KafkaCluster extends NetnsCluster {
   #mock: ChildProcess | null = null;
+  #policyOn = false;
   /** The address every pod uses for the broker (what the mock advertises). */
   bootstrap = "";
 
@@ -104,9 +105,11 @@ export class KafkaCluster extends NetnsCluster {
     }
   }
 
-  /** Applies Cilium's Kafka example policy (or none). */
+  /** Applies Cilium's Kafka example policy (or none); nothing to do when it is already so. */
   async applyKafkaPolicy(on: boolean): Promise<void> {
+    if (on === this.#policyOn) return;
     await this.applyPolicies(on ? [join(KAFKA_DIR, "kafka-sw-security-policy.yaml")] : []);
+    this.#policyOn = on;
   }
 
   /** kcat in a pod: produce the messages to a topic. */

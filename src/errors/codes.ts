@@ -33,6 +33,9 @@ export const ERROR_CODES = {
   L7P_ERR_HTTP_METHOD: "a method the proxy does not forward (CONNECT)",
   L7P_ERR_HTTP_PATH: "a request path that cannot be normalized (malformed percent-encoding, %00, or a fragment)",
   L7P_ERR_HTTP_RESPONSE: "malformed response from the upstream",
+  // Data path: DNS
+  L7P_ERR_DNS_MALFORMED: "a DNS query (or a resolver's answer) that cannot be parsed: answered SERVFAIL, never forwarded",
+  L7P_ERR_DNS_REPLY: "a DNS answer could not be sent back to the client",
   // Data path: Kafka (the connection is closed, as Cilium's Kafka parser did; nothing is forwarded)
   L7P_ERR_KAFKA_FRAME_TOO_LARGE: "a Kafka request whose size prefix is negative or over --kafka-max-frame-bytes",
   L7P_ERR_KAFKA_VERSION: "a Kafka request of an API key or version that Apache Kafka's specs do not define",

@@ -26,6 +26,7 @@
 // Everything that is not TCP goes to the datagrams chain (nft-datagram-rules.ts), where the
 // kernel enforces L3/L4 policy itself.
 
+import { renderDnsPrerouting, renderDnsSetUpdate, renderDnsSets } from "./nft-dns-rules.js";
 import { NFT_DATAGRAM_CHAIN, renderDatagramChains, renderDatagramSetUpdate, renderDatagramSets } from "./nft-datagram-rules.js";
 import { type InterceptSpec, enforcedAddresses, hex, validateSpec } from "./rules-spec.js";
 
@@ -48,8 +49,10 @@ export function renderNftScript(spec: InterceptSpec): string {
     `table inet ${spec.table} {`,
     ...renderSets(spec).map((line) => `  ${line}`),
     ...renderDatagramSets(spec).map((line) => `  ${line}`),
+    ...renderDnsSets(spec).map((line) => `  ${line}`),
     `  chain prerouting {`,
     `    type filter hook prerouting priority ${NFT_CHAIN_PRIORITY}; policy accept;`,
+    ...renderDnsPrerouting(spec).map((line) => `    ${line}`),
     // goto: when the datagrams chain returns, the packet is accepted (the base policy).
     `    meta l4proto != tcp goto ${NFT_DATAGRAM_CHAIN}`,
     `    socket transparent 1 meta mark set ${mark} accept`,
@@ -87,6 +90,7 @@ export function renderNftSetUpdate(spec: InterceptSpec): string {
     if (elements.length > 0) lines.push(`add element inet ${spec.table} ${name} { ${elements.join(", ")} }`);
   }
   lines.push(...renderDatagramSetUpdate(spec));
+  lines.push(...renderDnsSetUpdate(spec));
   return `${lines.join("\n")}\n`;
 }
 

@@ -41,6 +41,10 @@ export interface InterceptSpec {
    * is allowed (fail closed).
    */
   nonTcp?: NonTcpPolicy;
+  /** UDP port of the DNS proxy; absent: DNS is decided like any UDP (no redirect). */
+  dnsProxyPort?: number;
+  /** (endpoint address, port) pairs whose UDP DNS goes to the DNS proxy (PolicySnapshot.dnsRedirects()). */
+  dnsRedirects?: { ip: string; port: number }[];
 }
 
 export const DEFAULT_RULE_PRIORITY = 9157;
@@ -94,6 +98,13 @@ export function validateSpec(spec: InterceptSpec): void {
     }
   }
   if (spec.nonTcp !== undefined) validateNonTcp(spec.nonTcp, problems);
+  if (spec.dnsProxyPort !== undefined && (!Number.isInteger(spec.dnsProxyPort) || spec.dnsProxyPort < 1 || spec.dnsProxyPort > 65535)) {
+    problems.push(`dnsProxyPort ${spec.dnsProxyPort} is not a port (1-65535)`);
+  }
+  for (const r of spec.dnsRedirects ?? []) {
+    if (typeof r.ip !== "string" || net.isIP(r.ip) === 0 || r.ip.includes("%")) problems.push(`dnsRedirects has "${String(r.ip)}", not an IP address`);
+    if (!Number.isInteger(r.port) || r.port < 1 || r.port > 65535) problems.push(`dnsRedirects has port ${r.port}, not 1-65535`);
+  }
   if (problems.length > 0) {
     throw new L7ProxyError("L7P_ERR_RULES", `invalid interception spec: ${problems.join("; ")}`);
   }

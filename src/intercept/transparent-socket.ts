@@ -28,7 +28,7 @@ interface NativeAddon {
 }
 
 /** Where node-gyp puts the addon; the same two levels up from src/intercept and dist/intercept. */
-const ADDON_PATH = path.resolve(
+export const ADDON_PATH = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
   "../../build/Release/l7proxy_intercept.node",
 );

@@ -6,15 +6,16 @@
 import type { ChildProcess } from "node:child_process";
 import { copyFile, mkdtemp, readdir, rm, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadEndpointsFile } from "../policy/endpoints/load-endpoints.js";
 import { runIn, spawnIn, type CommandResult } from "./exec.js";
 import { createTopology, type Topology } from "./topology.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
-/** Repository root, whether running from src/ (tests) or dist/ (the CLI). */
-export const REPO_ROOT = resolve(here, "../..");
+const up = resolve(here, "../..");
+/** Repository root, whether running from src/ (tests), dist/ (the CLI) or dist-bench/src/ (benchmarks). */
+export const REPO_ROOT = basename(up) === "dist-bench" ? dirname(up) : up;
 export const CLI = join(REPO_ROOT, "dist", "cli", "main.js");
 
 export interface ServerSpec {
@@ -39,6 +40,8 @@ export interface ClusterOptions {
   /** Where the proxy gets policy: the cluster's policy directory (default) or the Kubernetes API. */
   policySource?: "files" | { kubernetes: { kubeconfig: string; nodeName: string } };
   adminPort?: number;
+  /** Pods that are no endpoint of the inventory: "world" addresses (servers outside the cluster). */
+  extraPods?: { name: string; ip: string; ip6?: string }[];
 }
 
 export interface CurlResult extends CommandResult {
@@ -68,7 +71,15 @@ export class NetnsCluster {
   /** Builds the cluster; `proxy: false` leaves starting the proxy to the caller (startProxy). */
   async start(opts: { proxy?: boolean } = {}): Promise<void> {
     const inventory = await loadEndpointsFile(this.opts.endpointsFile);
-    this.topo = await createTopology({ tag: this.tag, pods: inventory.endpoints.map((e) => ({ name: e.name, ip: e.ips[0]! })) });
+    // An endpoint's first address is its IPv4 one; an IPv6 address it lists too gives the pod both.
+    const pods = [
+      ...inventory.endpoints.map((e) => {
+        const ip6 = e.ips.find((ip) => ip.includes(":"));
+        return { name: e.name, ip: e.ips[0]!, ...(ip6 !== undefined ? { ip6 } : {}) };
+      }),
+      ...(this.opts.extraPods ?? []),
+    ];
+    this.topo = await createTopology({ tag: this.tag, pods });
     try {
       for (const s of this.opts.servers) {
         const child = spawnIn(this.topo.pod(s.pod).netns, process.execPath, [join(REPO_ROOT, "dist", s.script), ...s.args]);

@@ -41,6 +41,11 @@ export interface FlowQuery {
   srcPort?: number;
   /** IPs a DNS answer taught the proxy for FQDN names (toFQDNs); name -> IPs. */
   fqdnIps?: ReadonlyMap<string, readonly string[]>;
+  /**
+   * The names DNS answers gave for dstIp, already looked up (the data path's learned-name
+   * cache); when present, fqdnIps is not consulted.
+   */
+  dstNames?: readonly string[];
 }
 
 export type L7Protocol = "http" | "kafka" | "dns";
@@ -157,6 +162,21 @@ export interface PolicySnapshot {
   decideDns(flow: FlowVerdict, q: FlowQuery, req: DnsQueryFacts): L7Verdict;
   /** Endpoint IPs whose ingress / egress is enforced: what the interception rules redirect. */
   enforcedIps(): { ingress: string[]; egress: string[] };
-  /** The UDP/SCTP allowances and denials of the enforced addresses, for the kernel's filter. */
-  nonTcpPolicy(): NonTcpPolicy;
+  /**
+   * The UDP/SCTP allowances and denials of the enforced addresses, for the kernel's filter.
+   * `fqdnIps` gives the addresses learnt for the names a toFQDNs selector matches.
+   */
+  nonTcpPolicy(fqdnIps?: (matches: (name: string) => boolean) => readonly string[]): NonTcpPolicy;
+  /** Whether a toFQDNs peer has UDP or SCTP ports: learnt names then change nonTcpPolicy. */
+  hasDatagramFqdnPeers(): boolean;
+  /**
+   * The (endpoint address, UDP port) pairs whose DNS queries the DNS proxy must see: ports of
+   * the endpoint's egress DNS rules, and 53 for an endpoint with toFQDNs peers.
+   */
+  dnsRedirects(): DnsRedirect[];
+}
+
+export interface DnsRedirect {
+  ip: string;
+  port: number;
 }

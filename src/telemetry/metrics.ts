@@ -62,6 +62,32 @@ export const METRIC_DEFINITIONS = {
     podLabelNames: POD_CONTEXT,
     buckets: DURATION_BUCKETS,
   },
+  hubbleDnsQueriesTotal: {
+    name: "hubble_dns_queries_total",
+    kind: "counter",
+    help: "DNS queries the DNS proxy saw, by query types and source/destination workload (rcode and ips_returned are empty and 0, as Hubble's)",
+    labelNames: ["rcode", "qtypes", "ips_returned", "reporter", ...CONTEXT],
+    podLabelNames: POD_CONTEXT,
+  },
+  hubbleDnsResponsesTotal: {
+    name: "hubble_dns_responses_total",
+    kind: "counter",
+    help: "DNS responses sent to clients (the resolver's, or the proxy's REFUSED/NXDOMAIN/SERVFAIL), by rcode, query types and number of IPs returned (16+ past 16)",
+    labelNames: ["rcode", "qtypes", "ips_returned", "reporter", ...CONTEXT],
+    podLabelNames: POD_CONTEXT,
+  },
+  fqdnLearnedNames: {
+    name: "l7proxy_fqdn_learned_names",
+    kind: "gauge",
+    help: "Names DNS answers taught this node (for toFQDNs) that have not expired",
+    labelNames: [],
+  },
+  fqdnLearnedIps: {
+    name: "l7proxy_fqdn_learned_ips",
+    kind: "gauge",
+    help: "IPs of the learned names (a name's IPs counted once per name)",
+    labelNames: [],
+  },
   hubbleKafkaRequestsTotal: {
     name: "hubble_kafka_requests_total",
     kind: "counter",

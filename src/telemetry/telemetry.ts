@@ -48,7 +48,7 @@ export interface TelemetryOptions {
   flowSampleRate?: number;
   /** Denied flow records per second that are always written (default: the run config's). */
   deniedFlowMinRate?: number;
-  /** Records kept for /flows (default 4096). */
+  /** Records kept for /flows (default: the run config's). */
   ringSize?: number;
   /** Hide query parameter values in recorded URLs (default false). */
   redactUrlQuery?: boolean;
@@ -143,7 +143,7 @@ export class Telemetry implements DatapathObserver {
     });
     this.metrics = m;
     if (opts.processMetrics ?? true) registerProcessMetrics(opts.registry);
-    this.flows = new FlowRing(opts.ringSize ?? 4096);
+    this.flows = new FlowRing(opts.ringSize ?? defaults.flowRingSize);
     this.flowLog = opts.flowLog ?? (opts.logger === null ? null : pinoFlowLog(opts.logger.child({ kind: "flow" })));
     this.eventLogger = opts.eventLogger !== undefined ? opts.eventLogger : opts.logger;
     this.now = opts.now ?? (() => performance.now());

@@ -118,12 +118,18 @@ function localOnly(s: PolicySnapshot, state: KubernetesState): PolicySnapshot {
     decideDns: (f, q, r) => s.decideDns(f, q, r),
     enforcedIps: () => narrowed,
     // Peers stay cluster-wide (endpointIps); only the rules of local addresses are this node's.
-    nonTcpPolicy: () => {
+    nonTcpPolicy: (fqdnIps) => {
+      if (fqdnIps !== undefined && s.hasDatagramFqdnPeers()) {
+        const p = s.nonTcpPolicy(fqdnIps);
+        return { endpointIps: p.endpointIps, allow: p.allow.filter((r) => isLocal(r.ip)), deny: p.deny.filter((r) => isLocal(r.ip)) };
+      }
       if (nonTcp === undefined) {
         const p = s.nonTcpPolicy();
         nonTcp = { endpointIps: p.endpointIps, allow: p.allow.filter((r) => isLocal(r.ip)), deny: p.deny.filter((r) => isLocal(r.ip)) };
       }
       return { endpointIps: [...nonTcp.endpointIps], allow: [...nonTcp.allow], deny: [...nonTcp.deny] };
     },
+    hasDatagramFqdnPeers: () => s.hasDatagramFqdnPeers(),
+    dnsRedirects: () => s.dnsRedirects().filter((r) => isLocal(r.ip)),
   };
 }

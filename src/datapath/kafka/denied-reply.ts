@@ -35,6 +35,7 @@ const BUILDERS: Readonly<Record<number, Builder>> = {
     if (b.Acks === 0) return null;
     const Responses = list(b.TopicData).map((t) => ({
       Name: t.Name ?? "",
+      TopicId: t.TopicId ?? null,
       PartitionResponses: list(t.PartitionData).map((p) => ({ Index: p.Index ?? 0, ErrorCode: T, BaseOffset: -1n, LogAppendTimeMs: -1n, LogStartOffset: -1n })),
     }));
     return { body: { Responses }, errorCode: T };

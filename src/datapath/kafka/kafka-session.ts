@@ -1,8 +1,8 @@
 // One Kafka connection on a port with Kafka rules. Every request frame is decoded whole and
 // decided before any of it moves: allowed frames go to the broker as received; denied ones
 // get the broker-style error response, written in order with the broker's responses (Kafka
-// answers in request order on a connection, so each exchange waits in a queue until the ones
-// before it are answered). A frame the decoder cannot read closes the connection. Responses
+// answers in request order on a connection, so each exchange waits in the generic
+// ExchangeQueue until the ones before it are answered). A frame the decoder cannot read closes the connection. Responses
 // stream through, framed so each is matched to the request it answers; Metadata responses
 // with topic IDs are read to learn ID -> name.
 
@@ -10,11 +10,14 @@ import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import type { ErrorCode } from "../../errors/codes.js";
 import type { KafkaRequestFacts, L7Verdict } from "../../policy/decision.js";
-import { kafkaDenyResponder } from "./denied-reply.js";
+import { CLUSTER_AUTHORIZATION_FAILED, kafkaDenyResponder } from "./denied-reply.js";
+import { encodeResponse } from "./frames.js";
+import { ExchangeQueue, type QueuedExchange } from "../exchange-queue.js";
 import { decodeRequest, type KafkaRefusal, type KafkaRequest } from "./request-decoder.js";
 import { requestFacts } from "./request-facts.js";
 import { decodeResponse } from "./response-decoder.js";
 import { ResponseFramer } from "./response-framer.js";
+import { requestSpec } from "./spec/layout.js";
 import type { TopicIdTable } from "./topic-ids.js";
 
 export interface KafkaExchangeReport {
@@ -48,18 +51,21 @@ export interface KafkaSessionOptions {
   topicIds: TopicIdTable;
 }
 
-interface Exchange {
+interface Exchange extends QueuedExchange {
   report: KafkaExchangeReport;
-  /** A local answer to write when this exchange reaches the front. */
-  local: Buffer | null;
-  /** Close the connection when it reaches the front (a denied acks=0 Produce, an API with no error shape). */
-  close: boolean;
   /** Forwarded, and the broker will answer it (not an acks=0 Produce). */
   awaitsBroker: boolean;
   /** Read the response to learn topic IDs (Metadata v10+). */
   learn: boolean;
   tForwarded: number;
 }
+
+/** What a forwarded acks=0 Produce and a closing denial "answer": nothing. */
+const NOTHING = Buffer.alloc(0);
+
+const UNSUPPORTED_VERSION = 35;
+/** The newest ApiVersions the specs define: what a too-new client is told to use. */
+const API_VERSIONS_MAX = requestSpec(18)!.valid[1]!;
 
 const REFUSAL_CODES: Readonly<Record<KafkaRefusal, ErrorCode>> = {
   "frame-too-large": "L7P_ERR_KAFKA_FRAME_TOO_LARGE",
@@ -69,7 +75,7 @@ const REFUSAL_CODES: Readonly<Record<KafkaRefusal, ErrorCode>> = {
 
 export class KafkaSession {
   private upstream: Socket | null = null;
-  private readonly queue: Exchange[] = [];
+  private readonly queue: ExchangeQueue<Exchange>;
   private chunks: Buffer[] = [];
   private buffered = 0;
   /** Bytes needed before decoding is worth trying again. */
@@ -88,6 +94,28 @@ export class KafkaSession {
     private readonly opts: KafkaSessionOptions,
   ) {
     const c = host.client;
+    this.queue = new ExchangeQueue<Exchange>(
+      {
+        writeLocal: (ex) => {
+          if (ex.local!.length > 0) this.writeClient(ex.local!);
+          if (!ex.awaitsBroker && ex.report.errorCode !== 0) ex.report.proxyLatencySeconds = (performance.now() - ex.report.startedAtMs) / 1000;
+        },
+        finished: (ex) => this.host.report(ex.report),
+        pauseReads: () => {
+          this.pausedForQueue = true;
+          c.pause();
+        },
+        resumeReads: () => {
+          this.pausedForQueue = false;
+          if (!this.stopping) c.resume();
+          // Inside the decode loop, the loop itself goes on with the next frame.
+          if (!this.processing && this.buffered >= this.want) this.processBuffered();
+        },
+        closeAfter: () => this.closeGracefully(),
+        idle: () => this.settle(),
+      },
+      opts.maxPipelined,
+    );
     c.on("data", (chunk: Buffer) => this.guard(() => this.onClientData(chunk)));
     c.on("end", () => {
       this.clientEnded = true;
@@ -138,6 +166,16 @@ export class KafkaSession {
         this.want = buf.length - pos + r.need;
         break;
       }
+      if (r.kind === "refused" && r.reason === "unsupported-version" && r.apiKey === 18 && r.end !== null) {
+        // A client newer than the specs opens with its newest ApiVersions; a broker answers
+        // UNSUPPORTED_VERSION at v0 with the versions it does speak, and the client retries
+        // within them (KIP-511). The proxy answers for itself, so it is never handed a
+        // version it cannot read. The request is decided like any other first.
+        pos = r.end;
+        this.want = 4;
+        this.onApiVersionsTooNew(r.apiVersion!, r.correlationId!, r.clientId, t0);
+        continue;
+      }
       if (r.kind === "refused") {
         const where = r.apiKey === null ? "" : ` (API ${r.apiKey} v${r.apiVersion}, correlation id ${r.correlationId})`;
         this.host.parseError(REFUSAL_CODES[r.reason]);
@@ -170,9 +208,11 @@ export class KafkaSession {
       upstreamLatencySeconds: undefined,
       startedAtMs: t0,
     };
-    const ex: Exchange = { report, local: null, close: false, awaitsBroker: false, learn: false, tForwarded: 0 };
+    const ex: Exchange = { report, local: null, closeAfter: false, awaitsBroker: false, learn: false, tForwarded: 0 };
     if (verdict.allowed) {
       ex.awaitsBroker = !(req.apiKey === 0 && req.body.Acks === 0);
+      // An acks=0 Produce is answered by nobody: done once forwarded, in its turn.
+      if (!ex.awaitsBroker) ex.local = NOTHING;
       ex.learn = req.apiKey === 3 && req.apiVersion >= 10;
       this.forward(req.frame);
       ex.tForwarded = performance.now();
@@ -183,16 +223,23 @@ export class KafkaSession {
       if (d.kind === "reply") ex.local = d.frame;
       else {
         // Nothing after it may reach the broker: the connection ends at this request.
-        ex.close = true;
+        ex.local = NOTHING;
+        ex.closeAfter = true;
         this.stopping = true;
       }
     }
     this.queue.push(ex);
-    if (this.queue.length >= this.opts.maxPipelined) {
-      this.pausedForQueue = true;
-      this.host.client.pause();
-    }
-    this.advance();
+  }
+
+  private onApiVersionsTooNew(apiVersion: number, correlationId: number, clientId: string | null, t0: number): void {
+    const verdict = this.host.decide({ apiKey: 18, apiVersion, clientId, topics: [] });
+    const errorCode = verdict.allowed ? UNSUPPORTED_VERSION : CLUSTER_AUTHORIZATION_FAILED;
+    const body = verdict.allowed ? { ErrorCode: errorCode, ApiKeys: [{ ApiKey: 18, MinVersion: 0, MaxVersion: API_VERSIONS_MAX }] } : { ErrorCode: errorCode, ApiKeys: [] };
+    const report: KafkaExchangeReport = {
+      verdict, apiKey: 18, apiVersion, correlationId, clientId, topics: [], errorCode,
+      proxyLatencySeconds: 0, upstreamLatencySeconds: undefined, startedAtMs: t0,
+    };
+    this.queue.push({ report, local: encodeResponse(18, 0, correlationId, body), closeAfter: false, awaitsBroker: false, learn: false, tForwarded: 0 });
   }
 
   private forward(frame: Buffer): void {
@@ -218,7 +265,7 @@ export class KafkaSession {
     if (this.finished) return;
     // The client sees the broker go away as a broker's close: its requests in flight fail
     // there and then, and it reconnects.
-    if (this.queue.some((e) => e.awaitsBroker)) this.host.connectionError("L7P_ERR_UPSTREAM_CONNECT", `Kafka: ${why} with requests unanswered`);
+    if (this.queue.length > 0) this.host.connectionError("L7P_ERR_UPSTREAM_CONNECT", `Kafka: ${why} with requests unanswered`);
     this.finished = true;
     this.host.client.end();
     this.upstream?.destroy();
@@ -233,7 +280,7 @@ export class KafkaSession {
       return this.abort("L7P_ERR_KAFKA_RESPONSE", `Kafka: ${(err as Error).message}`);
     }
     for (const p of pieces) {
-      const ex = this.queue[0];
+      const ex = this.queue.front();
       if (p.start !== null) {
         if (ex === undefined || !ex.awaitsBroker) return this.abort("L7P_ERR_KAFKA_RESPONSE", "Kafka: the broker sent a response no request is waiting for");
         if (p.start.correlationId !== ex.report.correlationId) {
@@ -252,9 +299,7 @@ export class KafkaSession {
           this.learnTopicIds(ex!, frame);
           this.writeClient(frame);
         }
-        this.queue.shift();
-        this.host.report(ex!.report);
-        this.advance();
+        this.queue.completeFront();
         if (this.finished) return;
       }
     }
@@ -278,32 +323,6 @@ export class KafkaSession {
       up.pause();
       c.once("drain", () => up.resume());
     }
-  }
-
-  /** Writes what is answerable at the front of the queue, in order. */
-  private advance(): void {
-    while (!this.finished) {
-      const ex = this.queue[0];
-      if (ex === undefined || ex.awaitsBroker) break;
-      this.queue.shift();
-      if (ex.close) {
-        this.host.report(ex.report);
-        this.closeGracefully();
-        return;
-      }
-      if (ex.local !== null) {
-        this.writeClient(ex.local);
-        ex.report.proxyLatencySeconds = (performance.now() - ex.report.startedAtMs) / 1000;
-      }
-      this.host.report(ex.report);
-    }
-    if (this.pausedForQueue && this.queue.length < this.opts.maxPipelined) {
-      this.pausedForQueue = false;
-      if (!this.stopping) this.host.client.resume();
-      // Inside the decode loop, the loop itself goes on with the next frame.
-      if (!this.processing && this.buffered >= this.want) this.processBuffered();
-    }
-    this.settle();
   }
 
   /** Ends the connection once nothing is left to answer and no more requests will come. */

@@ -35,7 +35,18 @@ export type KafkaRefusal =
 export type DecodeResult =
   | { kind: "more"; need: number }
   | { kind: "request"; request: KafkaRequest; end: number }
-  | { kind: "refused"; reason: KafkaRefusal; detail: string; apiKey: number | null; apiVersion: number | null; correlationId: number | null };
+  | {
+      kind: "refused";
+      reason: KafkaRefusal;
+      detail: string;
+      apiKey: number | null;
+      apiVersion: number | null;
+      correlationId: number | null;
+      /** The client id, for an unsupported version whose header could be read; else null. */
+      clientId: string | null;
+      /** Where the refused frame ends, when all of it is there (else null). */
+      end: number | null;
+    };
 
 /** Header fields, read as soon as the frame holds them (for reporting a refusal). */
 function peek(buf: Buffer, at: number, end: number): [number | null, number | null, number | null] {
@@ -51,18 +62,29 @@ export function decodeRequest(buf: Buffer, start: number, maxFrameBytes: number)
   if (avail < 4) return { kind: "more", need: 4 - avail };
   const size = buf.readInt32BE(start);
   if (size < 0 || size > maxFrameBytes) {
-    return { kind: "refused", reason: "frame-too-large", detail: `frame of ${size} bytes (limit ${maxFrameBytes})`, apiKey: null, apiVersion: null, correlationId: null };
+    return { kind: "refused", reason: "frame-too-large", detail: `frame of ${size} bytes (limit ${maxFrameBytes})`, apiKey: null, apiVersion: null, correlationId: null, clientId: null, end: null };
   }
   if (avail < 4 + size) return { kind: "more", need: 4 + size - avail };
   const bodyStart = start + 4;
   const end = bodyStart + size;
   const [apiKey, apiVersion, correlationId] = peek(buf, bodyStart, end);
-  const refuse = (reason: KafkaRefusal, detail: string): DecodeResult => ({ kind: "refused", reason, detail, apiKey, apiVersion, correlationId });
+  const refuse = (reason: KafkaRefusal, detail: string, clientId: string | null = null): DecodeResult => ({ kind: "refused", reason, detail, apiKey, apiVersion, correlationId, clientId, end });
   if (apiKey === null || apiVersion === null || correlationId === null) return refuse("malformed", "frame shorter than a request header");
   const layout = requestLayout(apiKey, apiVersion);
   if (layout === null) {
     const spec = requestSpec(apiKey);
-    return refuse("unsupported-version", spec === undefined ? `unknown API key ${apiKey}` : `${spec.name} v${apiVersion} is not in the spec (v${spec.valid[0]}-${spec.valid[1]})`);
+    const detail = spec === undefined ? `unknown API key ${apiKey}` : `${spec.name} v${apiVersion} is not in the spec (v${spec.valid[0]}-${spec.valid[1]})`;
+    // ApiVersions newer than the specs still has header v2 (KIP-511): its client id is read
+    // so the version can be negotiated down; the body is never read nor forwarded.
+    if (apiKey === 18 && apiVersion > 0) {
+      const h = new WireReader(buf, bodyStart + 8, end);
+      try {
+        return refuse("unsupported-version", detail, h.string(false, true));
+      } catch {
+        return refuse("unsupported-version", detail);
+      }
+    }
+    return refuse("unsupported-version", detail);
   }
   const r = new WireReader(buf, bodyStart + 8, end);
   try {

@@ -273,6 +273,8 @@ static napi_value socket_info(napi_env env, napi_callback_info info) {
   return result;
 }
 
+napi_value l7proxy_init_transparent_udp(napi_env env, napi_value exports);
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"listenTransparent", NULL, listen_transparent, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -280,7 +282,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"socketInfo", NULL, socket_info, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
-  return exports;
+  return l7proxy_init_transparent_udp(env, exports);
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -13,14 +13,14 @@
 // - L7: datagrams cannot be parsed on the data path, so only what every request would be
 //   allowed on counts: an L3/L4-only entry, or DNS rules that allow every name. Anything
 //   narrower fails closed (the port stays closed for that peer).
-// - toFQDNs peers need addresses learnt from DNS answers, which the kernel never sees: they
-//   select nothing here.
+// - toFQDNs peers select the addresses the DNS proxy learnt for their names (fqdnIps), as
+//   host prefixes among the non-endpoint peers; without them they select nothing.
 
 import type { DatagramProtocol, Direction, NonTcpPolicy, NonTcpRule } from "../decision.js";
 import type { Endpoint } from "../endpoints/types.js";
 import type { CompiledPeer } from "../compile/compiled-entry.js";
 import type { PeerGroup, SideTable } from "../compile/side-table.js";
-import { canonicalIp } from "../net/ip.js";
+import { canonicalIp, parseCidr } from "../net/ip.js";
 import { type AddressRange, cidrToRange, fullRange, mergeRanges, rangeToCidrs, subtractRanges } from "../net/ip-ranges.js";
 
 const PROTOCOLS: readonly DatagramProtocol[] = ["UDP", "SCTP"];
@@ -54,7 +54,11 @@ export interface NonTcpInputs {
   egress: readonly (SideTable | null)[];
   /** Addresses the interception rules treat as enforced, per direction. */
   enforced: Readonly<Record<Direction, readonly string[]>>;
+  /** Learnt addresses (not yet expired) of the names a toFQDNs selector matches. */
+  fqdnIps?: FqdnIpLookup;
 }
+
+export type FqdnIpLookup = (matches: (name: string) => boolean) => readonly string[];
 
 const EVERYONE: PeerSet = peerSet([{ all: true, endpoints: new Uint8Array(0), world: true, cidrs: [], fqdn: "none" }]);
 const NOBODY: PeerSet = peerSet([]);
@@ -85,7 +89,7 @@ export function buildNonTcpPolicy(inputs: NonTcpInputs): NonTcpPolicy {
       let rules: TableRules;
       if (table === null || !table.enforced) rules = { allow: PROTOCOLS.map((protocol) => ({ protocol, lo: 0, hi: 65535, peers: EVERYONE })), deny: [] };
       else {
-        rules = cache.get(table) ?? tableRules(table);
+        rules = cache.get(table) ?? tableRules(table, inputs.fqdnIps);
         cache.set(table, rules);
       }
       const family = ip.includes(":") ? 6 : 4;
@@ -101,7 +105,7 @@ export function buildNonTcpPolicy(inputs: NonTcpInputs): NonTcpPolicy {
   return { endpointIps: [...inputs.ipIndex.keys()], allow, deny };
 }
 
-function tableRules(table: SideTable): TableRules {
+function tableRules(table: SideTable, fqdnIps: FqdnIpLookup | undefined): TableRules {
   const allow: TableRule[] = [];
   const deny: TableRule[] = [];
   for (const protocol of PROTOCOLS) {
@@ -113,8 +117,8 @@ function tableRules(table: SideTable): TableRules {
     starts.forEach((lo, k) => {
       const hi = (starts[k + 1] ?? 65536) - 1;
       const groups = table.lookup(protocol, lo).groups;
-      extend(allow, { protocol, lo, hi, peers: peerSet(groups.filter(allowsEveryRequest).map((g) => g.peer)) });
-      extend(deny, { protocol, lo, hi, peers: peerSet(groups.filter((g) => g.deny !== null).map((g) => g.peer)) });
+      extend(allow, { protocol, lo, hi, peers: peerSet(groups.filter(allowsEveryRequest).map((g) => g.peer), fqdnIps) });
+      extend(deny, { protocol, lo, hi, peers: peerSet(groups.filter((g) => g.deny !== null).map((g) => g.peer), fqdnIps) });
     });
   }
   const some = (r: TableRule) => r.peers.key !== NOBODY.key;
@@ -138,7 +142,7 @@ function allowsEveryRequest(g: PeerGroup): boolean {
   return g.allows.some((e) => e.l7?.kind === "dns" && e.l7.matcher === "all");
 }
 
-function peerSet(peers: readonly CompiledPeer[]): PeerSet {
+function peerSet(peers: readonly CompiledPeer[], fqdnIps?: FqdnIpLookup): PeerSet {
   let allEndpoints = false;
   const endpoints = new Set<number>();
   const ranges: AddressRange[] = [];
@@ -148,6 +152,13 @@ function peerSet(peers: readonly CompiledPeer[]): PeerSet {
     if (p.all || p.world) ranges.push(fullRange(4), fullRange(6));
     else {
       for (const c of p.cidrs) ranges.push(...subtractRanges([cidrToRange(c.range)], c.except.map(cidrToRange)));
+      const matcher = p.fqdn;
+      if (matcher !== "none" && fqdnIps !== undefined) {
+        for (const ip of fqdnIps((name) => matcher.test(name))) {
+          const host = parseCidr(ip);
+          if (host !== undefined) ranges.push(cidrToRange(host));
+        }
+      }
     }
   }
   if (allEndpoints) endpoints.clear();

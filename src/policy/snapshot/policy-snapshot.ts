@@ -8,6 +8,7 @@ import type {
   DecidedBy,
   Direction,
   DnsQueryFacts,
+  DnsRedirect,
   FlowQuery,
   FlowVerdict,
   HeaderOp,
@@ -29,7 +30,8 @@ import { evaluateHttp, type HeaderOverlay } from "../match/http/evaluate-http.js
 import type { IndexedRule } from "../match/http/http-index.js";
 import { kafkaRuleMatches, requestTopicSet } from "../match/kafka/kafka-rule.js";
 import { canonicalIp, parseIp } from "../net/ip.js";
-import { buildNonTcpPolicy } from "./non-tcp-policy.js";
+import { buildDnsRedirects } from "./dns-redirects.js";
+import { buildNonTcpPolicy, type FqdnIpLookup } from "./non-tcp-policy.js";
 
 /** DecidedBy with the field path of the deciding rule inside its policy, for explanations. */
 export type ExplainedDecidedBy = DecidedBy & { rulePath?: string; layer?: "l3-l4" | "l7" };
@@ -106,7 +108,7 @@ export class CompiledPolicySnapshot implements PolicySnapshot {
   private readonly allowedByRule = { ingress: new WeakMap<HttpRuleRef, SideVerdict>(), egress: new WeakMap<HttpRuleRef, SideVerdict>() };
   private readonly enforced: { ingress: string[]; egress: string[] };
   /** Built on first use (only the process that installs rules needs it), then kept. */
-  private readonly lazy: { nonTcp?: NonTcpPolicy } = {};
+  private readonly lazy: { nonTcp?: NonTcpPolicy; dns?: readonly DnsRedirect[]; datagramFqdn?: boolean } = {};
 
   constructor(parts: SnapshotParts) {
     this.revision = parts.revision;
@@ -128,16 +130,25 @@ export class CompiledPolicySnapshot implements PolicySnapshot {
     return { ingress: [...this.enforced.ingress], egress: [...this.enforced.egress] };
   }
 
-  nonTcpPolicy(): NonTcpPolicy {
-    this.lazy.nonTcp ??= buildNonTcpPolicy({
-      endpoints: this.endpoints,
-      ipIndex: this.ipIndex,
-      ingress: this.ingressTables,
-      egress: this.egressTables,
-      enforced: this.enforced,
-    });
+  nonTcpPolicy(fqdnIps?: FqdnIpLookup): NonTcpPolicy {
+    const inputs = { endpoints: this.endpoints, ipIndex: this.ipIndex, ingress: this.ingressTables, egress: this.egressTables, enforced: this.enforced };
+    // Learnt names change the result only through toFQDNs peers with datagram ports.
+    if (fqdnIps !== undefined && this.hasDatagramFqdnPeers()) return buildNonTcpPolicy({ ...inputs, fqdnIps });
+    this.lazy.nonTcp ??= buildNonTcpPolicy(inputs);
     const p = this.lazy.nonTcp;
     return { endpointIps: [...p.endpointIps], allow: [...p.allow], deny: [...p.deny] };
+  }
+
+  hasDatagramFqdnPeers(): boolean {
+    this.lazy.datagramFqdn ??= this.egressTables.some(
+      (t) => t !== null && t.entries.some((e) => e.peer.fqdn !== "none" && e.ports.some((r) => r.protocol !== "TCP")),
+    );
+    return this.lazy.datagramFqdn;
+  }
+
+  dnsRedirects(): DnsRedirect[] {
+    this.lazy.dns ??= Object.freeze(buildDnsRedirects(this.endpoints, this.egressTables));
+    return [...this.lazy.dns];
   }
 
   /** The endpoint index of an address, or -1. */
@@ -164,7 +175,7 @@ export class CompiledPolicySnapshot implements PolicySnapshot {
     const dstRef: PeerRef = {
       endpoint: dst,
       ip: dst >= 0 ? undefined : parseIp(q.dstIp),
-      names: () => (dstNames ??= namesFor(q.dstIp, q.fqdnIps)),
+      names: () => (dstNames ??= q.dstNames ?? namesFor(q.dstIp, q.fqdnIps)),
     };
     const srcRef: PeerRef = { endpoint: src, ip: src >= 0 ? undefined : parseIp(q.srcIp), names: () => [] };
     const eg = decideSide(src >= 0 ? this.egressTables[src] ?? null : null, "egress", q, dstRef);

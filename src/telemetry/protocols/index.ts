@@ -1,6 +1,7 @@
 // Every L7 protocol's telemetry, by protocol name. A new protocol adds its module here.
 
 import type { L7Detail } from "../../datapath/observer.js";
+import { dnsTelemetry } from "./dns.js";
 import { httpTelemetry } from "./http.js";
 import { kafkaTelemetry } from "./kafka.js";
 import type { ProtocolTelemetry } from "./protocol-telemetry.js";
@@ -9,6 +10,7 @@ type ByProtocol = { [P in L7Detail["protocol"]]?: ProtocolTelemetry<Extract<L7De
 
 export const PROTOCOL_TELEMETRY: Readonly<ByProtocol> = Object.freeze({
   http: httpTelemetry,
+  dns: dnsTelemetry,
   kafka: kafkaTelemetry,
 });
 

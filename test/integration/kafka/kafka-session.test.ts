@@ -186,4 +186,21 @@ describe("Kafka session", () => {
     expect(h.connErrors).toEqual(["L7P_ERR_KAFKA_RESPONSE: Kafka: response correlation id 107, expected 7"]);
     await expect(h.responses(1)).rejects.toThrow(/closed after 0/);
   });
+  it("negotiates a too-new ApiVersions down (UNSUPPORTED_VERSION at v0 with the versions it reads), forwarding nothing of it", async () => {
+    const broker = await scriptedBroker(() => produceOk());
+    cleanups.push(broker.close);
+    const h = await harness(broker.port, () => true);
+    // ApiVersions v9: header v2 (client id, tags) and a body no spec here describes.
+    const head = Buffer.from("0012" + "0009" + "0000000b" + "0004" + "6a617661" + "00" + "deadbeef", "hex");
+    const frame = Buffer.concat([Buffer.alloc(4), head]);
+    frame.writeInt32BE(head.length, 0);
+    h.client.write(Buffer.concat([frame, produce(12, "ok")]));
+    const [av, pr] = await h.responses(2);
+    const res = decodeResponse(18, 0, av!);
+    expect(res.ok && res.correlationId).toBe(11);
+    expect(res.ok && res.body).toEqual({ ErrorCode: 35, ApiKeys: [{ ApiKey: 18, MinVersion: 0, MaxVersion: 4 }] });
+    expect(pr!.readInt32BE(4)).toBe(12);
+    expect(broker.received.map((r) => r.corr)).toEqual([12]);
+    expect(h.reports[0]).toMatchObject({ apiKey: 18, apiVersion: 9, clientId: "java", errorCode: 35 });
+  });
 });

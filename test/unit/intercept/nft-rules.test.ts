@@ -92,7 +92,8 @@ describe("renderNftSetUpdate", () => {
       // The non-TCP sets follow in the same transaction (nft-datagram-rules.test.ts).
       ...lines(renderNftSetUpdate({ ...spec, ingressIps: ["10.0.0.1"], egressIps: [] })).slice(6),
     ]);
-    expect(lines(renderNftSetUpdate(spec)).filter((l) => l.startsWith("flush set"))).toHaveLength(4 + 18);
+    // 4 enforced-address sets, 18 datagram sets, 2 DNS redirect sets.
+    expect(lines(renderNftSetUpdate(spec)).filter((l) => l.startsWith("flush set"))).toHaveLength(4 + 18 + 2);
   });
 });
 

@@ -9,13 +9,14 @@ import type { RawMessage } from "./message-spec.js";
 
 export const REQUEST_SPECS: Readonly<Record<number, RawMessage>> = {
   0: {
-    apiKey: 0, name: "Produce", valid: [0,11], flexible: [9,32767],
+    apiKey: 0, name: "Produce", valid: [0,13], flexible: [9,32767],
     fields: [
       ["TransactionalId","string",0,3,32767,[3,32767],null,null,"null",0, null],
       ["Acks","int16",0,0,32767,null,null,null,null,0, null],
       ["TimeoutMs","int32",0,0,32767,null,null,null,null,0, null],
       ["TopicData","struct",1,0,32767,null,null,null,null,0, [
-        ["Name","string",0,0,32767,null,null,null,null,1, null],
+        ["Name","string",0,0,12,null,null,null,null,1, null],
+        ["TopicId","uuid",0,13,32767,null,null,null,null,0, null],
         ["PartitionData","struct",1,0,32767,null,null,null,null,0, [
           ["Index","int32",0,0,32767,null,null,null,null,0, null],
           ["Records","records",0,0,32767,[0,32767],null,null,null,0, null],
@@ -1238,10 +1239,11 @@ export const REQUEST_SPECS: Readonly<Record<number, RawMessage>> = {
 
 export const RESPONSE_SPECS: Readonly<Record<number, RawMessage>> = {
   0: {
-    apiKey: 0, name: "Produce", valid: [0,11], flexible: [9,32767],
+    apiKey: 0, name: "Produce", valid: [0,13], flexible: [9,32767],
     fields: [
       ["Responses","struct",1,0,32767,null,null,null,null,0, [
-        ["Name","string",0,0,32767,null,null,null,null,1, null],
+        ["Name","string",0,0,12,null,null,null,null,1, null],
+        ["TopicId","uuid",0,13,32767,null,null,null,null,0, null],
         ["PartitionResponses","struct",1,0,32767,null,null,null,null,0, [
           ["Index","int32",0,0,32767,null,null,null,null,0, null],
           ["ErrorCode","int16",0,0,32767,null,null,null,null,0, null],

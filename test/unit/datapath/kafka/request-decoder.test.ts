@@ -117,6 +117,14 @@ describe("Kafka request decoder: golden bytes for flexible versions (built by ha
     expect(r.topicIds).toEqual([id]);
   });
 
+  it("Produce v13 (Kafka 4.1) names topics by ID; v12 keeps the names", () => {
+    const id = "ab".repeat(16);
+    const v13 = decoded(encodeRequest(0, 13, 3, "java", { Acks: -1, TimeoutMs: 30000, TopicData: [{ TopicId: id, PartitionData: [{ Index: 0, Records: Buffer.from("x") }] }] }));
+    expect([v13.topicNames, v13.topicIds, v13.flexible]).toEqual([[], [id], true]);
+    const v12 = decoded(encodeRequest(0, 12, 3, "java", { Acks: -1, TimeoutMs: 30000, TopicData: [{ Name: "t", PartitionData: [] }] }));
+    expect([v12.topicNames, v12.topicIds]).toEqual([["t"], []]);
+  });
+
   it("Metadata v12 by ID and by name; a name and an ID together both count", () => {
     const r = decoded(encodeRequest(3, 12, 1, "c", { Topics: [{ TopicId: "11".repeat(16), Name: null }, { TopicId: "0".repeat(32), Name: "empire-announce" }, { TopicId: "22".repeat(16), Name: "deathstar-plans" }] }));
     expect(r.topicNames).toEqual(["empire-announce", "deathstar-plans"]);
@@ -149,8 +157,8 @@ describe("Kafka request decoder: refusals", () => {
 
   it("refuses unknown APIs and versions outside the spec", () => {
     const bad = Buffer.from(ok);
-    bad.writeInt16BE(12, 6);
-    expect(decodeRequest(bad, 0, MAX)).toMatchObject({ kind: "refused", reason: "unsupported-version", apiKey: 0, apiVersion: 12, correlationId: 5 });
+    bad.writeInt16BE(14, 6);
+    expect(decodeRequest(bad, 0, MAX)).toMatchObject({ kind: "refused", reason: "unsupported-version", apiKey: 0, apiVersion: 14, correlationId: 5 });
     bad.writeInt16BE(999, 4);
     expect(decodeRequest(bad, 0, MAX)).toMatchObject({ kind: "refused", reason: "unsupported-version", apiKey: 999 });
   });

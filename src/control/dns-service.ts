@@ -1,0 +1,58 @@
+// The DNS proxy of a proxy process: UDP listeners on --dns-proxy-port (IPv4 and IPv6, each
+// IP_TRANSPARENT with SO_REUSEPORT, so an old and a new process answer side by side during a
+// restart), the upstream forwarder, the reply sockets, and the learned-name cache they feed.
+// DNS over TCP arrives on the main proxy port and is handled by the `dns` protocol handler.
+
+import type { Logger } from "pino";
+import type { RunConfig } from "../config/run-config.js";
+import { DnsUdpProxy } from "../datapath/dns/dns-udp-proxy.js";
+import { observerReporter } from "../datapath/dns/dns-reporting.js";
+import { UdpForwarder } from "../datapath/dns/udp-forwarder.js";
+import type { DatapathObserver } from "../datapath/observer.js";
+import { ReplySockets, TransparentUdpListener } from "../intercept/transparent-udp.js";
+import type { FqdnLearner } from "./fqdn-learning.js";
+import type { SnapshotHolder } from "./snapshot-holder.js";
+
+export interface DnsService {
+  close(): void;
+}
+
+export function startDnsService(config: RunConfig, holder: SnapshotHolder, learner: FqdnLearner, observer: DatapathObserver, logger: Logger): DnsService {
+  const forwarder = new UdpForwarder(config.dnsUpstreamTimeoutMs);
+  const replies = new ReplySockets();
+  const sweeper = setInterval(() => replies.sweep(), 10_000);
+  sweeper.unref();
+  const fixed = config.upstream === null ? null : { ip: config.upstream.host, port: config.upstream.port };
+  const proxy = new DnsUdpProxy({
+    snapshot: () => holder.current,
+    forwarder,
+    reply: (data, from, to) => replies.send(data, from, to),
+    learning: learner,
+    reporter: observerReporter(observer),
+    rejectCode: config.dnsRejectResponseCode,
+    fixedUpstream: fixed,
+  });
+  const listeners: TransparentUdpListener[] = [];
+  const onError = (err: Error): void => logger.debug({ err }, "DNS UDP socket error");
+  try {
+    listeners.push(TransparentUdpListener.open({ host: "0.0.0.0", port: config.dnsProxyPort, reusePort: true }, (d) => proxy.onDatagram(d), onError));
+  } catch (err) {
+    forwarder.close();
+    clearInterval(sweeper);
+    throw err;
+  }
+  try {
+    listeners.push(TransparentUdpListener.open({ host: "::", port: config.dnsProxyPort, reusePort: true }, (d) => proxy.onDatagram(d), onError));
+  } catch (err) {
+    // A host without IPv6: IPv4 DNS is still served.
+    logger.warn({ err: (err as Error).message }, "DNS proxy: no IPv6 UDP listener");
+  }
+  return {
+    close() {
+      for (const l of listeners) l.close();
+      clearInterval(sweeper);
+      forwarder.close();
+      replies.close();
+    },
+  };
+}

@@ -1,0 +1,151 @@
+// What DNS answers teach, put to use: the node's learned-name cache (toFQDNs), kept on disk
+// (--state-dir) and in the kernel's UDP/SCTP sets, with the answer held until both are done.
+//
+// No race (cilium/cilium #9185, #34344): an answer that brings new addresses is released only
+// once the policy allowing them is in force, up to --fqdn-max-hold-ms:
+//   - TCP: the proxy decides each new connection with the cache itself, which is updated
+//     before the answer leaves, so nothing needs waiting for;
+//   - UDP/SCTP toFQDNs peers: the kernel decides those datagrams, so the nftables sets are
+//     refilled (one transaction, coalesced across answers) and the answer waits for it;
+//   - the state file is written before the answer leaves too, so a proxy restarted right
+//     after the answer still allows the connection it leads to.
+
+import type { Logger } from "pino";
+import { FqdnCache, type LearnedName } from "../datapath/dns/fqdn-cache.js";
+import type { FqdnLearning } from "../datapath/dns/dns-reporting.js";
+import type { PolicySnapshot } from "../policy/decision.js";
+import type { FqdnStateDir } from "./fqdn-state.js";
+
+export interface FqdnLearnerOptions {
+  minTtlSeconds: number;
+  maxIpsPerName: number;
+  holdMs: number;
+  snapshot: () => PolicySnapshot | null;
+  state: FqdnStateDir | null;
+  /** Refills the kernel's sets from the cache; null when this process does not manage the rules. */
+  applyDatagramRules: (() => Promise<void>) | null;
+  logger: Logger;
+  now?: () => number;
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+export class FqdnLearner implements FqdnLearning {
+  readonly cache: FqdnCache;
+  readonly #now: () => number;
+  #persist: Deferred | null = null;
+  #rulesNext: Deferred | null = null;
+  #rulesRunning = false;
+  readonly #sweeper: NodeJS.Timeout;
+  /** Times an answer waited the whole hold without the policy in force (Cilium warns likewise). */
+  holdTimeouts = 0;
+
+  constructor(private readonly o: FqdnLearnerOptions) {
+    this.cache = new FqdnCache({ minTtlSeconds: o.minTtlSeconds, maxIpsPerName: o.maxIpsPerName });
+    this.#now = o.now ?? Date.now;
+    this.#sweeper = setInterval(() => this.sweep(), 1000);
+    this.#sweeper.unref();
+  }
+
+  /** Reads what other (earlier) processes learned, and keeps following their writes. */
+  restore(): void {
+    const state = this.o.state;
+    if (state === null) return;
+    const load = (): void => {
+      const { names, problems } = state.loadOthers();
+      for (const p of problems) this.o.logger.warn({ problem: p }, "ignoring an unreadable FQDN state file");
+      this.cache.restore(names, this.#now());
+    };
+    load();
+    state.watch(load);
+  }
+
+  learn(name: string, ips: readonly string[], ttlSeconds: number): Promise<void> | null {
+    const { added } = this.cache.learn(name, ips, ttlSeconds, this.#now());
+    if (added.length === 0) return null;
+    const waits: Promise<void>[] = [];
+    if (this.o.state !== null) waits.push(this.#schedulePersist());
+    const snapshot = this.o.snapshot();
+    if (this.o.applyDatagramRules !== null && snapshot?.hasDatagramFqdnPeers() === true) waits.push(this.#scheduleRules());
+    if (waits.length === 0) return null;
+    let timer: NodeJS.Timeout | undefined;
+    const hold = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.holdTimeouts++;
+        resolve();
+      }, this.o.holdMs);
+    });
+    return Promise.race([Promise.all(waits).then(() => clearTimeout(timer)), hold]);
+  }
+
+  namesOf(ip: string): string[] {
+    return this.cache.namesOf(ip, this.#now());
+  }
+
+  /** For PolicySnapshot.nonTcpPolicy: unexpired IPs of the names a selector matches. */
+  readonly fqdnIps = (matches: (name: string) => boolean): readonly string[] => this.cache.ipsMatching(matches, this.#now());
+
+  list(): LearnedName[] {
+    return this.cache.list(this.#now());
+  }
+
+  sweep(): void {
+    const removed = this.cache.sweep(this.#now());
+    if (removed === 0) return;
+    if (this.o.state !== null) void this.#schedulePersist();
+    if (this.o.applyDatagramRules !== null && this.o.snapshot()?.hasDatagramFqdnPeers() === true) void this.#scheduleRules();
+  }
+
+  close(): void {
+    clearInterval(this.#sweeper);
+    this.o.state?.close();
+  }
+
+  #schedulePersist(): Promise<void> {
+    if (this.#persist !== null) return this.#persist.promise;
+    const d = deferred();
+    this.#persist = d;
+    // Once per turn of the event loop, however many answers came in it.
+    setImmediate(() => {
+      this.#persist = null;
+      try {
+        this.o.state?.save(this.cache.list(this.#now()));
+      } catch (err) {
+        this.o.logger.error({ err }, "writing the FQDN state file failed");
+      }
+      d.resolve();
+    });
+    return d.promise;
+  }
+
+  #scheduleRules(): Promise<void> {
+    this.#rulesNext ??= deferred();
+    const p = this.#rulesNext.promise;
+    if (!this.#rulesRunning) void this.#runRules();
+    return p;
+  }
+
+  async #runRules(): Promise<void> {
+    this.#rulesRunning = true;
+    while (this.#rulesNext !== null) {
+      const d = this.#rulesNext;
+      this.#rulesNext = null;
+      try {
+        await this.o.applyDatagramRules?.();
+      } catch (err) {
+        this.o.logger.error({ err, code: "L7P_ERR_RULES" }, "updating the toFQDNs datagram sets failed");
+      }
+      d.resolve();
+    }
+    this.#rulesRunning = false;
+  }
+}

@@ -1,0 +1,134 @@
+// The DNS proxy's UDP side: datagrams TPROXY redirected from pods to their resolvers.
+//
+// For each datagram: the flow (pod -> resolver:port, UDP) is decided at L3/L4 (denied:
+// dropped, as the kernel would), the query is read (malformed: SERVFAIL, counted), its first
+// question's name is decided by the DNS rules of that flow (denied: REFUSED or NXDOMAIN), and
+// an allowed query goes to the resolver the pod asked, under a fresh ID. The answer (or
+// SERVFAIL when none comes in time) goes back to the pod from the resolver's address under
+// the pod's ID, once the policy that allows its addresses is in force (FqdnLearning).
+
+import type { FlowQuery, FlowVerdict, L7Verdict, PolicySnapshot } from "../../policy/decision.js";
+import type { Datagram, UdpAddress } from "../../intercept/transparent-udp.js";
+import { type ParsedQuery, readAnswer, readQuery, refusedReply, servfailReply, upstreamQuery } from "./dns-exchange.js";
+import type { RejectCode } from "./dns-reply.js";
+import type { UdpForwarder } from "./udp-forwarder.js";
+import type { DnsDetail, DnsReporter, FqdnLearning } from "./dns-reporting.js";
+
+export interface DnsUdpProxyOptions {
+  snapshot: () => PolicySnapshot | null;
+  forwarder: UdpForwarder;
+  /** Sends a reply to the client from the resolver's address. */
+  reply: (data: Buffer, from: UdpAddress, to: UdpAddress) => void;
+  learning: FqdnLearning;
+  reporter: DnsReporter;
+  rejectCode: RejectCode;
+  /** Plain mode (--upstream): every query goes to this resolver, decided as if the pod had asked it. */
+  fixedUpstream: UdpAddress | null;
+}
+
+function stripMapped(ip: string): string {
+  return ip.startsWith("::ffff:") ? ip.slice(7) : ip;
+}
+
+export class DnsUdpProxy {
+  constructor(private readonly o: DnsUdpProxyOptions) {}
+
+  onDatagram(d: Datagram): void {
+    const started = performance.now();
+    const resolver = this.o.fixedUpstream ?? d.to;
+    // Not redirected (sent to the port directly): there is no resolver to ask.
+    if (resolver.ip === "") return;
+    const snapshot = this.o.snapshot();
+    // No policy loaded yet: fail closed (the client retries, and a restarting proxy's old
+    // instance answers meanwhile through SO_REUSEPORT).
+    if (snapshot === null) return;
+    const q: FlowQuery = { srcIp: stripMapped(d.from.ip), srcPort: d.from.port, dstIp: stripMapped(resolver.ip), dstPort: resolver.port, protocol: "UDP" };
+    let flow: FlowVerdict;
+    try {
+      flow = snapshot.decideFlow(q);
+    } catch {
+      return;
+    }
+    if (!flow.allowed) {
+      this.o.reporter.l4Denied(flow, q);
+      return;
+    }
+    const read = readQuery(d.data);
+    if (read.kind === "drop") {
+      this.o.reporter.malformed("udp", read.reason);
+      return;
+    }
+    if (read.kind === "malformed") {
+      this.o.reporter.malformed("udp", read.reason);
+      this.#send(read.reply, d);
+      return;
+    }
+    const query = read.query;
+    const verdict = snapshot.decideDns(flow, q, { qname: query.qname });
+    if (!verdict.allowed) {
+      this.#send(refusedReply(query, this.o.rejectCode), d);
+      this.#report(flow, q, verdict, query, this.o.rejectCode === "name-error" ? "NXDOMAIN" : "REFUSED", [], null, started, undefined);
+      return;
+    }
+    const sentAt = performance.now();
+    const ok = this.o.forwarder.send(resolver.ip, resolver.port, (id) => upstreamQuery(query, id), {
+      settle: (answer) => {
+        if (answer === null) {
+          this.#send(servfailReply(query), d);
+          this.o.reporter.upstreamTimeout("udp");
+          this.#report(flow, q, verdict, query, "SERVFAIL", [], null, started, undefined);
+          return true;
+        }
+        const a = readAnswer(query, answer);
+        if (a === null) return false;
+        const upstreamSeconds = (performance.now() - sentAt) / 1000;
+        if (a.malformed !== null) this.o.reporter.malformed("udp", `answer: ${a.malformed}`);
+        const finish = (): void => {
+          this.#send(a.reply, d);
+          this.#report(flow, q, verdict, query, a.rcode, a.ips, a.ttl, started, upstreamSeconds);
+        };
+        const ready = a.ips.length > 0 ? this.o.learning.learn(query.qname, a.ips, a.ttl ?? 0) : null;
+        if (ready === null) finish();
+        else void ready.then(finish);
+        return true;
+      },
+    });
+    if (!ok) {
+      this.#send(servfailReply(query), d);
+      this.#report(flow, q, verdict, query, "SERVFAIL", [], null, started, undefined);
+    }
+  }
+
+  #send(data: Buffer, d: Datagram): void {
+    try {
+      // The reply comes from the address the client asked (the original destination).
+      this.o.reply(data, d.to.ip === "" ? this.o.fixedUpstream ?? d.to : d.to, d.from);
+    } catch (err) {
+      this.o.reporter.sendError("udp", (err as Error).message);
+    }
+  }
+
+  #report(
+    flow: FlowVerdict,
+    q: FlowQuery,
+    verdict: L7Verdict,
+    query: ParsedQuery,
+    rcode: string,
+    ips: string[],
+    ttl: number | null,
+    started: number,
+    upstreamLatencySeconds: number | undefined,
+  ): void {
+    const detail: DnsDetail = { protocol: "dns", query: query.qname, qtypes: query.qtypes, rcode, ips, ttl, transport: "udp" };
+    const proxySeconds = (performance.now() - started) / 1000 - (upstreamLatencySeconds ?? 0);
+    this.o.reporter.exchange({
+      flow,
+      query: q,
+      verdict,
+      proxyLatencySeconds: Math.max(0, proxySeconds),
+      upstreamLatencySeconds,
+      startedAtMs: started,
+      detail,
+    });
+  }
+}

@@ -1,0 +1,170 @@
+// UDP for the DNS proxy through the native addon (src/intercept/native/transparent-udp.c):
+//
+// - TransparentUdpListener receives the datagrams TPROXY redirected to the DNS port, each
+//   with its sender and its original destination (the resolver the client asked).
+// - ReplySockets sends an answer to a client from that resolver's address and port, with
+//   one transparent socket per resolver address, kept while in use and closed when idle.
+
+import { closeSync } from "node:fs";
+import { createRequire } from "node:module";
+import net from "node:net";
+import { L7ProxyError } from "../errors/codes.js";
+import { ADDON_PATH } from "./transparent-socket.js";
+
+type RecvResult = [length: number, srcHost: string, srcPort: number, dstHost: string, dstPort: number, truncated: boolean];
+
+interface UdpAddon {
+  udpListen(options: { host: string; port: number; reusePort: boolean }, onReadable: (err?: string) => void): object;
+  udpRecv(handle: object, buffer: Buffer): RecvResult | null;
+  udpClose(handle: object): void;
+  udpReplySocket(options: { host: string; port: number }): number;
+  udpSendTo(fd: number, buffer: Buffer, host: string, port: number): number;
+}
+
+let addon: UdpAddon | undefined;
+
+function native(): UdpAddon {
+  if (addon !== undefined) return addon;
+  try {
+    addon = createRequire(import.meta.url)(ADDON_PATH) as UdpAddon;
+  } catch (cause) {
+    const error = new L7ProxyError("L7P_ERR_TRANSPARENT_SOCKET", `cannot load the native addon ${ADDON_PATH}: ${String(cause)}`);
+    error.cause = cause;
+    throw error;
+  }
+  if (typeof addon.udpListen !== "function") {
+    throw new L7ProxyError("L7P_ERR_TRANSPARENT_SOCKET", `the native addon ${ADDON_PATH} predates UDP support: rebuild it (npx node-gyp rebuild)`);
+  }
+  return addon;
+}
+
+export interface UdpAddress {
+  ip: string;
+  port: number;
+}
+
+export interface Datagram {
+  data: Buffer;
+  from: UdpAddress;
+  /** The original destination; ip "" when the datagram was not redirected. */
+  to: UdpAddress;
+}
+
+/** Most datagrams read in one turn of the event loop, so one busy socket cannot starve the rest. */
+const BATCH = 64;
+
+export class TransparentUdpListener {
+  #handle: object | null = null;
+  readonly #buffer = Buffer.allocUnsafe(65536);
+  #closed = false;
+
+  private constructor(
+    private readonly onDatagram: (d: Datagram) => void,
+    private readonly onError: (err: Error) => void,
+    readonly address: UdpAddress,
+  ) {}
+
+  /** Binds an IP_TRANSPARENT UDP socket (SO_REUSEPORT when asked); needs CAP_NET_ADMIN. */
+  static open(options: { host: string; port: number; reusePort?: boolean }, onDatagram: (d: Datagram) => void, onError: (err: Error) => void): TransparentUdpListener {
+    if (net.isIP(options.host) === 0) {
+      throw new L7ProxyError("L7P_ERR_TRANSPARENT_SOCKET", `UDP listen address must be a numeric IP, got "${options.host}"`);
+    }
+    const listener = new TransparentUdpListener(onDatagram, onError, { ip: options.host, port: options.port });
+    try {
+      listener.#handle = native().udpListen({ host: options.host, port: options.port, reusePort: options.reusePort ?? false }, (err) => listener.#readable(err));
+    } catch (cause) {
+      if (cause instanceof L7ProxyError) throw cause;
+      const error = new L7ProxyError("L7P_ERR_TRANSPARENT_SOCKET", `cannot listen transparently on UDP ${hostPort(options.host, options.port)}: ${errorText(cause)}`);
+      error.cause = cause;
+      throw error;
+    }
+    return listener;
+  }
+
+  #readable(err?: string): void {
+    if (this.#closed || this.#handle === null) return;
+    if (err !== undefined) {
+      this.onError(new Error(`UDP poll error ${err}`));
+      return;
+    }
+    const n = native();
+    for (let i = 0; i < BATCH; i++) {
+      let r: RecvResult | null;
+      try {
+        r = n.udpRecv(this.#handle, this.#buffer);
+      } catch (cause) {
+        // ECONNREFUSED and the like, queued on the socket by ICMP errors: not fatal.
+        this.onError(cause as Error);
+        continue;
+      }
+      if (r === null) return;
+      // A datagram longer than 64 KiB cannot be a DNS message: dropped (never forwarded cut).
+      if (r[5]) continue;
+      const data = Buffer.from(this.#buffer.subarray(0, r[0]));
+      this.onDatagram({ data, from: { ip: r[1], port: r[2] }, to: { ip: r[3], port: r[4] } });
+      if (this.#closed) return;
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#handle !== null) native().udpClose(this.#handle);
+  }
+}
+
+/**
+ * Sends datagrams from any address and port (the resolver's, which is not this host's).
+ * Sockets idle for `idleMs` are closed by sweep(), which the owner calls periodically.
+ */
+export class ReplySockets {
+  readonly #sockets = new Map<string, { fd: number; usedAt: number }>();
+
+  constructor(private readonly idleMs = 60_000) {}
+
+  send(data: Buffer, from: UdpAddress, to: UdpAddress, nowMs = Date.now()): void {
+    const key = `${from.ip}|${from.port}`;
+    let entry = this.#sockets.get(key);
+    if (entry === undefined) {
+      entry = { fd: native().udpReplySocket({ host: from.ip, port: from.port }), usedAt: nowMs };
+      this.#sockets.set(key, entry);
+    }
+    entry.usedAt = nowMs;
+    native().udpSendTo(entry.fd, data, to.ip, to.port);
+  }
+
+  sweep(nowMs = Date.now()): void {
+    for (const [key, entry] of this.#sockets) {
+      if (nowMs - entry.usedAt < this.idleMs) continue;
+      this.#sockets.delete(key);
+      closeQuietly(entry.fd);
+    }
+  }
+
+  get size(): number {
+    return this.#sockets.size;
+  }
+
+  close(): void {
+    for (const entry of this.#sockets.values()) closeQuietly(entry.fd);
+    this.#sockets.clear();
+  }
+}
+
+function hostPort(host: string, port: number): string {
+  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function errorText(cause: unknown): string {
+  if (!(cause instanceof Error)) return String(cause);
+  const code = (cause as NodeJS.ErrnoException).code;
+  return typeof code === "string" && !cause.message.includes(code) ? `${code}: ${cause.message}` : cause.message;
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Already gone.
+  }
+}

@@ -1,0 +1,87 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pino from "pino";
+import { describe, expect, it } from "vitest";
+import { FqdnLearner } from "../../../src/control/fqdn-learning.js";
+import { FqdnStateDir } from "../../../src/control/fqdn-state.js";
+import type { PolicySnapshot } from "../../../src/policy/decision.js";
+
+const logger = pino({ level: "silent" });
+const withDatagramFqdn = { hasDatagramFqdnPeers: () => true } as unknown as PolicySnapshot;
+const tcpOnly = { hasDatagramFqdnPeers: () => false } as unknown as PolicySnapshot;
+
+function learner(snapshot: PolicySnapshot, apply: (() => Promise<void>) | null, holdMs = 10_000, state: FqdnStateDir | null = null): FqdnLearner {
+  return new FqdnLearner({ minTtlSeconds: 0, maxIpsPerName: 10, holdMs, snapshot: () => snapshot, state, applyDatagramRules: apply, logger });
+}
+
+describe("learning from DNS answers", () => {
+  it("TCP-only toFQDNs: nothing to wait for, the cache already answers", () => {
+    const l = learner(tcpOnly, async () => {});
+    expect(l.learn("a.example.com.", ["192.0.2.1"], 30)).toBeNull();
+    expect(l.namesOf("192.0.2.1")).toEqual(["a.example.com."]);
+    l.close();
+  });
+
+  it("UDP/SCTP toFQDNs: the answer waits until the kernel's sets are refilled", async () => {
+    let release!: () => void;
+    let applied = 0;
+    const l = learner(withDatagramFqdn, () => {
+      applied++;
+      return new Promise<void>((r) => (release = r));
+    });
+    const ready = l.learn("a.example.com.", ["192.0.2.1"], 30);
+    expect(ready).not.toBeNull();
+    let done = false;
+    void ready!.then(() => (done = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(done).toBe(false);
+    release();
+    await ready;
+    expect(done).toBe(true);
+    expect(applied).toBe(1);
+    // The same live IP again: no update, no wait.
+    expect(l.learn("a.example.com.", ["192.0.2.1"], 30)).toBeNull();
+    l.close();
+  });
+
+  it("never holds an answer longer than the hold time", async () => {
+    const l = learner(withDatagramFqdn, () => new Promise<void>(() => {}), 20);
+    await l.learn("a.example.com.", ["192.0.2.1"], 30);
+    expect(l.holdTimeouts).toBe(1);
+    l.close();
+  });
+
+  it("answers arriving during an update share the next one", async () => {
+    const releases: (() => void)[] = [];
+    const l = learner(withDatagramFqdn, () => new Promise<void>((r) => releases.push(r)));
+    const first = l.learn("a.", ["10.0.0.1"], 30)!;
+    const second = l.learn("b.", ["10.0.0.2"], 30)!;
+    const third = l.learn("c.", ["10.0.0.3"], 30)!;
+    expect(releases).toHaveLength(1);
+    releases[0]!();
+    await first;
+    await new Promise((r) => setTimeout(r, 0));
+    // One more update covers both answers that came in while the first ran.
+    expect(releases).toHaveLength(2);
+    releases[1]!();
+    await Promise.all([second, third]);
+    l.close();
+  });
+
+  it("a new process reads what the previous one learned (state dir)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fqdn-state-"));
+    try {
+      const old = learner(tcpOnly, null, 100, new FqdnStateDir(dir, 111111));
+      await old.learn("late.example.com.", ["192.0.2.9"], 300);
+      old.close();
+      const next = learner(tcpOnly, null, 100, new FqdnStateDir(dir, 222222));
+      expect(next.namesOf("192.0.2.9")).toEqual([]);
+      next.restore();
+      expect(next.namesOf("192.0.2.9")).toEqual(["late.example.com."]);
+      next.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,46 @@
+import { describe, expect, test } from "vitest";
+import { renderNftScript, renderNftSetUpdate } from "../../../src/intercept/nft-rules.js";
+import type { InterceptSpec } from "../../../src/intercept/rules-spec.js";
+
+const spec: InterceptSpec = {
+  backend: "nft",
+  table: "l7proxy",
+  proxyPort: 15001,
+  mark: 0x7e57,
+  routeTable: 157,
+  ingressIps: [],
+  egressIps: ["10.0.0.5", "fd00::5"],
+  dnsProxyPort: 15053,
+  dnsRedirects: [
+    { ip: "10.0.0.5", port: 53 },
+    { ip: "fd00:0::5", port: 53 },
+    { ip: "10.0.0.5", port: 5353 },
+  ],
+};
+
+describe("DNS redirect rules", () => {
+  test("UDP DNS of the listed (endpoint, port) pairs is TPROXY'd before the datagrams chain decides it", () => {
+    const script = renderNftScript(spec);
+    expect(script).toContain("set dns4 { type ipv4_addr . inet_service; elements = { 10.0.0.5 . 53, 10.0.0.5 . 5353 } }");
+    expect(script).toContain("set dns6 { type ipv6_addr . inet_service; elements = { fd00::5 . 53 } }");
+    const tproxy = script.indexOf("ip saddr . udp dport @dns4 tproxy ip to :15053 meta mark set 0x7e57 accept");
+    expect(tproxy).toBeGreaterThan(0);
+    expect(script.indexOf("ip6 saddr . udp dport @dns6 tproxy ip6 to :15053")).toBeGreaterThan(0);
+    expect(tproxy).toBeLessThan(script.indexOf("meta l4proto != tcp goto datagrams"));
+  });
+
+  test("without a DNS port nothing is redirected", () => {
+    expect(renderNftScript({ ...spec, dnsProxyPort: undefined })).not.toContain("tproxy ip to :15053");
+  });
+
+  test("a set update refills the redirect sets in the same transaction", () => {
+    const update = renderNftSetUpdate(spec);
+    expect(update).toContain("flush set inet l7proxy dns4\nadd element inet l7proxy dns4 { 10.0.0.5 . 53, 10.0.0.5 . 5353 }");
+    expect(update).toContain("flush set inet l7proxy dns6\nadd element inet l7proxy dns6 { fd00::5 . 53 }");
+  });
+
+  test("bad redirect entries are refused before anything is rendered", () => {
+    expect(() => renderNftScript({ ...spec, dnsRedirects: [{ ip: "nope", port: 53 }] })).toThrow(/dnsRedirects/);
+    expect(() => renderNftScript({ ...spec, dnsProxyPort: 0 })).toThrow(/dnsProxyPort/);
+  });
+});
