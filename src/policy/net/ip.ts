@@ -156,6 +156,13 @@ export function checkCidr(text: string): CidrRange | string {
   return family === 4 ? { family, start: Number(start), end: Number(end), bits, text } : { family, start, end, bits, text };
 }
 
+/** The one-address range of an address (/32 or /128; IPv4 for an IPv4-mapped one). */
+export function hostRange(text: string): CidrRange | undefined {
+  const p = parseIp(text);
+  if (p === undefined) return undefined;
+  return p.family === 4 ? { family: 4, start: p.value, end: p.value, bits: 32, text } : { family: 6, start: p.value, end: p.value, bits: 128, text };
+}
+
 export function cidrContains(range: CidrRange, ip: ParsedIp): boolean {
   if (range.family !== ip.family) return false;
   return ip.value >= range.start && ip.value <= range.end;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { canonicalIp, checkCidr, cidrContains, cidrCovers, parseCidr, parseIp } from "../../../../src/policy/net/ip.js";
+import { canonicalIp, checkCidr, cidrContains, cidrCovers, hostRange, parseCidr, parseIp } from "../../../../src/policy/net/ip.js";
 
 describe("IP addresses and CIDRs", () => {
   it("parses IPv4 and IPv6 and canonicalises them", () => {
@@ -53,6 +53,14 @@ describe("IP addresses and CIDRs", () => {
     // Other embeddings of IPv4 (NAT64, IPv4-compatible) are IPv6 addresses.
     expect(parseIp("64:ff9b::10.1.2.3")?.family).toBe(6);
     expect(parseIp("::10.1.2.3")?.family).toBe(6);
+  });
+
+  it("gives an address's one-address range", () => {
+    expect(hostRange("192.0.2.7")).toMatchObject({ family: 4, start: 0xc0000207, end: 0xc0000207, bits: 32 });
+    expect(hostRange("::ffff:192.0.2.7")).toMatchObject({ family: 4, start: 0xc0000207, bits: 32 });
+    expect(hostRange("2001:db8::1")).toMatchObject({ family: 6, start: (0x20010db8n << 96n) | 1n, bits: 128 });
+    expect(hostRange("192.0.2.7/32")).toBeUndefined();
+    expect(hostRange("fe80::1%eth0")).toBeUndefined();
   });
 
   it("tells whether one prefix lies inside another", () => {
