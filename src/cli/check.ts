@@ -9,7 +9,7 @@ import type { FlowQuery, FlowVerdict, HeaderOp, L7Verdict, Protocol, SideVerdict
 import { loadEndpointsFile } from "../policy/endpoints/load-endpoints.js";
 import type { EndpointInventory } from "../policy/endpoints/types.js";
 import { formatDiagnostic, loadPolicyPaths } from "../policy/load/index.js";
-import { parseApiKey } from "../policy/match/kafka/kafka-rule.js";
+import { requestApiKey } from "../policy/match/kafka/api-keys.js";
 import { canonicalIp } from "../policy/net/ip.js";
 import type { ExplainedDecidedBy } from "../policy/snapshot/policy-snapshot.js";
 
@@ -122,7 +122,7 @@ function parse(argv: string[]): Args | "help" {
   if (kafkaGiven) {
     const keyText = v["kafka-api-key"];
     if (keyText === undefined) throw new UsageError("--kafka-api-key is required for a Kafka request");
-    const apiKey = parseApiKey(keyText);
+    const apiKey = requestApiKey(keyText);
     if (apiKey === undefined) throw new UsageError(`--kafka-api-key ${keyText}: not a Kafka API name or number`);
     const apiVersion = Number(v["kafka-api-version"] ?? "0");
     if (!Number.isInteger(apiVersion) || apiVersion < 0 || apiVersion > 32767) throw new UsageError("--kafka-api-version must be an integer 0..32767");

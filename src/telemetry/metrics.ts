@@ -32,7 +32,7 @@ export const ENVOY_CONN_MANAGER_PREFIX = "proxy";
  * Latency buckets in seconds: fine below 10 ms, where the proxy's own added time lives,
  * and coarse up to 10 s for upstream responses.
  */
-export const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
 
 /**
  * Event-loop delay buckets in seconds: a turn of a few ms is normal under load; tens of ms
