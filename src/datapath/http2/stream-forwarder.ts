@@ -65,8 +65,11 @@ export function forwardStream(
   client.on("trailers", (t: IncomingHttpHeaders) => (clientTrailers = t));
   client.on("end", () => {
     if (upstream.destroyed) return;
-    if (clientEndedCleanly()) upstream.end();
-    else upstream.close(constants.NGHTTP2_CANCEL);
+    // A request that ended with its headers went upstream with END_STREAM already; ending it
+    // again would only build an error.
+    if (clientEndedCleanly()) {
+      if (!upstream.writableEnded) upstream.end();
+    } else upstream.close(constants.NGHTTP2_CANCEL);
   });
   upstream.on("wantTrailers", () => upstream.sendTrailers(stripPseudo(clientTrailers ?? earlyTrailers())));
 
