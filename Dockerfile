@@ -21,7 +21,11 @@ RUN npm ci --ignore-scripts --no-audit --no-fund \
  && npx --no-install node-gyp rebuild
 COPY tsconfig.json tsconfig.build.json ./
 COPY src/ src/
+# The Star Wars demo and its network-namespace cluster serve a source checkout, the tests and
+# the benchmarks, not a node: the image leaves them out (`l7proxy demo` then says so).
+# dist/netns/exec.js stays: the rule installer runs nft, ip and iptables through it.
 RUN npx --no-install tsc -p tsconfig.build.json \
+ && rm -rf dist/demo dist/cli/demo*.js* dist/netns/cluster.js* dist/netns/topology.js* \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
 FROM node:${NODE_MAJOR}-bookworm-slim

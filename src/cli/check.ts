@@ -9,7 +9,7 @@ import type { FlowQuery, FlowVerdict, HeaderOp, L7Verdict, Protocol, SideVerdict
 import { loadEndpointsFile } from "../policy/endpoints/load-endpoints.js";
 import type { EndpointInventory } from "../policy/endpoints/types.js";
 import { formatDiagnostic, loadPolicyPaths } from "../policy/load/index.js";
-import { parseApiKey } from "../policy/match/kafka/kafka-rule.js";
+import { requestApiKey } from "../policy/match/kafka/api-keys.js";
 import { canonicalIp } from "../policy/net/ip.js";
 import type { ExplainedDecidedBy } from "../policy/snapshot/policy-snapshot.js";
 
@@ -27,7 +27,10 @@ destination's ingress.
   --from PEER          source: namespace/name of an endpoint, or an IP address
   --to PEER            destination: namespace/name of an endpoint, or an IP address
   --port N[/proto]     destination port; protocol tcp (default), udp or sctp
-  --http-*             an HTTP request (method default GET, path default /)
+  --http-*             an HTTP request (method default GET, path default /); HTTP/2 and gRPC
+                       are decided by the same rules, per stream: a gRPC call is
+                       --http-method POST --http-path /package.Service/Method (enforced on
+                       the data path too: a denied call gets PERMISSION_DENIED)
   --kafka-*            a Kafka request (--kafka-api-key is required; version default 0)
   --dns-query NAME     a DNS query to the destination
   --fqdn-ip NAME=IP    what a DNS answer taught the DNS proxy, for toFQDNs (repeatable)
@@ -119,7 +122,7 @@ function parse(argv: string[]): Args | "help" {
   if (kafkaGiven) {
     const keyText = v["kafka-api-key"];
     if (keyText === undefined) throw new UsageError("--kafka-api-key is required for a Kafka request");
-    const apiKey = parseApiKey(keyText);
+    const apiKey = requestApiKey(keyText);
     if (apiKey === undefined) throw new UsageError(`--kafka-api-key ${keyText}: not a Kafka API name or number`);
     const apiVersion = Number(v["kafka-api-version"] ?? "0");
     if (!Number.isInteger(apiVersion) || apiVersion < 0 || apiVersion > 32767) throw new UsageError("--kafka-api-version must be an integer 0..32767");

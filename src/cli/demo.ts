@@ -5,11 +5,13 @@ import { parseArgs } from "node:util";
 import { CLI } from "../netns/cluster.js";
 import { isRoot, run, runIn } from "../netns/exec.js";
 import { SERVICE_HOST, StarWarsCluster, type ShotResult } from "../demo/starwars-cluster.js";
+import { GRPC_HELP, grpcDemo } from "./demo-grpc.js";
 import { KAFKA_HELP, kafkaDemo, missingKafkaTools } from "./demo-kafka.js";
 
-const HELP = `Usage: l7proxy demo [starwars | kafka]
+const HELP = `Usage: l7proxy demo [starwars | grpc | kafka]
 
-starwars (the default): the HTTP story. kafka: Cilium's Kafka story (l7proxy demo kafka --help).
+starwars (the default): the HTTP story. grpc: Cilium's gRPC story (l7proxy demo grpc --help).
+kafka: Cilium's Kafka story (l7proxy demo kafka --help).
 
 Tells the Star Wars story in network namespaces on this machine: a node namespace running
 l7proxy with TPROXY interception, deathstar (2 replicas behind a Service VIP), tiefighter
@@ -57,12 +59,12 @@ async function missingTools(): Promise<string[]> {
 export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: { help: { type: "boolean" } }, strict: true, allowPositionals: true });
   const story = positionals[0] ?? "starwars";
-  if (positionals.length > 1 || (story !== "starwars" && story !== "kafka")) {
-    process.stderr.write(`l7proxy demo: unknown story '${positionals.join(" ")}' (starwars or kafka)\n`);
+  if (positionals.length > 1 || (story !== "starwars" && story !== "kafka" && story !== "grpc")) {
+    process.stderr.write(`l7proxy demo: unknown story '${positionals.join(" ")}' (starwars, grpc or kafka)\n`);
     return 2;
   }
   if (values.help === true) {
-    process.stdout.write(story === "kafka" ? KAFKA_HELP : HELP);
+    process.stdout.write(story === "kafka" ? KAFKA_HELP : story === "grpc" ? GRPC_HELP : HELP);
     return 0;
   }
   if (!isRoot()) {
@@ -85,6 +87,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`l7proxy demo needs these commands: ${missing.join(", ")} (Debian: apt-get install nftables iproute2 curl)\n`);
     return 2;
   }
+  if (story === "grpc") return grpcDemo();
   const cluster = new StarWarsCluster(`sw${process.pid % 100000}`);
   let failures = 0;
   const expect = (ok: boolean): void => {

@@ -11,7 +11,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(arg
   demo: { summary: "tell the Star Wars story (or: demo kafka, the Kafka story) in network namespaces (needs root)", load: () => import("./demo.js") },
 };
 
-export const USAGE = `l7proxy: a node-local transparent proxy enforcing Cilium and Kubernetes network policies at L3-L7
+const USAGE = `l7proxy: a node-local transparent proxy enforcing Cilium and Kubernetes network policies at L3-L7
 
 Usage: l7proxy <command> [options]
 
@@ -41,8 +41,25 @@ async function dispatch(argv: string[]): Promise<number> {
     process.stderr.write(`l7proxy: unknown command '${name}'\n\n${USAGE}`);
     return 2;
   }
-  const mod = await command.load();
+  let mod: Awaited<ReturnType<typeof command.load>>;
+  try {
+    mod = await command.load();
+  } catch (err) {
+    if (name === "demo" && isMissingOwnModule(err)) {
+      process.stderr.write(
+        "l7proxy demo: the demo is not part of this installation (the container image leaves it out).\n" +
+          "Run it from a source checkout: npm ci && sudo npm start\n",
+      );
+      return 1;
+    }
+    throw err;
+  }
   return mod.main(rest);
+}
+
+/** A file of l7proxy itself is absent (not a missing package, which is a broken install). */
+function isMissingOwnModule(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | null)?.code === "ERR_MODULE_NOT_FOUND" && /^Cannot find module /.test((err as Error).message);
 }
 
 dispatch(process.argv.slice(2)).then(

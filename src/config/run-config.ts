@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import YAML from "yaml";
 import { L7ProxyError } from "../errors/codes.js";
+import { cpuBudget } from "./cpu-budget.js";
 
 /** Set by the primary on the worker processes it forks (--workers N); not a user setting. */
 export const WORKER_ENV = "L7PROXY_WORKER_INDEX";
@@ -27,7 +28,12 @@ export interface RunConfig {
   readonly nftTable: string;
   readonly mark: number;
   readonly routeTable: number;
+  /** Worker processes; `auto` is resolved here, from the CPU affinity and cgroup quota. */
   readonly workers: number;
+  /** Accept-queue length asked of listen(2); the kernel caps it at net.core.somaxconn. */
+  readonly listenBacklog: number;
+  /** V8 young-generation semi-space (MiB) of worker processes; 0 leaves V8's default. */
+  readonly semiSpaceMb: number;
   readonly logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
   readonly drainTimeoutMs: number;
   readonly headerTimeoutMs: number;
@@ -39,6 +45,13 @@ export interface RunConfig {
   readonly maxPipelined: number;
   readonly kafkaMaxFrameBytes: number;
   readonly upstreamConnectTimeoutMs: number;
+  readonly http2MaxConcurrentStreams: number;
+  readonly http2StreamWindowBytes: number;
+  readonly http2ConnectionWindowBytes: number;
+  readonly http2MaxHeaderListPairs: number;
+  readonly http2MaxControlFramesPerSecond: number;
+  readonly http2ResetMinStreams: number;
+  readonly http2MaxSessionMemoryMb: number;
   /** UDP port of the DNS proxy (TPROXY target for DNS); 0 turns the DNS proxy off. */
   readonly dnsProxyPort: number;
   readonly dnsRejectResponseCode: "refused" | "name-error";
@@ -56,7 +69,7 @@ export interface RunConfig {
   readonly flowRingSize: number;
 }
 
-type OptionKind = "string" | "strings" | "number" | "boolean";
+type OptionKind = "string" | "strings" | "number" | "boolean" | "count";
 
 interface OptionSpec {
   kind: OptionKind;
@@ -86,7 +99,24 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   "nft-table": { kind: "string", key: "nftTable", default: "l7proxy", help: "name of l7proxy's own nftables table (inet family)" },
   mark: { kind: "number", key: "mark", default: 0x7e57, help: "firewall mark given to intercepted packets" },
   "route-table": { kind: "number", key: "routeTable", default: 157, help: "routing table holding the local route for marked packets" },
-  workers: { kind: "number", key: "workers", default: 1, help: "worker processes sharing the port with SO_REUSEPORT" },
+  workers: {
+    kind: "count",
+    key: "workers",
+    default: 1,
+    help: "worker processes sharing the port with SO_REUSEPORT; 'auto': one per CPU this process may use (affinity and cgroup CPU quota)",
+  },
+  "listen-backlog": {
+    kind: "number",
+    key: "listenBacklog",
+    default: 65535,
+    help: "accept queue of the transparent listener; the kernel caps it at net.core.somaxconn (4096 by default since Linux 5.4), so raise that sysctl for larger bursts",
+  },
+  "semi-space-mb": {
+    kind: "number",
+    key: "semiSpaceMb",
+    default: 0,
+    help: "V8 semi-space size (MiB) of --workers processes (--min/--max-semi-space-size); 0: V8's default. A single process takes node's own flags",
+  },
   "log-level": { kind: "string", key: "logLevel", default: "info", help: "trace, debug, info, warn, error, fatal or silent" },
   "drain-timeout-ms": { kind: "number", key: "drainTimeoutMs", default: 20_000, help: "on SIGTERM, how long in-flight requests may take to finish" },
   "header-timeout-ms": { kind: "number", key: "headerTimeoutMs", default: 10_000, help: "time a client has to send a complete request head" },
@@ -104,6 +134,13 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
     help: "forward what policy would deny (L3/L4 and L7) and record it with verdict AUDIT, to roll a policy out without breaking traffic",
   },
   "upstream-connect-timeout-ms": { kind: "number", key: "upstreamConnectTimeoutMs", default: 5_000, help: "time to connect to the original destination" },
+  "http2-max-concurrent-streams": { kind: "number", key: "http2MaxConcurrentStreams", default: 100, help: "HTTP/2 and gRPC: streams a client may have open on one connection (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused" },
+  "http2-stream-window-bytes": { kind: "number", key: "http2StreamWindowBytes", default: 1_048_576, help: "HTTP/2: flow-control window of each stream, what one stream may have in flight to the proxy" },
+  "http2-connection-window-bytes": { kind: "number", key: "http2ConnectionWindowBytes", default: 4_194_304, help: "HTTP/2: flow-control window of each connection, what all its streams together may have in flight" },
+  "http2-max-header-list-pairs": { kind: "number", key: "http2MaxHeaderListPairs", default: 128, help: "HTTP/2: header fields in one request; more refuse the stream (max-header-bytes bounds their decoded size)" },
+  "http2-max-control-frames-per-second": { kind: "number", key: "http2MaxControlFramesPerSecond", default: 100, help: "HTTP/2: SETTINGS, and PING, frames a client may send per second before its connection is closed as a flood" },
+  "http2-reset-min-streams": { kind: "number", key: "http2ResetMinStreams", default: 500, help: "HTTP/2: streams a connection opens before a client resetting half of them is closed (rapid reset, CVE-2023-44487)" },
+  "http2-max-session-memory-mb": { kind: "number", key: "http2MaxSessionMemoryMb", default: 32, help: "HTTP/2: memory one connection's HTTP/2 state may use (node:http2 maxSessionMemory); past it new streams are refused" },
   "dns-proxy-port": { kind: "number", key: "dnsProxyPort", default: 15053, help: "UDP port of the DNS proxy, where DNS from endpoints with DNS rules or toFQDNs peers is redirected (TCP DNS uses --proxy-port); 0 = no DNS proxy" },
   "dns-reject-response-code": { kind: "string", key: "dnsRejectResponseCode", default: "refused", help: "answer to a query policy denies: refused (REFUSED) or name-error (NXDOMAIN), as Cilium's --tofqdns-dns-reject-response-code" },
   "dns-upstream-timeout-ms": { kind: "number", key: "dnsUpstreamTimeoutMs", default: 10_000, help: "time the resolver has to answer a forwarded query, then SERVFAIL (Cilium's ProxyForwardTimeout)" },
@@ -123,7 +160,7 @@ const LOG_LEVELS = new Set(["trace", "debug", "info", "warn", "error", "fatal", 
 export function runOptionsHelp(): string {
   return Object.entries(RUN_OPTIONS)
     .map(([name, o]) => {
-      const flag = o.kind === "boolean" ? `--${name}` : `--${name} ${o.kind === "number" ? "N" : "VALUE"}`;
+      const flag = o.kind === "boolean" ? `--${name}` : `--${name} ${o.kind === "number" ? "N" : o.kind === "count" ? "N|auto" : "VALUE"}`;
       const dflt = Array.isArray(o.default) || o.default === null ? "" : ` (default ${JSON.stringify(o.default)})`;
       return `  ${flag.padEnd(34)}${o.help}${dflt}`;
     })
@@ -146,6 +183,12 @@ function coerce(name: string, spec: OptionSpec, value: unknown, origin: string):
       if (!Number.isInteger(n) || n < 0) return bad(`expected a non-negative integer, got ${JSON.stringify(value)}`);
       return n;
     }
+    case "count": {
+      if (value === "auto") return value;
+      const n = typeof value === "number" ? value : typeof value === "string" && value.trim() !== "" ? Number(value) : NaN;
+      if (!Number.isInteger(n) || n < 0) return bad(`expected a non-negative integer or auto, got ${JSON.stringify(value)}`);
+      return n;
+    }
     case "string":
       if (typeof value === "string") return value;
       return bad(`expected a string, got ${JSON.stringify(value)}`);
@@ -164,8 +207,9 @@ export function defaultRunConfig(): RunConfig {
   return defaults;
 }
 
-/** Parses `run`/`rules` argv (and the --config file it names) into a frozen RunConfig. */
-export function parseRunConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): RunConfig & { help: boolean } {
+/** Parses `run`/`rules` argv (and the --config file it names) into a frozen RunConfig. `cpus` resolves `--workers auto`. */
+export function parseRunConfig(argv: string[], env: NodeJS.ProcessEnv = process.env, cpus: () => number = () => cpuBudget().cpus): RunConfig & { help: boolean } {
+
   const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {
     config: { type: "string" },
     help: { type: "boolean" },
@@ -237,7 +281,14 @@ export function parseRunConfig(argv: string[], env: NodeJS.ProcessEnv = process.
   if ((out.proxyPort as number) < 1 || (out.proxyPort as number) > 65535) usageError("--proxy-port: must be 1-65535");
   if (!LOG_LEVELS.has(out.logLevel as string)) usageError(`--log-level: must be one of ${[...LOG_LEVELS].join(", ")}`);
   if (out.rulesBackend !== "nft" && out.rulesBackend !== "iptables") usageError("--rules-backend: must be nft or iptables");
-  if ((out.workers as number) < 1) usageError("--workers: must be at least 1");
+  if (out.workers === "auto") out.workers = cpus();
+  if ((out.workers as number) < 1) usageError("--workers: must be at least 1 (or auto)");
+  if ((out.listenBacklog as number) < 1) usageError("--listen-backlog: must be at least 1");
+  if ((out.http2MaxConcurrentStreams as number) < 1) usageError("--http2-max-concurrent-streams: must be at least 1");
+  for (const [flag, key] of [["http2-stream-window-bytes", "http2StreamWindowBytes"], ["http2-connection-window-bytes", "http2ConnectionWindowBytes"]] as const) {
+    const v = out[key] as number;
+    if (v < 65_535 || v > 2_147_483_647) usageError(`--${flag}: must be 65535-2147483647 (RFC 9113 §6.9.2)`);
+  }
   if ((out.dnsProxyPort as number) > 65535) usageError("--dns-proxy-port: must be 0-65535");
   if (out.dnsRejectResponseCode !== "refused" && out.dnsRejectResponseCode !== "name-error") usageError("--dns-reject-response-code: must be refused or name-error");
   if ((out.fqdnMaxIpsPerName as number) < 1) usageError("--fqdn-max-ips-per-name: must be at least 1");

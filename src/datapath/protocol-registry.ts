@@ -3,12 +3,13 @@
 
 import type { L7Protocol } from "../policy/decision.js";
 import { dnsTcpHandler } from "./dns/dns-tcp-handler.js";
-import { http1Handler } from "./http1/http1-handler.js";
+import { httpHandler } from "./http-handler.js";
 import { kafkaHandler } from "./kafka/kafka-handler.js";
 import type { ProtocolHandler } from "./protocol-handler.js";
 
 const HANDLERS: Readonly<Record<L7Protocol, ProtocolHandler>> = Object.freeze({
-  http: http1Handler,
+  // Sniffs: the HTTP/2 preface -> http2/, anything else -> http1/.
+  http: httpHandler,
   kafka: kafkaHandler,
   dns: dnsTcpHandler,
 });

@@ -6,8 +6,8 @@
 import { join } from "node:path";
 import { NetnsCluster, REPO_ROOT } from "../netns/cluster.js";
 
-export const STARWARS_DIR = join(REPO_ROOT, "proxy-config", "starwars");
-export const SERVICE_VIP = "10.96.0.10";
+const STARWARS_DIR = join(REPO_ROOT, "proxy-config", "starwars");
+const SERVICE_VIP = "10.96.0.10";
 export const SERVICE_HOST = "deathstar.default.svc.cluster.local";
 
 export interface ShotResult {

@@ -33,6 +33,17 @@ export const ERROR_CODES = {
   L7P_ERR_HTTP_METHOD: "a method the proxy does not forward (CONNECT)",
   L7P_ERR_HTTP_PATH: "a request path that cannot be normalized (malformed percent-encoding, %00, or a fragment)",
   L7P_ERR_HTTP_RESPONSE: "malformed response from the upstream",
+  // Data path: HTTP/2 (a stream refused: RST_STREAM; a connection: GOAWAY, then closed)
+  L7P_ERR_H2_PROTOCOL: "an invalid HTTP/2 frame or frame sequence (GOAWAY PROTOCOL_ERROR or the error nghttp2 found)",
+  L7P_ERR_H2_STREAM: "a stream with malformed request headers (upper-case or connection-specific names, bad pseudo-headers, content-length mismatch): RST_STREAM PROTOCOL_ERROR",
+  L7P_ERR_H2_HEADERS_TOO_LARGE: "a header list past the limit once decoded (an HPACK bomb, too many or too large fields): the stream is refused with RST_STREAM ENHANCE_YOUR_CALM",
+  L7P_ERR_H2_TOO_MANY_STREAMS: "a stream past SETTINGS_MAX_CONCURRENT_STREAMS: refused with RST_STREAM REFUSED_STREAM",
+  L7P_ERR_H2_RAPID_RESET: "a client resetting at least half of its streams (rapid reset, CVE-2023-44487): GOAWAY ENHANCE_YOUR_CALM",
+  L7P_ERR_H2_CONTINUATION_FLOOD: "a header block over too many CONTINUATION frames or too many bytes: GOAWAY ENHANCE_YOUR_CALM",
+  L7P_ERR_H2_SETTINGS_FLOOD: "more SETTINGS frames in a second than allowed: GOAWAY ENHANCE_YOUR_CALM",
+  L7P_ERR_H2_PING_FLOOD: "more PING frames in a second than allowed: GOAWAY ENHANCE_YOUR_CALM",
+  L7P_ERR_H2_FLOOD: "another flood nghttp2 detected (frames that each need a reply the client does not read)",
+  L7P_ERR_H2_UPSTREAM_RESET: "the upstream reset a stream, or cut its response short (RST_STREAM before END_STREAM, even NO_ERROR); the client's stream is reset or answered 503, never ended as a success",
   // Data path: DNS
   L7P_ERR_DNS_MALFORMED: "a DNS query (or a resolver's answer) that cannot be parsed: answered SERVFAIL, never forwarded",
   L7P_ERR_DNS_REPLY: "a DNS answer could not be sent back to the client",

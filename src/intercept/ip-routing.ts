@@ -10,7 +10,7 @@ export type IpFamily = 4 | 6;
 
 export const FAMILIES: readonly IpFamily[] = [4, 6];
 
-export function rulePriority(spec: InterceptSpec): number {
+function rulePriority(spec: InterceptSpec): number {
   return spec.rulePriority ?? DEFAULT_RULE_PRIORITY;
 }
 

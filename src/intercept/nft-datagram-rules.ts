@@ -43,11 +43,11 @@ const VERDICTS: readonly Verdict[] = ["deny", "allow"];
 /** Name of the regular chain that decides non-TCP packets (jumped to from prerouting). */
 export const NFT_DATAGRAM_CHAIN = "datagrams";
 
-export function endpointSetName(family: Family): string {
+function endpointSetName(family: Family): string {
   return `endpoint${family}`;
 }
 
-export function ruleSetName(side: Side, family: Family, peer: PeerClass, verdict: Verdict): string {
+function ruleSetName(side: Side, family: Family, peer: PeerClass, verdict: Verdict): string {
   return `${side}${family}_${peer}_${verdict}`;
 }
 

@@ -33,8 +33,7 @@ import { type InterceptSpec, enforcedAddresses, hex, validateSpec } from "./rule
 /** Priority of the prerouting chain: after dstnat (-100) so DNAT'd destinations are final. */
 export const NFT_CHAIN_PRIORITY = -90;
 
-export const NFT_SETS = ["ingress4", "ingress6", "egress4", "egress6"] as const;
-export type NftSetName = (typeof NFT_SETS)[number];
+const NFT_SETS = ["ingress4", "ingress6", "egress4", "egress6"] as const;
 
 /** Replaces l7proxy's table as one transaction: create-if-missing, delete, define anew. */
 export function renderNftScript(spec: InterceptSpec): string {

@@ -1,6 +1,7 @@
-// Running commands (optionally inside a network namespace) for the demo, the benchmark and
-// the end-to-end tests. Failures carry the command and its stderr, so a broken topology
-// says exactly which step failed.
+// Running commands (optionally inside a network namespace) for the rule installer
+// (src/intercept/run-command.ts), the demo, the benchmark and the end-to-end tests. Failures
+// carry the command and its stderr, so a broken topology says exactly which step failed.
+// Unlike the rest of src/netns, the container image keeps this file.
 
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 

@@ -16,9 +16,9 @@ import net from "node:net";
 import { run, runIn } from "./exec.js";
 
 /** Kubernetes' default Service CIDR: VIPs used with a DNAT rule standing in for kube-proxy. */
-export const SERVICE_CIDR = "10.96.0.0/12";
-export const DEFAULT_NODE_IP = "10.200.255.1";
-export const DEFAULT_NODE_IP6 = "fd00:200::fffe";
+const SERVICE_CIDR = "10.96.0.0/12";
+const DEFAULT_NODE_IP = "10.200.255.1";
+const DEFAULT_NODE_IP6 = "fd00:200::fffe";
 
 export interface PodSpec {
   name: string;

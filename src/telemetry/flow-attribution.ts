@@ -10,8 +10,8 @@
 import type { DecidedBy, Direction, Peer, SideVerdict } from "../policy/decision.js";
 
 /** Policy label value when no policy was in play for the deciding side. */
-export const NO_POLICY = "none";
-export const DEFAULT_DENY = "default-deny";
+const NO_POLICY = "none";
+const DEFAULT_DENY = "default-deny";
 
 /** Cilium's drop reasons: 133 "Policy denied", 181 "Policy denied by denylist". */
 export type DenyReason = "POLICY_DENIED" | "POLICY_DENY";

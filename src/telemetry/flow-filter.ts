@@ -16,7 +16,7 @@ export interface FlowFilter {
   policy?: string;
 }
 
-export const FILTER_KEYS = ["verdict", "namespace", "pod", "workload", "protocol", "policy"] as const;
+const FILTER_KEYS = ["verdict", "namespace", "pod", "workload", "protocol", "policy"] as const;
 
 export class FlowFilterError extends Error {
   override readonly name = "FlowFilterError";
@@ -75,8 +75,4 @@ export function matchesFlow(r: FlowRecord, f: FlowFilter): boolean {
   }
   if (f.policy !== undefined && r.policy.ref !== f.policy && !r.sides.some((s) => s.ref === f.policy)) return false;
   return true;
-}
-
-export function isEmptyFilter(f: FlowFilter): boolean {
-  return FILTER_KEYS.every((k) => f[k] === undefined);
 }

@@ -9,7 +9,7 @@
  * The caller passes the time (monotonic milliseconds): the data path already has a clock
  * reading per request, and a second one would cost as much as the rest of the decision.
  */
-export class TokenBucket {
+class TokenBucket {
   private tokens: number;
   /** Time of the last refill; NaN until the first take (the bucket starts full). */
   private last = Number.NaN;

@@ -32,7 +32,14 @@ export const ENVOY_CONN_MANAGER_PREFIX = "proxy";
  * Latency buckets in seconds: fine below 10 ms, where the proxy's own added time lives,
  * and coarse up to 10 s for upstream responses.
  */
-export const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+
+/**
+ * Event-loop delay buckets in seconds: a turn of a few ms is normal under load; tens of ms
+ * (a long GC pause, a synchronous write, a large policy compile) show in every connection's
+ * latency at once.
+ */
+export const EVENT_LOOP_DELAY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] as const;
 
 export const METRIC_DEFINITIONS = {
   envoyHttpRqTotal: {
@@ -52,6 +59,13 @@ export const METRIC_DEFINITIONS = {
     kind: "counter",
     help: "HTTP requests by method, protocol, response status and source/destination workload",
     labelNames: ["method", "protocol", "status", "reporter", ...CONTEXT],
+    podLabelNames: POD_CONTEXT,
+  },
+  grpcRequestsTotal: {
+    name: "l7proxy_grpc_requests_total",
+    kind: "counter",
+    help: "gRPC calls (HTTP/2 streams with a gRPC content-type) by service, method and the grpc-status the client got (NO_STATUS: reset before any)",
+    labelNames: ["grpc_service", "grpc_method", "grpc_status", "reporter", ...CONTEXT],
     podLabelNames: POD_CONTEXT,
   },
   hubbleHttpRequestDurationSeconds: {
@@ -187,6 +201,19 @@ export const METRIC_DEFINITIONS = {
     kind: "counter",
     help: "Flow records by verdict and result: written, or rate_limited (counted but not written)",
     labelNames: ["verdict", "result"],
+  },
+  logLinesDroppedTotal: {
+    name: "l7proxy_log_lines_dropped_total",
+    kind: "counter",
+    help: "Log lines (flow records included) dropped because stderr did not keep up: the proxy never waits for its log reader",
+    labelNames: [],
+  },
+  eventLoopDelaySeconds: {
+    name: "l7proxy_event_loop_delay_seconds",
+    kind: "histogram",
+    help: "How late the event loop ran a timer due every 10 ms (perf_hooks.monitorEventLoopDelay, folded in once a second): every connection of the process waits this long",
+    labelNames: [],
+    buckets: EVENT_LOOP_DELAY_BUCKETS,
   },
 } as const satisfies Record<string, MetricDefinition>;
 

@@ -2,6 +2,7 @@
 // namespace, dnsmasq as kube-dns (per-record TTLs, a CNAME, a name too big for UDP), real
 // clients (dig, curl through the pod's resolv.conf, Node's resolver) and HTTP servers at
 // "world" addresses that only a DNS answer makes reachable.
+import { CONFORMANCE_DIR } from "../conformance/shared-dir.js";
 import type { ChildProcess } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -16,7 +17,7 @@ import { UdpEchoServer, udpExchange } from "../support/udp-peers.js";
 const canRun = requireRootOrSkip("DNS proxy e2e");
 const FIX = join(import.meta.dirname, "../fixtures/e2e");
 const EXAMPLE_COM = join(REPO_ROOT, "proxy-config/dns/allow-egress-to-example-com.yaml");
-const VISIBILITY = join(REPO_ROOT, "../../shared/conformance/cilium-examples/examples/policies/l7/dns/dns-visibility.yaml");
+const VISIBILITY = join(CONFORMANCE_DIR, "cilium-examples/examples/policies/l7/dns/dns-visibility.yaml");
 
 const DNS = "10.206.0.53";
 const WORLD = {

@@ -17,7 +17,6 @@ const VIP = "10.96.0.10";
 describe.runIf(requireRootOrSkip("intercept-tproxy e2e"))("kernel interception (nftables)", () => {
   let topo: TestTopology;
   let server: PodHttpServer;
-  let other: PodHttpServer;
   let listener: ListenerStub | undefined;
   let spec: InterceptSpec;
   const scope = (): { netns: string } => ({ netns: topo.nodeNs });
@@ -50,7 +49,7 @@ describe.runIf(requireRootOrSkip("intercept-tproxy e2e"))("kernel interception (
       ],
     });
     server = await topo.startHttpServer("server");
-    other = await topo.startHttpServer("other");
+    await topo.startHttpServer("other");
     spec = {
       backend: "nft",
       table: "l7proxy",

@@ -14,8 +14,8 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { KubeApiError, requestJson } from "./kube-http.js";
 import type { KubeObject } from "./types.js";
 
-export const EVENT_REASON_INVALID = "InvalidPolicy";
-export const EVENT_COMPONENT = "l7proxy";
+const EVENT_REASON_INVALID = "InvalidPolicy";
+const EVENT_COMPONENT = "l7proxy";
 /** core/v1 Event.message is capped at 1024 bytes by validation. */
 const MAX_MESSAGE = 1024;
 

@@ -92,7 +92,7 @@ function trackerKey(obj: KubeObject): string {
  * The manifest as a user wrote it: server-managed metadata (uid, managedFields, ...) and status
  * are dropped so the loader validates only what the policy author controls.
  */
-export function manifestOf(obj: KubeObject): Record<string, unknown> {
+function manifestOf(obj: KubeObject): Record<string, unknown> {
   const m = obj.metadata ?? {};
   const metadata: Record<string, unknown> = { name: m.name };
   if (m.namespace) metadata.namespace = m.namespace;

@@ -273,6 +273,18 @@ export class KafkaSession {
 
   private onUpstreamData(chunk: Buffer): void {
     if (this.finished) return;
+    // A chunk's pieces (response heads, bodies, the local answers they release) leave in one
+    // writev rather than a write each.
+    const c = this.host.client;
+    c.cork();
+    try {
+      this.relayUpstream(chunk);
+    } finally {
+      c.uncork();
+    }
+  }
+
+  private relayUpstream(chunk: Buffer): void {
     let pieces;
     try {
       pieces = this.framer.push(chunk);

@@ -4,7 +4,7 @@
 // endpoint inventory, so it is built once per policy set.
 
 import type { FQDNSelector, PortRuleHTTP, PortRuleKafka, PortRuleDNS } from "../api/types.js";
-import type { Direction, Protocol } from "../decision.js";
+import type { Protocol } from "../decision.js";
 import type { CidrRange } from "../net/ip.js";
 import type { LabelSelector } from "../selectors/label-selector.js";
 
@@ -80,9 +80,3 @@ export const ALL_PORTS: readonly PortRange[] = ALL_PROTOCOLS.map((protocol) => (
 export function emptyPeer(): PeerSpec {
   return { all: false, selectors: [], world: false, cluster: false, cidrs: [], fqdns: [] };
 }
-
-export function peerIsEmpty(p: PeerSpec): boolean {
-  return !p.all && !p.world && !p.cluster && p.selectors.length === 0 && p.cidrs.length === 0 && p.fqdns.length === 0;
-}
-
-export type Directional<T> = Record<Direction, T>;

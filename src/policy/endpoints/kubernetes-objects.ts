@@ -18,7 +18,7 @@ function stringMap(v: unknown): Record<string, string> {
 }
 
 /** The workload a pod belongs to: its controller, with a ReplicaSet's template hash removed. */
-export function workloadOf(pod: Obj): string {
+function workloadOf(pod: Obj): string {
   const meta = obj(pod.metadata) ?? {};
   const name = typeof meta.name === "string" ? meta.name : "";
   const owners = Array.isArray(meta.ownerReferences) ? meta.ownerReferences.map(obj) : [];
@@ -33,7 +33,7 @@ export function workloadOf(pod: Obj): string {
   return owner.name;
 }
 
-export function podToEndpoint(pod: unknown): Endpoint | undefined {
+function podToEndpoint(pod: unknown): Endpoint | undefined {
   const p = obj(pod);
   const meta = obj(p?.metadata);
   if (p === undefined || meta === undefined || typeof meta.name !== "string") return undefined;
@@ -63,7 +63,7 @@ export function podToEndpoint(pod: unknown): Endpoint | undefined {
   return ep;
 }
 
-export function namespaceToInfo(ns: unknown): NamespaceInfo | undefined {
+function namespaceToInfo(ns: unknown): NamespaceInfo | undefined {
   const meta = obj(obj(ns)?.metadata);
   if (meta === undefined || typeof meta.name !== "string") return undefined;
   return { name: meta.name, labels: stringMap(meta.labels) };

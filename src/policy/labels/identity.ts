@@ -13,9 +13,9 @@ export const SOURCE_RESERVED = "reserved";
 export const LABEL_POD_NAMESPACE = "io.kubernetes.pod.namespace";
 export const LABEL_NAMESPACE_LABELS_PREFIX = "io.cilium.k8s.namespace.labels.";
 export const LABEL_CLUSTER = "io.cilium.k8s.policy.cluster";
-export const LABEL_SERVICE_ACCOUNT = "io.cilium.k8s.policy.serviceaccount";
+const LABEL_SERVICE_ACCOUNT = "io.cilium.k8s.policy.serviceaccount";
 /** Kubernetes puts this label on every namespace (since 1.21). */
-export const LABEL_NAMESPACE_NAME = "kubernetes.io/metadata.name";
+const LABEL_NAMESPACE_NAME = "kubernetes.io/metadata.name";
 
 export interface LabelKey {
   source: string;

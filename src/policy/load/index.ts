@@ -3,7 +3,6 @@
 
 export { formatDiagnostic, type Diagnostic } from "./diagnostic.js";
 export type { FileSummary, LoadResult } from "./load-result.js";
-export { loadPolicyPaths, MAX_POLICY_FILE_BYTES } from "./load-paths.js";
+export { loadPolicyPaths } from "./load-paths.js";
 export { parsePolicyText } from "./parse-text.js";
 export { policyFromObject } from "./from-object.js";
-export { NOT_ENFORCED_FEATURES, type NotEnforcedFeature } from "../validate/index.js";

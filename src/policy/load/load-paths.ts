@@ -9,7 +9,7 @@ import { parsePolicyText } from "./parse-text.js";
 
 const POLICY_FILE = /\.(ya?ml|json)$/i;
 // A policy file this large is a mistake or an attack; refuse it rather than exhaust memory.
-export const MAX_POLICY_FILE_BYTES = 16 * 1024 * 1024;
+const MAX_POLICY_FILE_BYTES = 16 * 1024 * 1024;
 
 export async function loadPolicyPaths(paths: readonly string[]): Promise<LoadResult> {
   const result: LoadResult = { policies: [], diagnostics: [], files: [] };

@@ -5,6 +5,7 @@
 //   (io.kubernetes.pod.namespace), select by namespace labels, or use reserved labels;
 // - a cluster-wide policy's peers must at least have a namespace (i.e. be pods), so
 //   `fromEndpoints: [{}]` there means "every pod in every namespace", not "everything";
+//   except when its subject mentions `reserved:init` (init endpoints carry no namespace);
 // - peers also get the local cluster's name unless they already select a cluster
 //   (--policy-default-local-cluster, default true).
 
@@ -40,9 +41,12 @@ export function scopePeer(sel: LabelSelector, namespace: string, clusterName: st
   if (selectorHasSource(sel, SOURCE_RESERVED)) return sel;
   const added = [];
   const namesNamespace = selectorHasKey(sel, SOURCE_K8S, LABEL_POD_NAMESPACE) || selectorHasKey(sel, SOURCE_ANY, LABEL_POD_NAMESPACE);
-  if (!namesNamespace && !subjectSelectsInit) {
+  if (!namesNamespace) {
     if (namespace === "") {
-      added.push({ source: SOURCE_K8S, key: LABEL_POD_NAMESPACE, op: "Exists" as const, values: new Set<string>() });
+      // Init endpoints have no namespace label, so a cluster-wide policy that may apply to
+      // them does not require its peers to have one. A namespaced policy never gets this
+      // exception: its peers stay in its namespace whatever the subject says about init.
+      if (!subjectSelectsInit) added.push({ source: SOURCE_K8S, key: LABEL_POD_NAMESPACE, op: "Exists" as const, values: new Set<string>() });
     } else if (
       !selectorHasKeyPrefix(sel, SOURCE_K8S, LABEL_NAMESPACE_LABELS_PREFIX) &&
       !selectorHasKeyPrefix(sel, SOURCE_ANY, LABEL_NAMESPACE_LABELS_PREFIX)

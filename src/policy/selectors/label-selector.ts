@@ -31,11 +31,6 @@ export function normalizeSelector(sel: EndpointSelector | undefined, defaultSour
   return { requirements };
 }
 
-/** A copy of `sel` with one more requirement (selectors stay immutable once compiled). */
-export function withRequirement(sel: LabelSelector, req: Requirement): LabelSelector {
-  return { requirements: [...sel.requirements, req] };
-}
-
 /** Cilium's EndpointSelector.HasKey: the exact "source:key" appears in a requirement. */
 export function selectorHasKey(sel: LabelSelector, source: string, key: string): boolean {
   return sel.requirements.some((r) => r.source === source && r.key === key);

@@ -20,7 +20,7 @@ import type { DatagramProtocol, Direction, NonTcpPolicy, NonTcpRule } from "../d
 import type { Endpoint } from "../endpoints/types.js";
 import type { CompiledPeer } from "../compile/compiled-entry.js";
 import type { PeerGroup, SideTable } from "../compile/side-table.js";
-import { canonicalIp, parseCidr } from "../net/ip.js";
+import { canonicalIp, hostRange } from "../net/ip.js";
 import { type AddressRange, cidrToRange, fullRange, mergeRanges, rangeToCidrs, subtractRanges } from "../net/ip-ranges.js";
 
 const PROTOCOLS: readonly DatagramProtocol[] = ["UDP", "SCTP"];
@@ -155,7 +155,7 @@ function peerSet(peers: readonly CompiledPeer[], fqdnIps?: FqdnIpLookup): PeerSe
       const matcher = p.fqdn;
       if (matcher !== "none" && fqdnIps !== undefined) {
         for (const ip of fqdnIps((name) => matcher.test(name))) {
-          const host = parseCidr(ip);
+          const host = hostRange(ip);
           if (host !== undefined) ranges.push(cidrToRange(host));
         }
       }

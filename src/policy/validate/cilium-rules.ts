@@ -3,7 +3,7 @@
 // features l7proxy does not enforce. Shapes (types, enums, unknown fields) are checked elsewhere;
 // every reader here tolerates wrong types.
 
-import { cidrContains, parseCidr } from "./cidr.js";
+import { checkCidr, cidrCovers } from "../net/ip.js";
 import { asList, asObj, asStr, has, nonEmpty, type Obj } from "./access.js";
 import type { IssueSink, PathSegment } from "./issue.js";
 import { notEnforcedMessage } from "./not-enforced.js";
@@ -128,13 +128,13 @@ function checkCidrRule(value: unknown, path: PathSegment[], sink: IssueSink): vo
   checkOneOf(c, ["cidr", "cidrGroupRef", "cidrGroupSelector"], path, sink);
   warnIfPresent(c, path, sink, "cidrGroups", "cidrGroupRef", "cidrGroupSelector");
   checkSelector(c["cidrGroupSelector"], [...path, "cidrGroupSelector"], sink);
-  const allow = typeof c["cidr"] === "string" ? parseCidr(c["cidr"]) : undefined;
+  const allow = typeof c["cidr"] === "string" ? checkCidr(c["cidr"]) : undefined;
   if (allow === undefined || typeof allow === "string") return;
   asList(c["except"]).forEach((e, i) => {
     if (typeof e !== "string") return;
-    const ex = parseCidr(e);
+    const ex = checkCidr(e);
     if (typeof ex === "string") return;
-    if (!cidrContains(allow, ex)) {
+    if (!cidrCovers(allow, ex)) {
       sink.error("L7P_ERR_POLICY_CIDR", [...path, "except", i], `allow CIDR prefix ${String(c["cidr"])} does not contain exclude CIDR prefix ${e}`);
     }
   });

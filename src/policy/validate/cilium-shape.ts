@@ -4,8 +4,9 @@
 // test/conformance/crd-field-set.test.ts compares this tree with the CRD's, field by field.
 
 import RE2 from "re2";
-import { parseCidr } from "./cidr.js";
-import { KAFKA_MAX_TOPIC_LENGTH, KAFKA_TOPIC_CHARS, kafkaApiKeyNumber } from "./kafka.js";
+import { checkCidr } from "../net/ip.js";
+import { KAFKA_MAX_INT16, kafkaApiKeyName, ruleApiKey, ruleApiVersion } from "../match/kafka/api-keys.js";
+import { KAFKA_MAX_TOPIC_LENGTH, KAFKA_TOPIC_CHARS } from "./kafka.js";
 import { checkCiliumPort } from "./ports.js";
 import { re2Error } from "./regex.js";
 import { anyValue, arr, bool, int, map, obj, str, type ObjectShape, type Shape, type ValueProblem } from "./shape.js";
@@ -36,13 +37,13 @@ const ICMP_TYPE_NAMES = new Set(
 // --enable-extended-ip-protocols and carry no ports.
 export const EXTENDED_PROTOCOLS = ["VRRP", "IGMP", "GRE", "IPIP", "IPV6", "ESP", "AH"] as const;
 
-export const ENTITIES = [
+const ENTITIES = [
   "all", "world", "cluster", "host", "init", "ingress", "unmanaged", "remote-node", "health", "none", "kube-apiserver",
 ] as const;
-export const PORT_PROTOCOLS = ["TCP", "UDP", "SCTP", "ANY", ...EXTENDED_PROTOCOLS] as const;
+const PORT_PROTOCOLS = ["TCP", "UDP", "SCTP", "ANY", ...EXTENDED_PROTOCOLS] as const;
 
 const cidrCheck = (v: string): ValueProblem | undefined => {
-  const parsed = parseCidr(v);
+  const parsed = checkCidr(v);
   return typeof parsed === "string" ? { code: "L7P_ERR_POLICY_CIDR", message: parsed } : undefined;
 };
 
@@ -145,18 +146,21 @@ const httpRule = obj({
   path: str({ check: regexCheck }),
 });
 
+function unknownApiKey(v: string): string {
+  const name = /^\d+$/.test(v) ? kafkaApiKeyName(Number(v)) : undefined;
+  const hint = name === undefined ? "use a name such as produce, fetch, metadata, createtopics (plural)" : `Cilium takes names, not numbers: use ${name}`;
+  return `unknown Kafka apiKey ${JSON.stringify(v)}: ${hint}`;
+}
+
 const kafkaRule = obj({
   apiKey: str({
-    check: (v) =>
-      kafkaApiKeyNumber(v) === undefined
-        ? { code: "L7P_ERR_POLICY_SCHEMA", message: `unknown Kafka apiKey ${JSON.stringify(v)}: use a name such as produce, fetch, metadata, createtopics (plural) or a number` }
-        : undefined,
+    check: (v) => (ruleApiKey(v) === undefined ? { code: "L7P_ERR_POLICY_SCHEMA", message: unknownApiKey(v) } : undefined),
   }),
   apiVersion: str({
     check: (v) =>
-      /^\d{1,5}$/.test(v) && Number(v) <= 32767
-        ? undefined
-        : { code: "L7P_ERR_POLICY_SCHEMA", message: `invalid Kafka apiVersion ${JSON.stringify(v)}: must be a decimal number 0..32767` },
+      ruleApiVersion(v) === undefined
+        ? { code: "L7P_ERR_POLICY_SCHEMA", message: `invalid Kafka apiVersion ${JSON.stringify(v)}: must be a decimal number 0..${KAFKA_MAX_INT16}` }
+        : undefined,
   }),
   clientID: str(),
   role: str({ enum: ["produce", "consume"] }),
@@ -229,7 +233,7 @@ const egressCommon: Record<string, Shape> = {
   toServices,
 };
 
-export const ciliumRuleShape: ObjectShape = obj({
+const ciliumRuleShape: ObjectShape = obj({
   description: str(),
   egress: arr({ ...obj({ ...egressCommon, authentication, toFQDNs: arr(fqdnSelector), toPorts: arr(portRule) }), obsolete: obsoletePeerFields }),
   egressDeny: arr(obj({ ...egressCommon, toPorts: arr(portDenyRule) })),

@@ -9,13 +9,8 @@ import { validateNetworkPolicyValue } from "./network-policy.js";
 import { checkShape, isPlainObject } from "./shape.js";
 
 export { formatFieldPath, parseFieldPath, type Issue, type PathSegment, type Severity } from "./issue.js";
-export { NOT_ENFORCED_FEATURES, type NotEnforcedFeature } from "./not-enforced.js";
-export { KAFKA_API_KEY_NAMES, kafkaApiKeyNumber } from "./kafka.js";
-export { parseCidr, parseIp, cidrContains, type ParsedCidr } from "./cidr.js";
-export { isServiceName, parseCiliumPort } from "./ports.js";
-export { re2Error } from "./regex.js";
-export { ciliumPolicyShape, ciliumRuleShape, ENTITIES, PORT_PROTOCOLS } from "./cilium-shape.js";
-export { networkPolicyShape } from "./network-policy.js";
+export { NOT_ENFORCED_FEATURES } from "./not-enforced.js";
+export { ciliumPolicyShape } from "./cilium-shape.js";
 export type { Shape } from "./shape.js";
 
 export type PolicyManifestKind = "CiliumNetworkPolicy" | "CiliumClusterwideNetworkPolicy" | "NetworkPolicy";

@@ -3,7 +3,7 @@
 
 import RE2 from "re2";
 import { asList, asObj, asStr, type Obj } from "./access.js";
-import { cidrContains, parseCidr } from "./cidr.js";
+import { checkCidr, cidrCovers } from "../net/ip.js";
 import type { IssueSink, PathSegment } from "./issue.js";
 import { checkK8sPort } from "./ports.js";
 import { anyValue, arr, checkShape, int, map, obj, str, type ObjectShape, type ValueProblem } from "./shape.js";
@@ -13,7 +13,7 @@ const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 const cidrCheck = (v: string): ValueProblem | undefined => {
-  const parsed = parseCidr(v);
+  const parsed = checkCidr(v);
   return typeof parsed === "string" ? { code: "L7P_ERR_POLICY_CIDR", message: parsed } : undefined;
 };
 
@@ -38,7 +38,7 @@ const port = obj({
   protocol: str({ enum: ["TCP", "UDP", "SCTP"] }),
 });
 
-export const networkPolicyShape: ObjectShape = obj({
+const networkPolicyShape: ObjectShape = obj({
   apiVersion: str(),
   kind: str(),
   metadata: { kind: "object", fields: {}, open: true },
@@ -92,13 +92,13 @@ function checkPeer(value: unknown, path: PathSegment[], sink: IssueSink): void {
   checkSelector(p["namespaceSelector"], [...path, "namespaceSelector"], sink);
   const block = asObj(p["ipBlock"]);
   const cidrText = asStr(block?.["cidr"]);
-  const allow = cidrText === undefined ? undefined : parseCidr(cidrText);
+  const allow = cidrText === undefined ? undefined : checkCidr(cidrText);
   if (block === undefined || allow === undefined || typeof allow === "string") return;
   asList(block["except"]).forEach((e, i) => {
-    const ex = typeof e === "string" ? parseCidr(e) : undefined;
+    const ex = typeof e === "string" ? checkCidr(e) : undefined;
     if (ex === undefined || typeof ex === "string") return;
     // Kubernetes requires a strict subset: the except must lie inside and be smaller.
-    if (!cidrContains(allow, ex) || ex.bits <= allow.bits) {
+    if (!cidrCovers(allow, ex) || ex.bits <= allow.bits) {
       sink.error("L7P_ERR_POLICY_CIDR", [...path, "ipBlock", "except", i], `except ${String(e)} must be a strict subset of cidr ${cidrText}`);
     }
   });

@@ -116,7 +116,7 @@ export const NOT_ENFORCED_FEATURES: readonly NotEnforcedFeature[] = [
   },
 ];
 
-export function notEnforced(id: string): NotEnforcedFeature {
+function notEnforced(id: string): NotEnforcedFeature {
   const f = NOT_ENFORCED_FEATURES.find((x) => x.id === id);
   if (f === undefined) throw new Error(`unknown not-enforced feature ${id}`);
   return f;

@@ -5,7 +5,7 @@
 import type { ValueProblem } from "./shape.js";
 
 /** IANA service name syntax (RFC 6335 §5.1): 1-15 chars, letters/digits/hyphens, at least one letter, no leading, trailing or double hyphen. */
-export function isServiceName(text: string): boolean {
+function isServiceName(text: string): boolean {
   return (
     text.length >= 1 &&
     text.length <= 15 &&

@@ -28,6 +28,8 @@ const SLOT = 0;
 
 /** The HTTP cells of one workload pair. */
 class HttpPairCells {
+  /** gRPC calls by reporter, then "service/method status". */
+  readonly grpc: [Map<string, CounterCell>, Map<string, CounterCell>] = [new Map(), new Map()];
   readonly requests: [Map<string, Map<number, CounterCell>>, Map<string, Map<number, CounterCell>>] = [new Map(), new Map()];
   readonly durations: [Map<string, [HistogramCell, HistogramCell]>, Map<string, [HistogramCell, HistogramCell]>] = [new Map(), new Map()];
 }
@@ -50,6 +52,7 @@ class HttpMetrics implements ProtocolMetrics<HttpDetail> {
     const method = KNOWN_METHODS.has(d.method) ? d.method : OTHER_METHOD;
     const cells = (ctx.pair.slots[SLOT] ??= new HttpPairCells()) as HttpPairCells;
     this.request(ctx.pair, cells, ctx.reporter, method, status, d.version).inc();
+    if (d.grpc !== undefined) this.grpcCall(ctx.pair, cells, ctx.reporter, d.grpc).inc();
     const [proxy, upstream] = this.duration(ctx.pair, cells, ctx.reporter, method);
     proxy.observe(ex.proxyLatencySeconds);
     if (ex.upstreamLatencySeconds !== undefined) upstream.observe(ex.upstreamLatencySeconds);
@@ -67,6 +70,17 @@ class HttpMetrics implements ProtocolMetrics<HttpDetail> {
     if (cell === undefined) {
       cell = this.m.hubbleHttpRequestsTotal.bind(method, version, String(status), REPORTERS[reporter], ...pair.context, ...pair.pods);
       byStatus.set(key, cell);
+    }
+    return cell;
+  }
+
+  private grpcCall(pair: PairCells, c: HttpPairCells, reporter: 0 | 1, g: NonNullable<HttpDetail["grpc"]>): CounterCell {
+    const key = `${g.service}/${g.method} ${g.status ?? ""}`;
+    let cell = c.grpc[reporter].get(key);
+    if (cell === undefined) {
+      const status = g.status === null ? "NO_STATUS" : (GRPC_STATUS[g.status] ?? String(g.status));
+      cell = this.m.grpcRequestsTotal.bind(g.service, g.method, status, REPORTERS[reporter], ...pair.context, ...pair.pods);
+      c.grpc[reporter].set(key, cell);
     }
     return cell;
   }

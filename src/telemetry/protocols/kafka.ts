@@ -2,7 +2,7 @@
 // error_code), and the `kafka` part of flow records.
 
 import type { KafkaDetail, L7Exchange } from "../../datapath/observer.js";
-import { KAFKA_API_KEY_NAMES } from "../../policy/validate/kafka.js";
+import { kafkaApiKeyName as tableName } from "../../policy/match/kafka/api-keys.js";
 import type { FlowRecord } from "../flow-record.js";
 import type { CounterCell, HistogramCell } from "../metric-cells.js";
 import type { L7ProxyMetrics } from "../metrics.js";
@@ -24,7 +24,7 @@ const NO_TOPIC = [""];
 
 /** Cilium's name of an API key (its rules' spelling), or the number for keys past 33. */
 export function kafkaApiKeyName(key: number): string {
-  return KAFKA_API_KEY_NAMES[key] ?? String(key);
+  return tableName(key) ?? String(key);
 }
 
 class KafkaPairCells {

@@ -99,7 +99,7 @@ export async function startUpstream(): Promise<Recorder> {
       echo();
     });
   });
-  http.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+  http.on("upgrade", (_req: IncomingMessage, socket: Socket, head: Buffer) => {
     socket.write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
     if (head.length > 0) socket.write(head);
     socket.on("data", (d: Buffer) => socket.write(d));

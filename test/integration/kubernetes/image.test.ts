@@ -1,11 +1,15 @@
 // The Dockerfile cannot be built here (no Docker engine), so this checks what can be checked
 // by reading it: every path it copies from the repository exists and is not excluded by
-// .dockerignore, the files it copies between stages are the ones the build produces, and
-// both stages use the Node major the package targets.
+// .dockerignore, the files it copies between stages are the ones the build produces, both
+// stages use the Node major the package targets, and what the build leaves out (the demo) is
+// nothing the image needs.
 
-import { existsSync, readFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -107,5 +111,66 @@ describe("Dockerfile", () => {
 
   it("keeps host builds and dependencies out of the build context", () => {
     for (const p of ["node_modules", "dist", "build", ".git"]) expect(ignored(p)).toBe(true);
+  });
+
+  it("leaves out the demo, and nothing the image keeps imports what it leaves out", () => {
+    const buildRuns = all.filter((i) => i.op === "RUN" && i.stage === 0).map((i) => i.args).join(" ");
+    const removed = (/rm -rf ((?:dist\/\S+ ?)+)/.exec(buildRuns)?.[1] ?? "").trim().split(/\s+/);
+    expect(removed).toEqual(["dist/demo", "dist/cli/demo*.js*", "dist/netns/cluster.js*", "dist/netns/topology.js*"]);
+    // Each pattern as the sources it removes the output of: a folder, or files (`.js*` also
+    // takes the source map).
+    const gone = removed.map((p) => {
+      const src = p.replace(/^dist\//, "src/").replace(/\.js\*$/, ".ts").replace(/[.]/g, "\\.").replace(/\*/g, "[^/]*");
+      return new RegExp(p.endsWith(".js*") ? `^${src}$` : `^${src}/`);
+    });
+    const sources = (readdirSync(path.join(repo, "src"), { recursive: true }) as string[])
+      .filter((f) => f.endsWith(".ts"))
+      .map((f) => `src/${f.split(path.sep).join("/")}`);
+    const isGone = (f: string): boolean => gone.some((g) => g.test(f));
+    for (const g of gone) expect(sources.some((f) => g.test(f)), `rm ${String(g)}: no such source`).toBe(true);
+    for (const f of ["src/cli/demo.ts", "src/demo/starwars-cluster.ts", "src/netns/cluster.ts"]) expect(isGone(f), f).toBe(true);
+    expect(isGone("src/netns/exec.ts")).toBe(false);
+    let checked = 0;
+    for (const file of sources.filter((f) => !isGone(f))) {
+      const text = readFileSync(path.join(repo, file), "utf8");
+      for (const m of text.matchAll(/(?:from|import)\s*\(?\s*"(\.{1,2}\/[^"]+)"/g)) {
+        const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), m[1]!)).replace(/\.js$/, ".ts");
+        checked++;
+        // The command dispatcher loads the demo lazily and answers its absence itself.
+        if (file === "src/cli/main.ts" && target === "src/cli/demo.ts") continue;
+        expect(isGone(target), `${file} imports ${m[1]}, which the image leaves out`).toBe(false);
+      }
+    }
+    expect(checked).toBeGreaterThan(100);
+  });
+
+  // `npm test` builds dist/ first.
+  const built = path.join(repo, "dist/cli/main.js");
+  if (!existsSync(built) && process.env["CI"] === "true") throw new Error(`${built} is missing: run npm run build`);
+  it.skipIf(!existsSync(built))("without the demo, `l7proxy demo` says why and the other commands are still listed", async () => {
+    const exec = promisify(execFile);
+    const result = (args: string[], main: string) =>
+      exec(process.execPath, [main, ...args]).then(
+        (r) => ({ code: 0, ...r }),
+        (e: { code: number; stdout: string; stderr: string }) => e,
+      );
+    // The source build has the demo.
+    expect((await result(["demo", "--help"], built)).stdout).toContain("Usage: l7proxy demo");
+    // The image's dist/cli has main.js and no demo.js.
+    const dir = mkdtempSync(path.join(tmpdir(), "l7proxy-image-cli-"));
+    try {
+      mkdirSync(path.join(dir, "dist/cli"), { recursive: true });
+      copyFileSync(built, path.join(dir, "dist/cli/main.js"));
+      copyFileSync(path.join(repo, "package.json"), path.join(dir, "package.json"));
+      const main = path.join(dir, "dist/cli/main.js");
+      const demo = await result(["demo"], main);
+      expect(demo.code).toBe(1);
+      expect(demo.stderr).toBe("l7proxy demo: the demo is not part of this installation (the container image leaves it out).\nRun it from a source checkout: npm ci && sudo npm start\n");
+      const help = await result(["--help"], main);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toMatch(/^ {2}run {7}run the transparent proxy/m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import type { KafkaDetail, L7Exchange } from "../../../src/datapath/observer.js";
 import { formatFlowLine } from "../../../src/telemetry/flow-format.js";
 import type { FlowRecord } from "../../../src/telemetry/flow-record.js";
-import { readMetric } from "../../../src/telemetry/read-metrics.js";
+import { readMetric } from "../../support/read-metrics.js";
 import { Telemetry } from "../../../src/telemetry/telemetry.js";
 import { deathstar, l7Flow, l7Verdict, query, tiefighter } from "./flow-fixtures.js";
 

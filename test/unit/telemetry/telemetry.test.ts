@@ -3,7 +3,7 @@ import { pino } from "pino";
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import type { FlowRecord } from "../../../src/telemetry/flow-record.js";
-import { readMetric, readSeries } from "../../../src/telemetry/read-metrics.js";
+import { readMetric, readSeries } from "../../support/read-metrics.js";
 import { Telemetry, type TelemetryOptions } from "../../../src/telemetry/telemetry.js";
 import { deathstar, exchange, l4DeniedFlow, l7Flow, l7Verdict, query, side, tiefighter, world, xwing } from "./flow-fixtures.js";
 

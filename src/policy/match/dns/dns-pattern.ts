@@ -31,12 +31,12 @@ function escapeLiteral(text: string): string {
 }
 
 /** Unanchored regex source for a matchName. */
-export function matchNameSource(name: string): string {
+function matchNameSource(name: string): string {
   return escapeLiteral(fqdn(name));
 }
 
 /** Unanchored regex source for a matchPattern. */
-export function matchPatternSource(pattern: string): string {
+function matchPatternSource(pattern: string): string {
   const p = pattern.trim().toLowerCase();
   if (isBareWildcard(p)) return ANY_NAME;
   let rest = fqdn(p);
@@ -53,7 +53,7 @@ export function matchPatternSource(pattern: string): string {
   return out;
 }
 
-export function selectorSource(sel: FQDNSelector): string | undefined {
+function selectorSource(sel: FQDNSelector): string | undefined {
   if (sel.matchName !== undefined && sel.matchName !== "") return matchNameSource(sel.matchName);
   if (sel.matchPattern !== undefined && sel.matchPattern !== "") return matchPatternSource(sel.matchPattern);
   return undefined;

@@ -11,7 +11,7 @@ import { type HttpRuleMatcher, headerValueEquals, stringMatches } from "./http-r
 /** Header values as seen after earlier actions (undefined = deleted). */
 export type HeaderOverlay = Map<string, string | undefined>;
 
-export function headerValue(req: HttpRequestFacts, overlay: HeaderOverlay, nameLower: string): string | undefined {
+function headerValue(req: HttpRequestFacts, overlay: HeaderOverlay, nameLower: string): string | undefined {
   return overlay.has(nameLower) ? overlay.get(nameLower) : req.header(nameLower);
 }
 
@@ -59,10 +59,6 @@ function runActions(m: HttpRuleMatcher, req: HttpRequestFacts, overlay: HeaderOv
         break;
     }
   }
-}
-
-export interface HttpOutcome<T> {
-  matched: IndexedRule<T> | null;
 }
 
 /**

@@ -7,22 +7,7 @@
 //   of a request must be covered, possibly by several rules.
 
 import type { PortRuleKafka } from "../../api/types.js";
-
-/** Kafka API names as proxylib's APIKeyMap spells them (keys 0-33). */
-export const KAFKA_API_KEYS: Readonly<Record<string, number>> = Object.freeze({
-  produce: 0, fetch: 1, offsets: 2, metadata: 3, leaderandisr: 4, stopreplica: 5, updatemetadata: 6,
-  controlledshutdown: 7, offsetcommit: 8, offsetfetch: 9, findcoordinator: 10, joingroup: 11,
-  heartbeat: 12, leavegroup: 13, syncgroup: 14, describegroups: 15, listgroups: 16, saslhandshake: 17,
-  apiversions: 18, createtopics: 19, deletetopics: 20, deleterecords: 21, initproducerid: 22,
-  offsetforleaderepoch: 23, addpartitionstotxn: 24, addoffsetstotxn: 25, endtxn: 26,
-  writetxnmarkers: 27, txnoffsetcommit: 28, describeacls: 29, createacls: 30, deleteacls: 31,
-  describeconfigs: 32, alterconfigs: 33,
-});
-
-const ROLE_KEYS: Readonly<Record<string, readonly number[]>> = {
-  produce: [0, 3, 18],
-  consume: [1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 18],
-};
+import { ruleApiKey, ruleApiVersion, ruleRoleKeys } from "./api-keys.js";
 
 /** API keys whose requests name topics (isTopicAPIKey). */
 const TOPIC_API_KEYS = new Set([0, 1, 2, 3, 4, 5, 6, 8, 9, 19, 20, 21, 23, 24, 27, 28, 34, 35, 37]);
@@ -38,26 +23,19 @@ export interface KafkaMatcher {
   topic: string;
 }
 
-/** Parses an `apiKey` value: a name (case-insensitive) or a decimal number. */
-export function parseApiKey(text: string): number | undefined {
-  const lower = text.trim().toLowerCase();
-  if (/^\d{1,5}$/.test(lower)) return Number(lower);
-  return KAFKA_API_KEYS[lower];
-}
-
 export function compileKafkaRule(rule: PortRuleKafka): KafkaMatcher {
   let apiKeys: Set<number> | null = null;
+  // What validation refuses (an unknown key, role or version) matches nothing here: fail closed.
   if (rule.role !== undefined && rule.role !== "") {
-    apiKeys = new Set(ROLE_KEYS[rule.role.toLowerCase()] ?? []);
+    apiKeys = new Set(ruleRoleKeys(rule.role) ?? []);
   } else if (rule.apiKey !== undefined && rule.apiKey !== "") {
-    const k = parseApiKey(rule.apiKey);
+    const k = ruleApiKey(rule.apiKey);
     apiKeys = new Set(k === undefined ? [] : [k]);
   }
-  const version = rule.apiVersion === undefined || rule.apiVersion === "" ? -1 : Number(rule.apiVersion);
+  const version = rule.apiVersion === undefined || rule.apiVersion === "" ? -1 : ruleApiVersion(rule.apiVersion) ?? -2;
   return {
     apiKeys,
-    // A version that is not a number can never equal a request's version: fail closed.
-    apiVersion: Number.isInteger(version) ? version : -2,
+    apiVersion: version,
     clientId: rule.clientID ?? "",
     topic: rule.topic ?? "",
   };

@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { encodeRequest } from "../../../../src/datapath/kafka/frames.js";
+import type { KafkaStruct } from "../../../../src/datapath/kafka/message-reader.js";
 import { decodeRequest, type KafkaRequest } from "../../../../src/datapath/kafka/request-decoder.js";
 import { requestLayout } from "../../../../src/datapath/kafka/spec/layout.js";
 import { allRequestVersions, sampleStruct } from "../../../support/kafka-samples.js";
@@ -101,6 +102,29 @@ describe("Kafka request decoder: golden bytes for flexible versions (built by ha
     const r = decoded(sized);
     expect(r).toMatchObject({ apiKey: 9, apiVersion: 7, correlationId: 42, clientId: "rdkafka", headerVersion: 2, flexible: true, topicNames: ["deathstar-plans"] });
     expect(r.body.RequireStable).toBe(true);
+  });
+
+  it("Produce v9 (first flexible Produce): compact nullable TransactionalId, compact records, three tag sections", () => {
+    const body = [
+      "0000 0009 00000005 0001 63 00", // key 0, v9, corr 5, client "c", header tags
+      "00", // TransactionalId: null (compact)
+      "ffff 00000bb8", // Acks -1, TimeoutMs 3000
+      "02 02 74", // TopicData: 1; Name "t"
+      "02 00000002 04 616263 00", // PartitionData: 1; Index 2; Records "abc"; partition tags
+      "00 00", // topic tags, body tags
+    ].join("").replace(/ /g, "");
+    const frame = Buffer.from("00000000" + body, "hex");
+    frame.writeInt32BE(frame.length - 4, 0);
+    const r = decoded(frame);
+    expect(r).toMatchObject({ apiKey: 0, apiVersion: 9, headerVersion: 2, clientId: "c", topicNames: ["t"] });
+    expect(r.body.Acks).toBe(-1);
+    expect(((r.body.TopicData as KafkaStruct[])[0]!.PartitionData as KafkaStruct[])[0]!.Records).toEqual(Buffer.from("abc"));
+  });
+
+  it("Heartbeat v4 (flexible from its first flexible version): compact strings and a null GroupInstanceId", () => {
+    const frame = Buffer.from("00000000" + "000c 0004 00000007 0001 63 00 0267 00000001 026d 00 00".replace(/ /g, ""), "hex");
+    frame.writeInt32BE(frame.length - 4, 0);
+    expect(decoded(frame).body).toEqual({ GroupId: "g", GenerationId: 1, MemberId: "m", GroupInstanceId: null });
   });
 
   it("Fetch v13 names topics by ID only", () => {

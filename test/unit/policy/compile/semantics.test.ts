@@ -87,6 +87,14 @@ describe("peers", () => {
     expect(allowedFlow(p, WORLD)).toBe(false);
     expect(allowedFlow(p, CLIENT)).toBe(false);
   });
+
+  it("reads IPv4-mapped CIDRs as the IPv4 prefixes they name, for peers written either way", () => {
+    const p = cnp("p", `${serverSel}\ningress:\n- fromCIDRSet: [{cidr: 203.0.113.0/24, except: ["::ffff:203.0.113.128/121"]}]`);
+    expect(allowedFlow(p, "203.0.113.9")).toBe(true);
+    expect(allowedFlow(p, "::ffff:203.0.113.9")).toBe(true);
+    expect(allowedFlow(p, "203.0.113.200")).toBe(false);
+    expect(allowedFlow(p, "::ffff:203.0.113.200")).toBe(false);
+  });
 });
 
 describe("ports", () => {

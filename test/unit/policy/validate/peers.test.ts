@@ -40,6 +40,28 @@ ingress:
     expectDiagnostic(text, { fieldPath: "spec.ingress[0].fromCIDRSet[1]", message: "exactly one of cidr, cidrGroupRef, cidrGroupSelector is required", at: "cidr: 10.0.0.0/8", nth: 1 });
   });
 
+  it("rejects IPv6 zones in CIDRs, as Go's net.ParseCIDR", () => {
+    const text = cnp(`endpointSelector: {}
+egress:
+- toCIDR: ["fe80::%eth0/64"]`);
+    expectDiagnostic(text, { fieldPath: "spec.egress[0].toCIDR[0]", message: "an IPv6 zone is not allowed", at: '"fe80::%eth0/64"', code: "L7P_ERR_POLICY_CIDR" });
+  });
+
+  it("takes an IPv4-mapped except as the IPv4 prefix it names", () => {
+    const inside = cnp(`endpointSelector: {}
+egress:
+- toCIDRSet:
+  - cidr: 10.0.0.0/8
+    except: ["::ffff:10.1.0.0/112"]`);
+    expect(errorsOf(inside)).toEqual([]);
+    const outside = cnp(`endpointSelector: {}
+egress:
+- toCIDRSet:
+  - cidr: 10.0.0.0/8
+    except: ["::ffff:11.0.0.0/104"]`);
+    expectDiagnostic(outside, { fieldPath: "spec.egress[0].toCIDRSet[0].except[0]", message: "does not contain exclude CIDR prefix ::ffff:11.0.0.0/104", at: '"::ffff:11.0.0.0/104"' });
+  });
+
   it("accepts IPv6 CIDRs with excepts inside them", () => {
     const text = cnp(`endpointSelector: {}
 egress:

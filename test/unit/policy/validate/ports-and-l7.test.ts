@@ -145,9 +145,10 @@ describe("Kafka rules", () => {
     expectDiagnostic(kafka(`{apiKey: createtopic}`), { fieldPath: "spec.ingress[0].toPorts[0].rules.kafka[0].apiKey", message: 'unknown Kafka apiKey "createtopic"', at: "createtopic" });
   });
 
-  it("accepts plural names in any case and numbers", () => {
-    expect(errorsOf(kafka(`{apiKey: CreateTopics}`))).toEqual([]);
-    expect(errorsOf(kafka(`{apiKey: "19", apiVersion: "3"}`))).toEqual([]);
+  it("accepts plural names in any case, not numbers (as Cilium's Sanitize)", () => {
+    expect(errorsOf(kafka(`{apiKey: CreateTopics, apiVersion: "3"}`))).toEqual([]);
+    expectDiagnostic(kafka(`{apiKey: "19"}`), { fieldPath: "spec.ingress[0].toPorts[0].rules.kafka[0].apiKey", message: 'unknown Kafka apiKey "19": Cilium takes names, not numbers: use createtopics', at: '"19"' });
+    expectDiagnostic(kafka(`{apiKey: "99"}`), { fieldPath: "spec.ingress[0].toPorts[0].rules.kafka[0].apiKey", message: "use a name such as produce", at: '"99"' });
   });
 
   it("rejects apiVersion that is not a non-negative int16", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compileKafkaRule, kafkaRuleMatches, parseApiKey, requestTopicSet } from "../../../../../src/policy/match/kafka/kafka-rule.js";
+import { compileKafkaRule, kafkaRuleMatches, requestTopicSet } from "../../../../../src/policy/match/kafka/kafka-rule.js";
 
 const req = (apiKey: number, topics: string[] | null, apiVersion = 1, clientId: string | null = "c") => ({ apiKey, apiVersion, clientId, topics });
 function allowed(rules: Parameters<typeof compileKafkaRule>[0][], r: ReturnType<typeof req>): boolean {
@@ -8,11 +8,20 @@ function allowed(rules: Parameters<typeof compileKafkaRule>[0][], r: ReturnType<
 }
 
 describe("Kafka rules", () => {
-  it("parses API names case-insensitively and numbers", () => {
-    expect(parseApiKey("Produce")).toBe(0);
-    expect(parseApiKey("createtopics")).toBe(19);
-    expect(parseApiKey("createtopic")).toBeUndefined();
-    expect(parseApiKey("18")).toBe(18);
+  it("matches the key an apiKey name stands for, in any case", () => {
+    expect(allowed([{ apiKey: "Produce" }], req(0, ["t"]))).toBe(true);
+    expect(allowed([{ apiKey: "createtopics" }], req(19, null))).toBe(true);
+    expect(allowed([{ apiKey: "createtopics" }], req(20, null))).toBe(false);
+  });
+
+  it("matches nothing for what validation refuses (unknown names, numbers, bad versions)", () => {
+    for (const apiKey of ["createtopic", "18", " produce", "produce "]) {
+      for (const key of [0, 18, 19]) expect(allowed([{ apiKey }], req(key, null)), `${apiKey} / ${key}`).toBe(false);
+    }
+    expect(allowed([{ role: "admin" }], req(0, ["t"]))).toBe(false);
+    for (const apiVersion of ["x", "1.5", "-1", "40000", "0x1"]) {
+      for (const v of [-1, 0, 1, 16, 40000]) expect(allowed([{ apiVersion }], req(0, ["t"], v)), `${apiVersion} / ${v}`).toBe(false);
+    }
   });
 
   it("expands roles", () => {
