@@ -24,6 +24,8 @@ export interface DnsUdpProxyOptions {
   rejectCode: RejectCode;
   /** Plain mode (--upstream): every query goes to this resolver, decided as if the pod had asked it. */
   fixedUpstream: UdpAddress | null;
+  /** Policy audit mode: what policy denies is forwarded and recorded as AUDIT. */
+  audit: boolean;
 }
 
 function stripMapped(ip: string): string {
@@ -89,8 +91,8 @@ export class DnsUdpProxy {
     }
     const flow = cached.flow;
     if (!flow.allowed) {
-      this.o.reporter.l4Denied(flow, q);
-      return;
+      this.o.reporter.l4Denied(flow, q, this.o.audit);
+      if (!this.o.audit) return;
     }
     const read = readQuery(d.data);
     if (read.kind === "drop") {
@@ -103,7 +105,8 @@ export class DnsUdpProxy {
       return;
     }
     const query = read.query;
-    const verdict = this.#verdictFor(cached, q, query.qname);
+    let verdict = this.#verdictFor(cached, q, query.qname);
+    if (!verdict.allowed && this.o.audit) verdict = { ...verdict, allowed: true, audit: true };
     if (!verdict.allowed) {
       this.#send(refusedReply(query, this.o.rejectCode), d);
       this.#report(flow, q, verdict, query, this.o.rejectCode === "name-error" ? "NXDOMAIN" : "REFUSED", [], null, started, undefined);
