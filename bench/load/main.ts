@@ -14,7 +14,7 @@ import { Progress } from "./report/progress.js";
 import { resultsSection, updateResultsMd } from "./report/results-md.js";
 import { renderChart } from "./report/svg-chart.js";
 import { textTable } from "./report/table.js";
-import { cellResult, telemetryCostLines, type CellResult } from "./results.js";
+import { cellResult, scalingLines, telemetryCostLines, type CellResult } from "./results.js";
 import { median } from "./stats.js";
 
 async function main(argv: string[]): Promise<number> {
@@ -51,7 +51,11 @@ async function main(argv: string[]): Promise<number> {
     proxyCpus: opts.pin ? "1" : null,
     clientCpus: opts.pin ? "0" : null,
     targets,
+    l7proxyNodeArgs: opts.l7proxyNodeArgs,
+    scaleN: opts.scaleN,
+    logDir: opts.outDir,
   });
+  await mkdir(opts.outDir, { recursive: true });
   const results: CellResult[] = [];
   const started = new Date();
   let interrupted = false;
@@ -87,6 +91,7 @@ async function main(argv: string[]): Promise<number> {
     notes.push(`Machine load: in a median run, some task was waiting for a CPU ${pressure.toFixed(0)}% of the time (PSI cpu some avg10); figures from a busy shared machine are noisy.`);
   }
   notes.push(...telemetryCostLines(results));
+  notes.push(...scalingLines(results, opts.scaleN));
   process.stdout.write(`\n${textTable(results)}`);
   for (const n of notes) process.stdout.write(`${n}\n`);
   process.stdout.write(
@@ -110,7 +115,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function measureContext(env: BenchEnv, opts: BenchOptions): MeasureContext {
-  return { scratchDir: env.dir, clientCpus: opts.pin ? "0" : null, warmupSec: opts.warmupSec, durationSec: opts.durationSec, cellWarmup: !opts.quick };
+  return { scratchDir: env.dir, clientCpus: opts.pin ? "0" : null, warmupSec: opts.warmupSec, durationSec: opts.durationSec, cellWarmup: !opts.quick, namespaces: env.namespaces };
 }
 
 // Rounds interleave the targets (A B C, B C A, C A B, ...) so slow drifts of a shared machine

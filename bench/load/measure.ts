@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TargetAddress, TargetName } from "./env/bench-env.js";
 import { bodyFile } from "./env/upstream-nginx.js";
+import { counterDelta, readTcpCounters, type TcpCounters } from "./env/net-counters.js";
 import { endCostWindow, startCostWindow } from "./env/proc-stats.js";
 import type { LoadResult, LoadSpec } from "./loadgen/open-loop.js";
 import { parseWrkOutput, wrkArgs, wrkScript, type WrkResult } from "./loadgen/wrk.js";
@@ -34,6 +35,8 @@ export interface Run {
   peakRssBytes: number | null;
   /** Share of the last 10 s in which some task waited for a CPU (PSI, %), at the run's end: how busy the shared machine was. */
   cpuPressure: number | null;
+  /** Kernel TCP counters over the measured window, summed over the topology's namespaces (accept-queue overflows, SYN retransmits). */
+  tcp: TcpCounters | null;
 }
 
 export interface MeasureContext {
@@ -43,6 +46,8 @@ export interface MeasureContext {
   /** Warm up with wrk before a throughput measurement's first round (off in --quick, which warms each target once after start). */
   cellWarmup: boolean;
   durationSec: number;
+  /** Network namespaces whose TCP counters are read around each run. */
+  namespaces: readonly string[];
 }
 
 export function cellPaths(cell: Cell): string[] {
@@ -51,8 +56,10 @@ export function cellPaths(cell: Cell): string[] {
 }
 
 export async function measure(target: TargetName, round: number, cell: Cell, addr: TargetAddress, ctx: MeasureContext): Promise<Run> {
+  const before = await readTcpCounters(ctx.namespaces);
   const r = cell.kind === "throughput" ? await measureThroughput(target, round, cell, addr, ctx) : await measureLatency(target, round, cell, addr, ctx);
-  return { ...r, cpuPressure: parseCpuPressure(await readFile("/proc/pressure/cpu", "utf8").catch(() => "")) };
+  const tcp = counterDelta(before, await readTcpCounters(ctx.namespaces));
+  return { ...r, tcp, cpuPressure: parseCpuPressure(await readFile("/proc/pressure/cpu", "utf8").catch(() => "")) };
 }
 
 /** "some avg10=12.34 ..." from /proc/pressure/cpu; null when the kernel has no PSI. */
@@ -71,7 +78,7 @@ async function withCost<T>(pid: number | null, body: () => Promise<T>): Promise<
   return { value, cpuSeconds: cost.cpuSeconds, peakRssBytes: Number.isFinite(cost.peakRssBytes) ? cost.peakRssBytes : null, wallSeconds };
 }
 
-async function measureThroughput(target: TargetName, round: number, cell: Cell, addr: TargetAddress, ctx: MeasureContext): Promise<Omit<Run, "cpuPressure">> {
+async function measureThroughput(target: TargetName, round: number, cell: Cell, addr: TargetAddress, ctx: MeasureContext): Promise<Omit<Run, "cpuPressure" | "tcp">> {
   const paths = cellPaths(cell);
   const script = join(ctx.scratchDir, `wrk-${paths.length}-${cell.bodySize}.lua`);
   await writeFile(script, wrkScript(paths));
@@ -104,7 +111,7 @@ async function measureThroughput(target: TargetName, round: number, cell: Cell, 
   };
 }
 
-async function measureLatency(target: TargetName, round: number, cell: Cell, addr: TargetAddress, ctx: MeasureContext): Promise<Omit<Run, "cpuPressure">> {
+async function measureLatency(target: TargetName, round: number, cell: Cell, addr: TargetAddress, ctx: MeasureContext): Promise<Omit<Run, "cpuPressure" | "tcp">> {
   const spec: LoadSpec = {
     host: addr.host,
     port: addr.port,

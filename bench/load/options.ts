@@ -1,10 +1,11 @@
 // Command-line options of `npm run bench`: one table owns every option's default (full and
 // --quick), its parser and its --help line.
 
+import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { TARGETS, type TargetName } from "./env/bench-env.js";
 
-export const SCENARIOS = ["throughput", "latency", "rules", "connections", "body", "denied", "loopback", "telemetry"] as const;
+export const SCENARIOS = ["throughput", "latency", "rules", "connections", "body", "denied", "loopback", "telemetry", "scaling"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export const SCENARIO_HELP: Record<ScenarioName, string> = {
@@ -16,6 +17,7 @@ export const SCENARIO_HELP: Record<ScenarioName, string> = {
   denied: "half the requests denied (403 from the proxy): throughput, and latency at 3,000 rps",
   loopback: "client -> proxy -> upstream on loopback, no TPROXY: the proxy's own cost",
   telemetry: "l7proxy throughput with metrics and flow records against --no-telemetry (TPROXY and loopback)",
+  scaling: "throughput of l7proxy --workers N and HAProxy nbthread N against 1 process / 1 thread (unpinned)",
 };
 
 export interface BenchOptions {
@@ -37,6 +39,10 @@ export interface BenchOptions {
   outDir: string;
   updateResults: boolean;
   pin: boolean;
+  /** N of the scaling scenario's multi-core targets. */
+  scaleN: number;
+  /** Node.js flags for the l7proxy targets (diagnosis: --trace-gc, --cpu-prof, --max-semi-space-size=N). */
+  l7proxyNodeArgs: string[];
   help: boolean;
 }
 
@@ -56,7 +62,7 @@ export const FULL: Preset = {
   warmupSec: 2,
   rounds: 3,
   telemetryRounds: 10,
-  rates: [1000, 3000, 10000],
+  rates: [1000, 3000, 10000, 30000],
   connections: [1, 64, 1000],
   bodySizes: [0, 1024, 65536],
   ruleCounts: [1, 100, 10000],
@@ -69,7 +75,7 @@ export const QUICK: Preset = {
   warmupSec: 0.3,
   rounds: 2,
   telemetryRounds: 4,
-  rates: [1000, 3000, 10000],
+  rates: [1000, 3000, 10000, 30000],
   connections: [64, 1000],
   bodySizes: [0, 65536],
   ruleCounts: [1, 10000],
@@ -112,6 +118,8 @@ Targets (--targets, default all): ${TARGETS.join(", ")}
   haproxy     TPROXY -> haproxy (bind transparent, server 0.0.0.0:0) -> upstream
   *-lo        the same on loopback, no TPROXY (l7proxy-lo needs 'l7proxy run --upstream')
   l7proxy[-lo]-notel  l7proxy with --no-telemetry (telemetry scenario only)
+  l7proxy-workers     l7proxy --workers N; haproxy-threads: HAProxy nbthread N (scaling scenario only,
+                      not pinned: N cores are shared with the load generator and nginx)
   l7proxy[-lo]-info   l7proxy at --log-level info, flow records also written to stderr
                       (telemetry scenario only); plain l7proxy runs at --log-level warn
                       (metrics and the /flows ring, no flow-record log lines)
@@ -128,12 +136,16 @@ Options:
   --connections LIST      connection counts of the connections scenario (default ${f.connections.join(",")}; quick ${q.connections.join(",")})
   --latency-connections N keep-alive connections of the open-loop generator (default 64)
   --body-sizes LIST       response body sizes in bytes: 0, 1024, 65536 (default ${f.bodySizes.join(",")}; quick ${q.bodySizes.join(",")})
-  --rules LIST            HTTP rule counts of the rules scenario (default ${f.ruleCounts.join(",")}; quick ${q.ruleCounts.join(",")})
+  --rules LIST            HTTP rule counts of the rules scenario (default ${f.ruleCounts.join(",")}; quick ${q.ruleCounts.join(",")});
+                          0: no L7 rules on the port (l7proxy relays bytes: its bare relay cost)
   --scenarios LIST        scenarios to run (comma-separated)
   --targets LIST          targets to run (comma-separated)
   --json FILE             also write the results as JSON to FILE (default OUT/results.json)
   --out DIR               directory for results.json and results.svg (default bench/out)
   --no-update-results     do not rewrite bench/RESULTS.md and bench/results.svg
+  --scale-n N             N of the scaling targets (default: CPUs this process may use, here ${availableParallelism()})
+  --l7proxy-node-args=ARGS Node.js flags for the l7proxy targets, space-separated (e.g.
+                          --l7proxy-node-args="--trace-gc"); their stderr and profiles go to OUT
   --no-pin                do not pin the proxy to CPU 1 and the client/upstream to CPU 0
   --help                  this text
 `;
@@ -161,6 +173,8 @@ export function parseOptions(argv: string[], defaultOut: string): BenchOptions {
       out: { type: "string" },
       "no-update-results": { type: "boolean" },
       "no-pin": { type: "boolean" },
+      "l7proxy-node-args": { type: "string" },
+      "scale-n": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -189,10 +203,12 @@ export function parseOptions(argv: string[], defaultOut: string): BenchOptions {
     outDir: values.out ?? defaultOut,
     updateResults: values["no-update-results"] !== true,
     pin: values["no-pin"] !== true,
+    scaleN: Math.round(single("scale-n", values["scale-n"], availableParallelism(), 1)),
+    l7proxyNodeArgs: (values["l7proxy-node-args"] ?? "").split(/\s+/).filter((a) => a !== ""),
     help: values.help === true,
   };
   for (const b of opts.bodySizes) if (![0, 1024, 65536].includes(b)) throw new Error(`--body-sizes: ${b} is not one of 0, 1024, 65536`);
-  for (const r of opts.ruleCounts) if (!Number.isInteger(r) || r < 1) throw new Error(`--rules: ${r} is not a positive integer`);
+  for (const r of opts.ruleCounts) if (!Number.isInteger(r) || r < 0) throw new Error(`--rules: ${r} is not a non-negative integer`);
   for (const r of opts.rates) if (r <= 0) throw new Error(`--rates: ${r} must be positive`);
   return opts;
 }

@@ -2,7 +2,7 @@
 // configuration each), de-duplicated (the default configuration is shared by several
 // scenarios), and ordered by rule count so the proxies restart only when the policy changes.
 
-import { isLoopback, telemetryVariant, type TargetName } from "./env/bench-env.js";
+import { isLoopback, isScaling, telemetryVariant, type TargetName } from "./env/bench-env.js";
 import type { BenchOptions, ScenarioName } from "./options.js";
 
 export interface Cell {
@@ -19,10 +19,12 @@ export interface Cell {
   loopback: boolean;
   /** Compares l7proxy with its telemetry variants (l7proxy-notel, l7proxy-info) only. */
   telemetry: boolean;
+  /** Adds the multi-core targets (l7proxy --workers N, HAProxy nbthread N) to the 1-process ones. */
+  scaling: boolean;
   targets: TargetName[];
 }
 
-const DEFAULTS = { connections: 64, bodySize: 0, ruleCount: 1, deniedShare: 0, telemetry: false };
+const DEFAULTS = { connections: 64, bodySize: 0, ruleCount: 1, deniedShare: 0, telemetry: false, scaling: false };
 const DENIED_LATENCY_RATE = 3000;
 
 export function cellKey(c: Omit<Cell, "key" | "scenarios" | "targets">): string {
@@ -35,6 +37,7 @@ export function cellKey(c: Omit<Cell, "key" | "scenarios" | "targets">): string 
   if (c.deniedShare > 0) parts.push(`denied=${Math.round(c.deniedShare * 100)}%`);
   if (c.loopback) parts.push("loopback");
   if (c.telemetry) parts.push("telemetry on/off");
+  if (c.scaling) parts.push("scaling");
   return parts.join(" ");
 }
 
@@ -43,10 +46,13 @@ export function planCells(o: BenchOptions): Cell[] {
   const add = (scenario: ScenarioName, spec: Partial<Omit<Cell, "key" | "scenarios" | "targets">> & Pick<Cell, "kind">): void => {
     const loopback = spec.loopback ?? false;
     const telemetry = spec.telemetry ?? false;
-    // The telemetry variants of l7proxy are measured against plain l7proxy and nothing else.
+    const scaling = spec.scaling ?? false;
+    // The telemetry variants of l7proxy are measured against plain l7proxy and nothing else;
+    // the multi-core targets only in the scaling cell, beside the 1-process ones.
     const targets = o.targets.filter(
-      (t) => isLoopback(t) === loopback && (telemetry ? t.startsWith("l7proxy") : telemetryVariant(t) === null),
+      (t) => isLoopback(t) === loopback && (telemetry ? t.startsWith("l7proxy") : telemetryVariant(t) === null) && (scaling || !isScaling(t)),
     );
+    if (scaling && !targets.some(isScaling)) return;
     if (telemetry && !targets.some((t) => telemetryVariant(t) !== null)) return;
     if (targets.length === 0) return;
     const base = {
@@ -88,6 +94,9 @@ export function planCells(o: BenchOptions): Cell[] {
       case "telemetry":
         add(s, { kind: "throughput", telemetry: true });
         add(s, { kind: "throughput", telemetry: true, loopback: true });
+        break;
+      case "scaling":
+        add(s, { kind: "throughput", scaling: true });
         break;
       case "loopback":
         add(s, { kind: "throughput", loopback: true });

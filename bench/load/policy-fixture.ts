@@ -27,10 +27,14 @@ export function httpRules(count: number): Array<{ method: string; path: string }
   return rules;
 }
 
+/** Rule count 0: the port has no L7 rules, so l7proxy relays bytes (its bare relay cost) and HAProxy only checks the source. */
 export function policyYaml(ruleCount: number): string {
-  const rules = httpRules(ruleCount)
-    .map((r) => `        - method: "${r.method}"\n          path: "${r.path}"`)
-    .join("\n");
+  const rules =
+    ruleCount === 0
+      ? null
+      : httpRules(ruleCount)
+          .map((r) => `        - method: "${r.method}"\n          path: "${r.path}"`)
+          .join("\n");
   return `apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata:
@@ -49,10 +53,7 @@ spec:
     - ports:
       - port: "${UPSTREAM_PORT}"
         protocol: TCP
-      rules:
-        http:
-${rules}
-`;
+${rules === null ? "" : `      rules:\n        http:\n${rules}\n`}`;
 }
 
 export function endpointsYaml(clientIp: string, upstreamIp: string): string {

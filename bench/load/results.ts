@@ -28,6 +28,10 @@ export interface TargetSummary {
   vcpuPer1kRps: number | null;
   peakRssMb: number | null;
   rssMbPer1kRps: number | null;
+  /** Summed over rounds: connections the accept queues dropped (ListenOverflows + ListenDrops, every namespace); null when not read. */
+  listenDrops: number | null;
+  /** Summed over rounds: SYNs sent again (TCPSynRetrans): each costs its connection about a second. */
+  synRetrans: number | null;
 }
 
 export interface Comparison {
@@ -71,7 +75,14 @@ export function summarizeRuns(runs: readonly Run[]): TargetSummary {
     vcpuPer1kRps: per1k(vcpu),
     peakRssMb: rss,
     rssMbPer1kRps: per1k(rss),
+    listenDrops: sumOrNull(runs, (t) => t.ListenOverflows + t.ListenDrops),
+    synRetrans: sumOrNull(runs, (t) => t.TCPSynRetrans),
   };
+}
+
+function sumOrNull(runs: readonly Run[], f: (t: NonNullable<Run["tcp"]>) => number): number | null {
+  const read = runs.filter((r) => r.tcp !== null && r.tcp !== undefined);
+  return read.length === 0 ? null : read.reduce((a, r) => a + f(r.tcp!), 0);
 }
 
 export function referenceTargets(cell: Cell): { direct: TargetName; haproxy: TargetName } {
@@ -195,6 +206,30 @@ export function telemetryCostLines(results: readonly CellResult[]): string[] {
     }
     const n = pooled.get("")!.length;
     lines.push(`Telemetry cost (issue 5 §7), both topologies pooled, median of ${n} paired rounds: ${parts.join("; ")}.`);
+  }
+  return lines;
+}
+
+/**
+ * Issue 15 §2: how each proxy scales from one process (thread) to N, in the scaling cell:
+ * rps with N / rps with 1 and the CPU each spends per request, both from the same rounds.
+ */
+export function scalingLines(results: readonly CellResult[], n: number): string[] {
+  const lines: string[] = [];
+  for (const r of results) {
+    if (!r.cell.scaling) continue;
+    const parts: string[] = [];
+    for (const [one, many, what] of [
+      ["l7proxy", "l7proxy-workers", `l7proxy --workers ${n}`],
+      ["haproxy", "haproxy-threads", `HAProxy nbthread ${n}`],
+    ] as const) {
+      const a = r.summary[one];
+      const b = r.summary[many];
+      if (a === undefined || b === undefined) continue;
+      const cpu = (s: TargetSummary): string => (s.vcpuPer1kRps === null ? "-" : `${((s.vcpuPer1kRps / 1000) * 1e6).toFixed(1)} µs`);
+      parts.push(`${what}: ${(b.rps / a.rps).toFixed(2)}x the rps of 1 (${Math.round(b.rps)} against ${Math.round(a.rps)}; CPU per request ${cpu(b)} against ${cpu(a)})`);
+    }
+    if (parts.length > 0) lines.push(`Scaling (issue 15 §2, ${r.cell.key}, unpinned on this machine's cores shared with the load generator and nginx): ${parts.join("; ")}.`);
   }
   return lines;
 }

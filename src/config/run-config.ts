@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import YAML from "yaml";
 import { L7ProxyError } from "../errors/codes.js";
+import { cpuBudget } from "./cpu-budget.js";
 
 /** Set by the primary on the worker processes it forks (--workers N); not a user setting. */
 export const WORKER_ENV = "L7PROXY_WORKER_INDEX";
@@ -27,7 +28,12 @@ export interface RunConfig {
   readonly nftTable: string;
   readonly mark: number;
   readonly routeTable: number;
+  /** Worker processes; `auto` is resolved here, from the CPU affinity and cgroup quota. */
   readonly workers: number;
+  /** Accept-queue length asked of listen(2); the kernel caps it at net.core.somaxconn. */
+  readonly listenBacklog: number;
+  /** V8 young-generation semi-space (MiB) of worker processes; 0 leaves V8's default. */
+  readonly semiSpaceMb: number;
   readonly logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
   readonly drainTimeoutMs: number;
   readonly headerTimeoutMs: number;
@@ -53,9 +59,10 @@ export interface RunConfig {
   readonly podLevelMetrics: boolean;
   readonly flowSampleRate: number;
   readonly deniedFlowMinRate: number;
+  readonly flowRingSize: number;
 }
 
-type OptionKind = "string" | "strings" | "number" | "boolean";
+type OptionKind = "string" | "strings" | "number" | "boolean" | "count";
 
 interface OptionSpec {
   kind: OptionKind;
@@ -85,7 +92,24 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   "nft-table": { kind: "string", key: "nftTable", default: "l7proxy", help: "name of l7proxy's own nftables table (inet family)" },
   mark: { kind: "number", key: "mark", default: 0x7e57, help: "firewall mark given to intercepted packets" },
   "route-table": { kind: "number", key: "routeTable", default: 157, help: "routing table holding the local route for marked packets" },
-  workers: { kind: "number", key: "workers", default: 1, help: "worker processes sharing the port with SO_REUSEPORT" },
+  workers: {
+    kind: "count",
+    key: "workers",
+    default: 1,
+    help: "worker processes sharing the port with SO_REUSEPORT; 'auto': one per CPU this process may use (affinity and cgroup CPU quota)",
+  },
+  "listen-backlog": {
+    kind: "number",
+    key: "listenBacklog",
+    default: 65535,
+    help: "accept queue of the transparent listener; the kernel caps it at net.core.somaxconn (4096 by default since Linux 5.4), so raise that sysctl for larger bursts",
+  },
+  "semi-space-mb": {
+    kind: "number",
+    key: "semiSpaceMb",
+    default: 0,
+    help: "V8 semi-space size (MiB) of --workers processes (--min/--max-semi-space-size); 0: V8's default. A single process takes node's own flags",
+  },
   "log-level": { kind: "string", key: "logLevel", default: "info", help: "trace, debug, info, warn, error, fatal or silent" },
   "drain-timeout-ms": { kind: "number", key: "drainTimeoutMs", default: 20_000, help: "on SIGTERM, how long in-flight requests may take to finish" },
   "header-timeout-ms": { kind: "number", key: "headerTimeoutMs", default: 10_000, help: "time a client has to send a complete request head" },
@@ -113,6 +137,7 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   telemetry: { kind: "boolean", key: "telemetry", default: true, help: "metrics and flow records (--no-telemetry turns both off, e.g. to measure their cost)" },
   "pod-level-metrics": { kind: "boolean", key: "podLevelMetrics", default: false, help: "add pod names to metric labels (higher cardinality)" },
   "flow-sample-rate": { kind: "number", key: "flowSampleRate", default: 1000, help: "most forwarded flow records written per second (the rest are counted)" },
+  "flow-ring-size": { kind: "number", key: "flowRingSize", default: 4096, help: "flow records kept in memory for /flows and l7proxy observe" },
   "denied-flow-min-rate": { kind: "number", key: "deniedFlowMinRate", default: 1000, help: "denied flow records per second that are never sampled away" },
 };
 
@@ -121,7 +146,7 @@ const LOG_LEVELS = new Set(["trace", "debug", "info", "warn", "error", "fatal", 
 export function runOptionsHelp(): string {
   return Object.entries(RUN_OPTIONS)
     .map(([name, o]) => {
-      const flag = o.kind === "boolean" ? `--${name}` : `--${name} ${o.kind === "number" ? "N" : "VALUE"}`;
+      const flag = o.kind === "boolean" ? `--${name}` : `--${name} ${o.kind === "number" ? "N" : o.kind === "count" ? "N|auto" : "VALUE"}`;
       const dflt = Array.isArray(o.default) || o.default === null ? "" : ` (default ${JSON.stringify(o.default)})`;
       return `  ${flag.padEnd(34)}${o.help}${dflt}`;
     })
@@ -144,6 +169,12 @@ function coerce(name: string, spec: OptionSpec, value: unknown, origin: string):
       if (!Number.isInteger(n) || n < 0) return bad(`expected a non-negative integer, got ${JSON.stringify(value)}`);
       return n;
     }
+    case "count": {
+      if (value === "auto") return value;
+      const n = typeof value === "number" ? value : typeof value === "string" && value.trim() !== "" ? Number(value) : NaN;
+      if (!Number.isInteger(n) || n < 0) return bad(`expected a non-negative integer or auto, got ${JSON.stringify(value)}`);
+      return n;
+    }
     case "string":
       if (typeof value === "string") return value;
       return bad(`expected a string, got ${JSON.stringify(value)}`);
@@ -162,8 +193,9 @@ export function defaultRunConfig(): RunConfig {
   return defaults;
 }
 
-/** Parses `run`/`rules` argv (and the --config file it names) into a frozen RunConfig. */
-export function parseRunConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): RunConfig & { help: boolean } {
+/** Parses `run`/`rules` argv (and the --config file it names) into a frozen RunConfig. `cpus` resolves `--workers auto`. */
+export function parseRunConfig(argv: string[], env: NodeJS.ProcessEnv = process.env, cpus: () => number = () => cpuBudget().cpus): RunConfig & { help: boolean } {
+
   const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {
     config: { type: "string" },
     help: { type: "boolean" },
@@ -235,7 +267,9 @@ export function parseRunConfig(argv: string[], env: NodeJS.ProcessEnv = process.
   if ((out.proxyPort as number) < 1 || (out.proxyPort as number) > 65535) usageError("--proxy-port: must be 1-65535");
   if (!LOG_LEVELS.has(out.logLevel as string)) usageError(`--log-level: must be one of ${[...LOG_LEVELS].join(", ")}`);
   if (out.rulesBackend !== "nft" && out.rulesBackend !== "iptables") usageError("--rules-backend: must be nft or iptables");
-  if ((out.workers as number) < 1) usageError("--workers: must be at least 1");
+  if (out.workers === "auto") out.workers = cpus();
+  if ((out.workers as number) < 1) usageError("--workers: must be at least 1 (or auto)");
+  if ((out.listenBacklog as number) < 1) usageError("--listen-backlog: must be at least 1");
   if ((out.dnsProxyPort as number) > 65535) usageError("--dns-proxy-port: must be 0-65535");
   if (out.dnsRejectResponseCode !== "refused" && out.dnsRejectResponseCode !== "name-error") usageError("--dns-reject-response-code: must be refused or name-error");
   if ((out.fqdnMaxIpsPerName as number) < 1) usageError("--fqdn-max-ips-per-name: must be at least 1");

@@ -8,6 +8,7 @@
 // Readiness (/readyz) is true only when a policy snapshot is loaded, the interception rules
 // are in place (or managed by someone else: --no-install-rules) and the listener is up.
 
+import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
 import type { RunConfig } from "../config/run-config.js";
@@ -27,6 +28,19 @@ import { startDnsService } from "./dns-service.js";
 import { FqdnLearner } from "./fqdn-learning.js";
 import { FqdnStateDir } from "./fqdn-state.js";
 import { SnapshotHolder } from "./snapshot-holder.js";
+
+/** Below this an ordinary burst (a client pool of a few hundred connections opening at once) overflows the queue. */
+const MIN_SAFE_BACKLOG = 1024;
+
+/** This network namespace's net.core.somaxconn, the cap listen(2) puts on any backlog (null if unreadable). */
+export function readSomaxconn(file = "/proc/sys/net/core/somaxconn"): number | null {
+  try {
+    const max = Number(readFileSync(file, "utf8").trim());
+    return Number.isInteger(max) && max > 0 ? max : null;
+  } catch {
+    return null;
+  }
+}
 
 /** A learned name as /policy lists it (as `cilium fqdn cache list`: name, IPs, expiry). */
 function formatLearned(n: LearnedName): { name: string; ips: { ip: string; expiresAt: string }[] } {
@@ -150,7 +164,8 @@ export interface ProxyRoleHooks {
 
 export async function startProxy(config: RunConfig, role: "single" | "worker" = "single", hooks: ProxyRoleHooks = {}): Promise<{ exitCode: number }> {
   // Workers share stderr with each other and the primary: their writes must stay whole.
-  const { logger, flowLog, flush: flushLogs } = createProxyLoggers(config.logLevel, 2, role === "single" ? SOLE_WRITER_BATCH_BYTES : PIPE_BUF);
+  let onLogDrop: (lines: number) => void = () => {};
+  const { logger, flowLog, drain: drainLogs } = createProxyLoggers(config.logLevel, 2, role === "single" ? SOLE_WRITER_BATCH_BYTES : PIPE_BUF, (n) => onLogDrop(n));
   const holder = new SnapshotHolder();
   const registry = new Registry();
   const telemetry = new Telemetry({
@@ -160,7 +175,9 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
     podLevelLabels: config.podLevelMetrics,
     flowSampleRate: config.flowSampleRate,
     deniedFlowMinRate: config.deniedFlowMinRate,
+    ringSize: config.flowRingSize,
   });
+  onLogDrop = (n) => telemetry.logLinesDropped(n);
   hooks.telemetry?.(telemetry, registry);
   const managesRules = role === "single" && config.installRules;
   let fqdnLearner: FqdnLearner | null = null;
@@ -201,10 +218,15 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
     port: config.proxyPort,
     reusePort: true,
     // A burst of new connections larger than the accept queue loses SYNs, which clients
-    // retry only after a second: let the kernel's limit (net.core.somaxconn) decide.
-    backlog: 65535,
+    // retry only after a second: by default the kernel's limit (net.core.somaxconn) decides.
+    backlog: config.listenBacklog,
     serverOptions: { allowHalfOpen: true },
   });
+  const somaxconn = readSomaxconn();
+  const backlog = somaxconn === null ? config.listenBacklog : Math.min(config.listenBacklog, somaxconn);
+  if (somaxconn !== null && somaxconn < MIN_SAFE_BACKLOG && config.listenBacklog > somaxconn) {
+    logger.warn({ somaxconn, requested: config.listenBacklog }, "net.core.somaxconn caps the accept queue: bursts of new connections lose SYNs and wait a second for the retry; raise net.core.somaxconn");
+  }
   // (In plain mode (--upstream) the socket is transparent all the same; that only matters
   // for connections the kernel redirects, and none are.)
   const observer = config.telemetry ? telemetry : NO_OBSERVER;
@@ -212,7 +234,7 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
   const dns = dnsEnabled(config) ? startDnsService(config, holder, learner, observer, logger) : null;
   listening = true;
   hooks.onListening?.();
-  logger.info({ port: config.proxyPort, admin: config.admin, revision: holder.current?.revision, role, policyAuditMode: config.policyAuditMode }, "l7proxy ready");
+  logger.info({ port: config.proxyPort, admin: config.admin, revision: holder.current?.revision, role, policyAuditMode: config.policyAuditMode, backlog }, "l7proxy ready");
 
   const exitCode = await new Promise<number>((resolve) => {
     const shutdown = (signal: string): void => {
@@ -227,7 +249,7 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
         // endpoints is refused instead of bypassing policy.
         logger.info({ remaining }, "stopped; interception rules left in place (fail closed)");
         await admin?.close();
-        flushLogs();
+        await drainLogs();
         resolve(0);
       });
     };

@@ -79,11 +79,27 @@ class WorkersRegistry extends Registry {
   }
 }
 
+/**
+ * Node.js flags of a worker: the primary's own, with the young generation set when the
+ * configuration asks (a worker's heap is configured at its start, so this is the only place
+ * the run configuration can size it).
+ */
+export function workerExecArgv(parent: readonly string[], semiSpaceMb: number): string[] {
+  if (semiSpaceMb === 0) return [...parent];
+  const kept: string[] = [];
+  for (let i = 0; i < parent.length; i++) {
+    const a = parent[i]!;
+    if (!/^--(min|max)[-_]semi[-_]space[-_]size(=|$)/.test(a)) kept.push(a);
+    else if (!a.includes("=")) i++; // its value is the next argument
+  }
+  return [...kept, `--min-semi-space-size=${semiSpaceMb}`, `--max-semi-space-size=${semiSpaceMb}`];
+}
+
 /** In the primary: rules, admin API, and the workers' lifecycle. */
 export async function runWorkerPool(config: RunConfig, argv: readonly string[]): Promise<{ exitCode: number }> {
   const logger = createLogger(config.logLevel);
   const holder = new SnapshotHolder();
-  const flows = new FlowRing(4096);
+  const flows = new FlowRing(config.flowRingSize);
   const workers = new Map<ChildProcess, { listening: boolean }>();
   let rulesReady = !config.installRules;
   let stopping = false;
@@ -104,7 +120,11 @@ export async function runWorkerPool(config: RunConfig, argv: readonly string[]):
   }
 
   const start = (index: number): void => {
-    const w = fork(process.argv[1]!, [...argv], { env: { ...process.env, [WORKER_ENV]: String(index) }, stdio: "inherit" });
+    const w = fork(process.argv[1]!, [...argv], {
+      env: { ...process.env, [WORKER_ENV]: String(index) },
+      execArgv: workerExecArgv(process.execArgv, config.semiSpaceMb),
+      stdio: "inherit",
+    });
     workers.set(w, { listening: false });
     w.on("message", (m: Message) => {
       if (m.type === "listening") workers.set(w, { listening: true });

@@ -1,6 +1,7 @@
 // The process logger: JSON lines with pino, level from the run configuration.
 
 import { pino, type Logger, type LoggerOptions } from "pino";
+import { AsyncFdWriter } from "./async-fd-writer.js";
 
 function loggerOptions(level: string): LoggerOptions {
   return { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
@@ -72,9 +73,21 @@ export interface ProxyLoggers {
   logger: Logger;
   /** For flow records (Telemetry's `flowLog`): lines are gathered and written in batches. */
   flowLog: FlowLogSink;
-  /** Writes whatever is gathered, now. */
+  /**
+   * Writes whatever is gathered and queued, synchronously (at exit); a write already in
+   * libuv's thread pool completes on its own.
+   */
   flush(): void;
+  /** Hands over what is gathered and resolves once everything so far is written (shutdown). */
+  drain(): Promise<void>;
+  /** Resolves once every line already handed over (not what is gathered) is written. */
+  idle(): Promise<void>;
+  /** Lines dropped because stderr did not keep up (or failed). */
+  dropped(): number;
 }
+
+/** Log bytes that may wait for a slow stderr reader before lines are dropped (several seconds of flow records at the default rate). */
+export const MAX_QUEUED_LOG_BYTES = 4 * 1024 * 1024;
 
 /**
  * The proxy's loggers on stderr. At the default level every sampled flow record is a log
@@ -82,21 +95,26 @@ export interface ProxyLoggers {
  * flow records are gathered and written `batchBytes` at a time: PIPE_BUF (4 KiB) by default,
  * so a write to a pipe shared with other workers stays whole; more for a sole writer (a line
  * waits at most 250 ms either way).
- * Writes stay synchronous, so nothing is in flight when the process exits. Both loggers share
- * one buffer, so lines stay whole and in order: any other line writes the gathered records
- * before it. What is gathered is written on flush() and when the process exits.
+ * Writes never block the event loop (AsyncFdWriter): a stderr reader that falls behind costs
+ * log lines (counted, `onDrop`), never the data path's latency. Both loggers share one
+ * buffer, so lines stay whole and in order: any other line writes the gathered records before
+ * it. drain() waits until everything is written (shutdown); the process's exit writes what
+ * is left synchronously.
  */
-export function createProxyLoggers(level: string, fd = 2, batchBytes = PIPE_BUF): ProxyLoggers {
-  // pino's synchronous destination: whole writes, retried when a full pipe says EAGAIN.
-  const out = pino.destination({ dest: fd, sync: true });
-  const batch = new LineBatcher((lines) => {
-    try {
-      out.write(lines);
-    } catch {
-      // A closed stderr loses the lines either way; logging must never stop the proxy.
-    }
-  }, batchBytes);
-  const flush = (): void => batch.flush();
+export function createProxyLoggers(level: string, fd = 2, batchBytes = PIPE_BUF, onDrop?: (lines: number) => void): ProxyLoggers {
+  const out = new AsyncFdWriter(fd, {
+    maxQueuedBytes: MAX_QUEUED_LOG_BYTES,
+    maxWriteBytes: batchBytes,
+    ...(onDrop !== undefined ? { onDrop } : {}),
+  });
+  let atExit = false;
+  const batch = new LineBatcher((lines) => void out.write(lines, !atExit), batchBytes);
+  const flush = (): void => {
+    atExit = true;
+    batch.flush();
+    out.flushSync();
+    atExit = false;
+  };
   const logger = pino(loggerOptions(level), {
     write(line: string): void {
       batch.add(line);
@@ -114,8 +132,12 @@ export function createProxyLoggers(level: string, fd = 2, batchBytes = PIPE_BUF)
       batch.add(head + time + tail + json + ',"msg":"flow"}\n');
     },
   };
-  const timer = setInterval(flush, FLOW_BATCH_MAX_DELAY_MS);
+  const timer = setInterval(() => batch.flush(), FLOW_BATCH_MAX_DELAY_MS);
   timer.unref();
   process.once("exit", flush);
-  return { logger, flowLog, flush };
+  const drain = (): Promise<void> => {
+    batch.flush();
+    return out.idle();
+  };
+  return { logger, flowLog, flush, drain, idle: () => out.idle(), dropped: () => out.dropped };
 }

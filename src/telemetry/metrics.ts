@@ -34,6 +34,13 @@ export const ENVOY_CONN_MANAGER_PREFIX = "proxy";
  */
 export const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
 
+/**
+ * Event-loop delay buckets in seconds: a turn of a few ms is normal under load; tens of ms
+ * (a long GC pause, a synchronous write, a large policy compile) show in every connection's
+ * latency at once.
+ */
+export const EVENT_LOOP_DELAY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] as const;
+
 export const METRIC_DEFINITIONS = {
   envoyHttpRqTotal: {
     name: "envoy_http_rq_total",
@@ -187,6 +194,19 @@ export const METRIC_DEFINITIONS = {
     kind: "counter",
     help: "Flow records by verdict and result: written, or rate_limited (counted but not written)",
     labelNames: ["verdict", "result"],
+  },
+  logLinesDroppedTotal: {
+    name: "l7proxy_log_lines_dropped_total",
+    kind: "counter",
+    help: "Log lines (flow records included) dropped because stderr did not keep up: the proxy never waits for its log reader",
+    labelNames: [],
+  },
+  eventLoopDelaySeconds: {
+    name: "l7proxy_event_loop_delay_seconds",
+    kind: "histogram",
+    help: "How late the event loop ran a timer due every 10 ms (perf_hooks.monitorEventLoopDelay, folded in once a second): every connection of the process waits this long",
+    labelNames: [],
+    buckets: EVENT_LOOP_DELAY_BUCKETS,
   },
 } as const satisfies Record<string, MetricDefinition>;
 

@@ -24,7 +24,8 @@ import { FlowSampler } from "./flow-sampler.js";
 import { IsoTime } from "./iso-time.js";
 import type { FlowLogSink } from "./logger.js";
 import type { CounterCell, GaugeCell } from "./metric-cells.js";
-import { createMetrics, registerProcessMetrics, type L7ProxyMetrics } from "./metrics.js";
+import { monitorEventLoop, type EventLoopDelayMonitor } from "./event-loop-delay.js";
+import { createMetrics, EVENT_LOOP_DELAY_BUCKETS, registerProcessMetrics, type L7ProxyMetrics } from "./metrics.js";
 import { PairCells } from "./pair-cells.js";
 import { PROTOCOL_TELEMETRY } from "./protocols/index.js";
 import type { ProtocolMetrics, RecordOptions } from "./protocols/protocol-telemetry.js";
@@ -48,11 +49,11 @@ export interface TelemetryOptions {
   flowSampleRate?: number;
   /** Denied flow records per second that are always written (default: the run config's). */
   deniedFlowMinRate?: number;
-  /** Records kept for /flows (default 4096). */
+  /** Records kept for /flows (default: the run config's). */
   ringSize?: number;
   /** Hide query parameter values in recorded URLs (default false). */
   redactUrlQuery?: boolean;
-  /** Register Node.js process metrics on the registry (default true). */
+  /** Register Node.js process metrics and the event-loop delay monitor (default true). */
   processMetrics?: boolean;
   maxSeriesPerMetric?: number;
   /**
@@ -114,6 +115,8 @@ export class Telemetry implements DatapathObserver {
   private readonly recordOptions: RecordOptions;
   private readonly recordJson: L7RecordJson;
   private readonly isoTime = new IsoTime();
+  /** The event-loop delay monitor (null without process metrics). */
+  readonly eventLoop: EventLoopDelayMonitor | null = null;
   private readonly protocols: Record<string, ProtocolMetrics | undefined> = {};
 
   private readonly pairs = new Map<string, PairCells>();
@@ -125,6 +128,7 @@ export class Telemetry implements DatapathObserver {
   private readonly bytesIn: CounterCell;
   private readonly bytesOut: CounterCell;
   private readonly upstreamFailures: CounterCell;
+  private readonly logDrops: CounterCell;
   private readonly revision: GaugeCell;
   private readonly parseErrors = new Map<ErrorCode, CounterCell>();
   private readonly connectionErrors = new Map<ErrorCode, CounterCell>();
@@ -142,8 +146,11 @@ export class Telemetry implements DatapathObserver {
       ...(opts.maxSeriesPerMetric !== undefined ? { maxSeriesPerMetric: opts.maxSeriesPerMetric } : {}),
     });
     this.metrics = m;
-    if (opts.processMetrics ?? true) registerProcessMetrics(opts.registry);
-    this.flows = new FlowRing(opts.ringSize ?? 4096);
+    if (opts.processMetrics ?? true) {
+      registerProcessMetrics(opts.registry);
+      this.eventLoop = monitorEventLoop(m.eventLoopDelaySeconds.bind(), EVENT_LOOP_DELAY_BUCKETS);
+    }
+    this.flows = new FlowRing(opts.ringSize ?? defaults.flowRingSize);
     this.flowLog = opts.flowLog ?? (opts.logger === null ? null : pinoFlowLog(opts.logger.child({ kind: "flow" })));
     this.eventLogger = opts.eventLogger !== undefined ? opts.eventLogger : opts.logger;
     this.now = opts.now ?? (() => performance.now());
@@ -162,6 +169,7 @@ export class Telemetry implements DatapathObserver {
     this.bytesIn = m.receivedBytesTotal.bind();
     this.bytesOut = m.sentBytesTotal.bind();
     this.upstreamFailures = m.upstreamConnectFailuresTotal.bind();
+    this.logDrops = m.logLinesDroppedTotal.bind();
     this.revision = m.policyRevision.bind();
     const rec = (v: FlowVerdictName) => ({
       written: m.flowRecordsTotal.bind(v, "written"),
@@ -174,6 +182,11 @@ export class Telemetry implements DatapathObserver {
     const drops = (reason: DenyReason) =>
       Object.fromEntries(L4_PROTOCOLS.map((p) => [p, m.hubbleDropTotal.bind(reason, p)])) as Record<string, CounterCell>;
     this.dropCells = { POLICY_DENIED: drops("POLICY_DENIED"), POLICY_DENY: drops("POLICY_DENY") };
+  }
+
+  /** Log lines the non-blocking stderr writer had to drop. */
+  logLinesDropped(lines: number): void {
+    this.logDrops.inc(lines);
   }
 
   connectionOpened(): void {

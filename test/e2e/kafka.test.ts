@@ -10,6 +10,7 @@ import { requireRootOrSkip } from "../support/root.js";
 
 const canRun = requireRootOrSkip("Kafka e2e");
 const KAFKAJS_CLIENT = join(REPO_ROOT, "test", "support", "kafka-mock", "kafkajs-client.mjs");
+const RAW_CLIENT = join(REPO_ROOT, "test", "support", "kafka-mock", "raw-kafka-client.mjs");
 
 interface JsResult {
   ok: boolean;
@@ -35,6 +36,16 @@ describe.runIf(canRun)("Kafka through l7proxy (Cilium's Kafka example)", () => {
     } catch {
       throw new Error(`kafkajs client printed no result (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
     }
+  }
+
+  async function raw(pod: string, scenario: string): Promise<{ closedBy: string; responses: unknown[] }> {
+    const r = await runIn(cluster.topo.pod(pod).netns, process.execPath, [RAW_CLIENT, cluster.bootstrap, scenario], { timeoutMs: 20_000 });
+    return JSON.parse(r.stdout.trim()) as { closedBy: string; responses: unknown[] };
+  }
+
+  async function parseErrors(): Promise<number> {
+    const m = /l7proxy_parse_errors_total\{code="L7P_ERR_KAFKA_REQUEST"\} (\d+)/.exec((await cluster.admin("/metrics")).body);
+    return m === null ? 0 : Number(m[1]);
   }
 
   beforeAll(async () => {
@@ -76,6 +87,25 @@ describe.runIf(canRun)("Kafka through l7proxy (Cilium's Kafka example)", () => {
     const k = await cluster.kcatConsume("empire-backup", "deathstar-plans");
     expect(k.code).toBe(0);
     expect(k.lines).toEqual(["plan-1", "plan-2"]);
+  });
+
+  test("a Produce naming one allowed and one unlisted topic is denied whole; the connection goes on", async () => {
+    const r = await raw("empire-hq", "two-topics");
+    expect(r.closedBy).toBe("client");
+    const [produce, av] = r.responses as { correlationId: number; body: { Responses?: { Name: string; PartitionResponses: { ErrorCode: number }[] }[]; ErrorCode?: number } }[];
+    expect(produce!.correlationId).toBe(1);
+    expect(produce!.body.Responses!.map((t) => [t.Name, t.PartitionResponses[0]!.ErrorCode])).toEqual([["deathstar-plans", 29], ["empire-secrets", 29]]);
+    // ApiVersions is in the produce role: the broker itself answers it.
+    expect(av).toMatchObject({ correlationId: 2, body: { ErrorCode: 0 } });
+  });
+
+  test("a request with a byte past its end closes the connection; nothing after it is answered", async () => {
+    const before = await parseErrors();
+    const r = await raw("empire-hq", "malformed");
+    expect(r).toEqual({ closedBy: "proxy", responses: [] });
+    expect(await parseErrors()).toBe(before + 1);
+    // The plans topic still holds only what empire-hq produced through kafkajs.
+    expect((await cluster.kcatConsume("empire-backup", "deathstar-plans")).lines).toEqual(["plan-1", "plan-2"]);
   });
 
   test("metrics and flow records show the Kafka requests, allowed and denied", async () => {

@@ -20,7 +20,7 @@ describe.runIf(canRun)("--workers 2", () => {
   const cluster = new NetnsCluster(`wk${process.pid % 100000}`, {
     endpointsFile: join(FIX, "smuggling-endpoints.yaml"),
     adminPort: 9908,
-    proxyArgs: ["--workers", "2"],
+    proxyArgs: ["--workers", "2", "--listen-backlog", "3000"],
     servers: [{ pod: "upstream", script: "demo/echo-server.js", args: ["80", "upstream"] }],
   });
   beforeAll(async () => {
@@ -33,6 +33,13 @@ describe.runIf(canRun)("--workers 2", () => {
     const ps = await runIn(cluster.topo.nodeNetns, "ss", ["-Hltnp", "sport = :15001"]);
     const pids = new Set([...ps.stdout.matchAll(/pid=(\d+)/g)].map((m) => m[1]));
     expect(pids.size).toBe(2);
+  });
+
+  test("each worker's listener has the configured accept queue (--listen-backlog)", async () => {
+    const ss = await runIn(cluster.topo.nodeNetns, "ss", ["-Hltn", "sport = :15001"]);
+    // State Recv-Q Send-Q ...: Send-Q is a listener's backlog.
+    const backlogs = ss.stdout.trim().split("\n").map((l) => l.trim().split(/\s+/)[2]);
+    expect(backlogs).toEqual(["3000", "3000"]);
   });
 
   test("every connection is enforced, whichever worker takes it; metrics and flows add up", async () => {

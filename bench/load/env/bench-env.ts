@@ -40,9 +40,16 @@ export const TARGETS = [
   "l7proxy-info",
   "l7proxy-lo-notel",
   "l7proxy-lo-info",
+  "l7proxy-workers",
+  "haproxy-threads",
 ] as const;
 export type TargetName = (typeof TARGETS)[number];
-type L7proxyTarget = "l7proxy" | "l7proxy-lo" | "l7proxy-notel" | "l7proxy-info" | "l7proxy-lo-notel" | "l7proxy-lo-info";
+type L7proxyTarget = "l7proxy" | "l7proxy-lo" | "l7proxy-notel" | "l7proxy-info" | "l7proxy-lo-notel" | "l7proxy-lo-info" | "l7proxy-workers";
+
+/** `l7proxy --workers N` and HAProxy `nbthread N`, measured by the scaling scenario only (unpinned: they need every core). */
+export function isScaling(t: TargetName): boolean {
+  return t === "l7proxy-workers" || t === "haproxy-threads";
+}
 
 export function isLoopback(t: TargetName): boolean {
   return t.endsWith("-lo") || t.includes("-lo-");
@@ -77,6 +84,12 @@ export interface EnvOptions {
   /** CPU list for the load generator and the upstream. */
   clientCpus: string | null;
   targets: readonly TargetName[];
+  /** Node.js flags for every l7proxy target (--trace-gc, --cpu-prof...); their stderr then goes to a file in logDir. */
+  l7proxyNodeArgs?: readonly string[];
+  /** Where l7proxy targets started with node flags write stderr (kept after the run). */
+  logDir?: string;
+  /** N of the scaling targets (l7proxy --workers N, HAProxy nbthread N). */
+  scaleN?: number;
 }
 
 const CLIENT_IP = "10.77.0.2";
@@ -93,6 +106,8 @@ const PORTS = {
   "haproxy-lo": 15012,
   "l7proxy-lo-notel": 15013,
   "l7proxy-lo-info": 15014,
+  "l7proxy-workers": 15005,
+  "haproxy-threads": 15006,
 } as const;
 const ADMIN = {
   l7proxy: 9901,
@@ -101,6 +116,7 @@ const ADMIN = {
   "l7proxy-info": 9904,
   "l7proxy-lo-notel": 9905,
   "l7proxy-lo-info": 9906,
+  "l7proxy-workers": 9907,
 } as const;
 
 /** Whether `l7proxy run` has a plain (non-transparent) listener with a fixed upstream. */
@@ -117,8 +133,15 @@ export class BenchEnv {
   #proxies = new Map<TargetName, ManagedProcess>();
   #active: TargetName | null = null;
   #loCreated = false;
+  #starts = 0;
 
   constructor(readonly opts: EnvOptions) {}
+
+  /** Every namespace of the topology (for kernel counters). */
+  get namespaces(): string[] {
+    const all = [this.topo.nodeNetns, this.clientNetns, this.topo.pod("up").netns];
+    return this.loNetns === "" ? all : [...all, this.loNetns];
+  }
 
   get clientNetns(): string {
     return this.topo.pod("client").netns;
@@ -200,6 +223,7 @@ export class BenchEnv {
       await this.#startL7proxy(t, this.loNetns, loFiles, upstream);
     }
     if (t === "haproxy") await this.#startHaproxy(t, this.topo.nodeNetns, files, `:${PORTS.haproxy} transparent`, "0.0.0.0:0");
+    if (t === "haproxy-threads") await this.#startHaproxy(t, this.topo.nodeNetns, files, `:${PORTS[t]} transparent`, "0.0.0.0:0");
     if (t === "haproxy-lo") {
       await this.#startHaproxy(t, this.loNetns, loFiles, `127.0.0.1:${PORTS["haproxy-lo"]}`, `${LO_UPSTREAM_IP}:${UPSTREAM_PORT}`);
     }
@@ -210,9 +234,10 @@ export class BenchEnv {
     const p = new ManagedProcess({
       name: t,
       netns,
-      cpus: this.opts.proxyCpus,
+      cpus: isScaling(t) ? null : this.opts.proxyCpus,
       argv: [
         process.execPath,
+        ...(this.opts.l7proxyNodeArgs ?? []),
         repoPath("dist", "cli", "main.js"),
         "run",
         "--policies",
@@ -226,17 +251,19 @@ export class BenchEnv {
         // The benchmark points the (identical) rules at whichever target it measures.
         "--no-install-rules",
         ...l7proxyTelemetryArgs(t),
+        ...(t === "l7proxy-workers" ? ["--workers", String(this.opts.scaleN ?? 2)] : []),
         ...extra,
       ],
       // Its flow-record lines go to a file, as a container runtime's log collector would take
       // them, not through the benchmark process (see ManagedProcess.stderrFile).
       ...(telemetryVariant(t) === "info" ? { stderrFile: join(this.dir, `${t}-${this.ruleCount}.stderr`) } : {}),
+      ...((this.opts.l7proxyNodeArgs ?? []).length > 0 ? { stderrFile: join(this.opts.logDir ?? this.dir, `${t}-${this.ruleCount}-${this.#starts++}.stderr`), cwd: this.opts.logDir ?? this.dir } : {}),
     });
     this.#proxies.set(t, p);
     await waitUntil(p, async () => (await runIn(netns, "curl", ["-sf", "-m", "1", `http://127.0.0.1:${admin}/readyz`], { allowFail: true })).code === 0, 60_000);
   }
 
-  async #startHaproxy(t: "haproxy" | "haproxy-lo", netns: string, files: PolicyFiles, bind: string, server: string): Promise<void> {
+  async #startHaproxy(t: "haproxy" | "haproxy-lo" | "haproxy-threads", netns: string, files: PolicyFiles, bind: string, server: string): Promise<void> {
     const loaded = await loadPolicyPaths([files.policyDir]);
     if (loaded.policies.length === 0) throw new Error(`benchmark policy did not load: ${JSON.stringify(loaded.diagnostics)}`);
     const inventory = await loadEndpointsFile(files.endpointsFile);
@@ -244,21 +271,22 @@ export class BenchEnv {
       bind,
       server,
       patternDir: join(this.dir, `${t}-patterns-${this.ruleCount}`),
+      threads: t === "haproxy-threads" ? (this.opts.scaleN ?? 2) : 1,
     });
     await run("mkdir", ["-p", join(this.dir, `${t}-patterns-${this.ruleCount}`)]);
     for (const f of rendered.files) await writeFile(f.path, f.content);
     const cfg = join(this.dir, `${t}-${this.ruleCount}.cfg`);
     await writeFile(cfg, rendered.config);
-    const p = new ManagedProcess({ name: t, netns, cpus: this.opts.proxyCpus, argv: ["haproxy", "-db", "-f", cfg] });
+    const p = new ManagedProcess({ name: t, netns, cpus: isScaling(t) ? null : this.opts.proxyCpus, argv: ["haproxy", "-db", "-f", cfg] });
     this.#proxies.set(t, p);
-    await waitUntil(p, () => listening(netns, t === "haproxy" ? "0.0.0.0" : "127.0.0.1", PORTS[t]), 30_000);
+    await waitUntil(p, () => listening(netns, t === "haproxy-lo" ? "127.0.0.1" : "0.0.0.0", PORTS[t]), 30_000);
   }
 
   /** Points the interception at `t` (or removes it for direct) and says where to send load. */
   async activate(t: TargetName): Promise<TargetAddress> {
     if (!isLoopback(t) && this.#active !== t) {
       if (t === "direct") await uninstallRules(this.interceptSpec(PORTS.l7proxy), { netns: this.topo.nodeNetns });
-      else await installRules(this.interceptSpec(PORTS[t as "l7proxy" | "haproxy" | "l7proxy-notel" | "l7proxy-info"]), { netns: this.topo.nodeNetns });
+      else await installRules(this.interceptSpec(PORTS[t as "l7proxy" | "haproxy" | "l7proxy-notel" | "l7proxy-info" | "l7proxy-workers" | "haproxy-threads"]), { netns: this.topo.nodeNetns });
       this.#active = t;
     }
     const proc = this.#proxies.get(t);

@@ -18,9 +18,11 @@ export interface ProcessSpec {
   /**
    * Send stderr to this file instead of a pipe to the benchmark: a process that logs a lot
    * (l7proxy at --log-level info) would otherwise be measured together with the benchmark's
-   * own reading of the pipe, on an unpinned CPU.
+   * own reading of the pipe, on an unpinned CPU. Stdout goes there too (--trace-gc writes it).
    */
   stderrFile?: string;
+  /** Working directory (where --cpu-prof and --heap-prof write their files). */
+  cwd?: string;
 }
 
 export class ManagedProcess {
@@ -36,7 +38,7 @@ export class ManagedProcess {
       ...spec.argv,
     ];
     const stderrFd = spec.stderrFile === undefined ? null : openSync(spec.stderrFile, "w");
-    this.child = spawn(argv[0] as string, argv.slice(1), { stdio: ["ignore", "pipe", stderrFd ?? "pipe"] });
+    this.child = spawn(argv[0] as string, argv.slice(1), { stdio: ["ignore", stderrFd ?? "pipe", stderrFd ?? "pipe"], ...(spec.cwd !== undefined ? { cwd: spec.cwd } : {}) });
     if (stderrFd !== null) closeSync(stderrFd);
     const keep = (d: string): void => {
       this.log = (this.log + d).slice(-LOG_TAIL);

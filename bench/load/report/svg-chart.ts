@@ -17,6 +17,8 @@ export const TARGET_COLORS: Record<TargetName, string> = {
   "l7proxy-info": "#9467bd",
   "l7proxy-lo-notel": "#98df8a",
   "l7proxy-lo-info": "#c5b0d5",
+  "l7proxy-workers": "#17becf",
+  "haproxy-threads": "#ff7f0e",
 };
 
 export interface Series {

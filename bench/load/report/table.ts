@@ -6,7 +6,7 @@
 import type { TargetName } from "../env/bench-env.js";
 import type { CellResult, TargetSummary } from "../results.js";
 
-export const COLUMNS = ["measurement", "target", "rps", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "errors", "denied", "×direct", "×haproxy", "+p99 ms", "vCPU", "vCPU/1k rps", "RSS MB"] as const;
+export const COLUMNS = ["measurement", "target", "rps", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "errors", "denied", "×direct", "×haproxy", "+p99 ms", "vCPU", "vCPU/1k rps", "RSS MB", "acceptq drops", "SYN rtx", "gen lag p99 ms"] as const;
 
 function num(x: number | null | undefined, digits: number): string {
   if (x === null || x === undefined || !Number.isFinite(x)) return "-";
@@ -45,6 +45,10 @@ export function tableRows(results: readonly CellResult[]): string[][] {
         num(s.vcpu, 2),
         num(s.vcpuPer1kRps, 3),
         num(s.peakRssMb, 1),
+        num(s.listenDrops, 0),
+        num(s.synRetrans, 0),
+        // The open-loop generator's own lateness: a latency figure is only as good as this.
+        s.sendLagP99 === null ? "-" : ms(s.sendLagP99),
       ]);
     }
   }

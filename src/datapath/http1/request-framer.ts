@@ -13,6 +13,7 @@
 //          keep-alive): RFC 9112 §9.6 forbids acting on anything sent after it
 //   ERROR  `error` says why; nothing after this point may be forwarded
 
+import { defaultRunConfig } from "../../config/run-config.js";
 import { BODY, BodyFraming, END, ERROR, HEAD, NEED_MORE, ST_CHUNKED, ST_END, ST_ERROR, ST_LENGTH, ST_OWN, ST_START } from "./body-framing.js";
 import { HeadScanner, type HeadLimits } from "./head-scanner.js";
 import { RequestHead, parseRequestHead } from "./request-head.js";
@@ -30,10 +31,13 @@ export interface RequestLimits extends HeadLimits {
   maxHeaders: number;
 }
 
+const d = defaultRunConfig();
+
+/** The run configuration's limits (src/config/run-config.ts owns every default). */
 export const DEFAULT_REQUEST_LIMITS: Readonly<RequestLimits> = Object.freeze({
-  maxStartLineBytes: 8 * 1024,
-  maxHeadBytes: 64 * 1024,
-  maxHeaders: 100,
+  maxStartLineBytes: d.maxRequestLineBytes,
+  maxHeadBytes: d.maxHeaderBytes,
+  maxHeaders: d.maxHeaders,
 });
 
 export class RequestFramer extends BodyFraming {

@@ -19,6 +19,7 @@ export function run(target: TargetName, round: number, rps: number, p99: number,
     wallSeconds: 1,
     peakRssBytes: null,
     cpuPressure: null,
+    tcp: null,
     ...extra,
   };
 }
@@ -34,6 +35,7 @@ export const throughputCell: Cell = {
   rate: null,
   loopback: false,
   telemetry: false,
+  scaling: false,
   targets: ["direct", "l7proxy", "haproxy"],
 };
 

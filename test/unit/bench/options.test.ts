@@ -25,7 +25,8 @@ describe("parseOptions", () => {
   test("bad values are refused with the option's name", () => {
     expect(() => parseOptions(["--body-sizes", "100"], "/out")).toThrow(/--body-sizes/);
     expect(() => parseOptions(["--targets", "nginx"], "/out")).toThrow(/--targets: 'nginx'/);
-    expect(() => parseOptions(["--rules", "0"], "/out")).toThrow(/--rules/);
+    expect(() => parseOptions(["--rules", "-1"], "/out")).toThrow(/--rules/);
+    expect(() => parseOptions(["--rules", "1.5"], "/out")).toThrow(/--rules/);
     expect(() => parseOptions(["--duration", "abc"], "/out")).toThrow(/--duration/);
     expect(() => parseOptions(["--frobnicate"], "/out")).toThrow();
   });

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { parseOptions } from "../../../bench/load/options.js";
 import { planCells, plannedTargets, roundOrder, roundsOf } from "../../../bench/load/plan.js";
-import { TARGETS, l7proxyTelemetryArgs, telemetryVariant } from "../../../bench/load/env/bench-env.js";
+import { TARGETS, isScaling, l7proxyTelemetryArgs, telemetryVariant } from "../../../bench/load/env/bench-env.js";
 
 describe("planCells", () => {
   test("the default configuration shared by several scenarios is measured once", () => {
@@ -16,6 +16,13 @@ describe("planCells", () => {
     const counts = cells.map((c) => c.ruleCount);
     expect(counts).toEqual([...counts].sort((a, b) => a - b));
     expect(new Set(counts)).toEqual(new Set([1, 10_000]));
+  });
+
+  test("the scaling cell adds l7proxy --workers N and HAProxy nbthread N; no other cell has them", () => {
+    const cells = planCells(parseOptions(["--scenarios", "throughput,scaling"], "/out"));
+    expect(cells.map((c) => c.key)).toEqual(["throughput c=64 body=0 rules=1", "throughput c=64 body=0 rules=1 scaling"]);
+    expect(cells[0]?.targets).toEqual(["direct", "l7proxy", "haproxy"]);
+    expect(cells[1]?.targets).toEqual(["direct", "l7proxy", "haproxy", "l7proxy-workers", "haproxy-threads"]);
   });
 
   test("loopback cells get the loopback targets, the others the namespace targets", () => {
@@ -42,7 +49,7 @@ describe("planCells", () => {
       ["throughput c=64 body=0 rules=1 loopback telemetry on/off", ["l7proxy-lo", "l7proxy-lo-notel", "l7proxy-lo-info"]],
     ]);
     for (const c of cells.filter((x) => !x.telemetry)) expect(c.targets.every((t) => telemetryVariant(t) === null)).toBe(true);
-    expect(plannedTargets(cells, parseOptions([], "/out"))).toEqual([...TARGETS]);
+    expect(plannedTargets(cells, parseOptions([], "/out"))).toEqual(TARGETS.filter((t) => !isScaling(t)));
   });
 
   test("without the telemetry scenario its variants are not started", () => {

@@ -23,6 +23,14 @@ describe("benchmark policy", () => {
     expect(snapshot.decideFlow({ ...q, srcIp: "10.77.0.9" }).allowed).toBe(false);
   });
 
+  test("rule count 0: the client is allowed on the port with no L7 rules (a byte relay)", () => {
+    const r = parsePolicyText(policyYaml(0), "bench.yaml");
+    expect(r.diagnostics).toEqual([]);
+    const { snapshot } = compilePolicies(r.policies, parseEndpointsText(endpointsYaml("10.77.0.2", "10.77.0.3"), "e.yaml"));
+    const flow = snapshot.decideFlow({ srcIp: "10.77.0.2", dstIp: "10.77.0.3", dstPort: 80, protocol: "TCP" });
+    expect(flow).toMatchObject({ allowed: true, l7: null });
+  });
+
   test("rejects a rule count below one", () => {
     expect(() => httpRules(0)).toThrow(/positive integer/);
   });

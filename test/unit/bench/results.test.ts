@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
 import type { TargetName } from "../../../bench/load/env/bench-env.js";
 import type { Cell } from "../../../bench/load/plan.js";
-import { cellResult, summarizeRuns, telemetryCost, telemetryCostLines, telemetryVerdict } from "../../../bench/load/results.js";
+import { cellResult, scalingLines, summarizeRuns, telemetryCost, telemetryCostLines, telemetryVerdict } from "../../../bench/load/results.js";
 import { run, throughputCell } from "./fixtures.js";
 
 describe("summarizeRuns", () => {
@@ -95,5 +95,20 @@ describe("telemetryCostLines", () => {
   test("no line for other cells or without the --no-telemetry reference", () => {
     expect(telemetryCostLines([cellResult(throughputCell, [run("l7proxy", 0, 1, 1)])])).toEqual([]);
     expect(telemetryCostLines([cellResult(cell, [run("l7proxy-lo", 0, 1, 1)])])).toEqual([]);
+  });
+});
+
+describe("scalingLines", () => {
+  test("rps with N over rps with 1, and CPU per request, for each proxy", () => {
+    const cell: Cell = { ...throughputCell, key: "throughput c=64 body=0 rules=1 scaling", scaling: true, targets: ["l7proxy", "haproxy", "l7proxy-workers", "haproxy-threads"] };
+    const cost = (rps: number, vcpu: number) => ({ cpuSeconds: vcpu, wallSeconds: 1, requests: rps });
+    const lines = scalingLines(
+      [cellResult(cell, [run("l7proxy", 0, 20_000, 1, cost(20_000, 1)), run("l7proxy-workers", 0, 30_000, 1, cost(30_000, 1.8)), run("haproxy", 0, 40_000, 1, cost(40_000, 1)), run("haproxy-threads", 0, 60_000, 1, cost(60_000, 1.5))])],
+      2,
+    );
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain("l7proxy --workers 2: 1.50x the rps of 1 (30000 against 20000; CPU per request 60.0 µs against 50.0 µs)");
+    expect(lines[0]).toContain("HAProxy nbthread 2: 1.50x the rps of 1");
+    expect(scalingLines([cellResult(throughputCell, [run("l7proxy", 0, 1, 1)])], 2)).toEqual([]);
   });
 });

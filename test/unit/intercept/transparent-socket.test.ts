@@ -1,6 +1,7 @@
 // The native addon's sockets, used in-process: IP_TRANSPARENT, SO_MARK, SO_REUSEPORT and the
 // net.Server / net.Socket adoption. Needs CAP_NET_ADMIN (root); no kernel rules are changed.
 
+import { spawnSync } from "node:child_process";
 import { once } from "node:events";
 import net from "node:net";
 import { afterEach, describe, expect, test } from "vitest";
@@ -87,6 +88,13 @@ describe.runIf(canRun)("listenTransparent", () => {
     expect((error as L7ProxyError).code).toBe("L7P_ERR_TRANSPARENT_SOCKET");
     expect((error as Error).message).toContain("EADDRINUSE");
     expect((error as Error).message).toContain(`127.0.0.1:${port}`);
+  });
+
+  test("the accept queue is as long as asked (ss shows a listener's backlog as Send-Q)", async () => {
+    const server = track(await listenTransparent({ host: "127.0.0.1", port: 0, backlog: 333 }));
+    const ss = spawnSync("ss", ["-Hltn", `sport = :${portOf(server)}`], { encoding: "utf8" });
+    // State Recv-Q Send-Q Local:Port Peer:Port
+    expect(ss.stdout.trim().split(/\s+/)[2]).toBe("333");
   });
 
   test("refuses a host name: addresses only", async () => {

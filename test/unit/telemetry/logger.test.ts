@@ -1,6 +1,7 @@
 // The proxy's loggers write to a real file descriptor here (a temporary file standing in
 // for stderr): flow records are gathered into batches, every other line goes out at once and
-// takes the gathered records with it, in order.
+// takes the gathered records with it, in order. Writes are asynchronous (never blocking the
+// event loop): drain() waits for them.
 
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -37,11 +38,11 @@ function loggersOnFile(level = "info") {
 const T = "2026-11-22T10:00:00.000Z";
 
 describe("createProxyLoggers", () => {
-  test("a flow record's line is the line pino writes for it", () => {
-    const { flowLog, flush, lines } = loggersOnFile();
+  test("a flow record's line is the line pino writes for it", async () => {
+    const { flowLog, drain, lines } = loggersOnFile();
     const record = { time: T, verdict: "FORWARDED", http: { url: '/a"b\\c\u2028', code: 200, upstream: null, headers: [{ name: "x", value: "é" }] } };
     flowLog.write(JSON.stringify(record), T);
-    flush();
+    await drain();
     const chunks: string[] = [];
     const reference = pino(
       { level: "info", base: { pid: process.pid }, timestamp: () => `,"time":"${T}"` },
@@ -52,30 +53,39 @@ describe("createProxyLoggers", () => {
     expect(Object.keys(lines()[0] as object)).toEqual(Object.keys(JSON.parse(chunks[0] as string) as object));
   });
 
-  test("flow records are gathered until flush, then written whole and in order", () => {
-    const { flowLog, flush, lines } = loggersOnFile();
+  test("flow records are gathered until flushed, then written whole and in order", async () => {
+    const { flowLog, drain, flush, lines } = loggersOnFile();
     for (let i = 0; i < 3; i++) flowLog.write(JSON.stringify({ n: i }), T);
+    await new Promise((r) => setImmediate(r));
     expect(lines()).toEqual([]);
+    await drain();
+    expect(lines()).toHaveLength(3);
+    flowLog.write(JSON.stringify({ n: 3 }), T);
+    // At exit: synchronously.
     flush();
+    expect(lines()).toHaveLength(4);
     expect(lines().map((l) => [l.kind, (l.flow as { n: number }).n])).toEqual([
       ["flow", 0],
       ["flow", 1],
       ["flow", 2],
+      ["flow", 3],
     ]);
   });
 
-  test("any other line is written at once, after the flow records gathered before it", () => {
-    const { logger, flowLog, lines } = loggersOnFile();
+  test("any other line is written at once, after the flow records gathered before it", async () => {
+    const { logger, flowLog, lines, idle } = loggersOnFile();
     flowLog.write(JSON.stringify({ n: 1 }), T);
     logger.warn({ code: "X" }, "something happened");
+    await idle();
     expect(lines().map((l) => l.msg)).toEqual(["flow", "something happened"]);
     expect(lines()[1]).toMatchObject({ level: 40, code: "X" });
   });
 
-  test("a full batch is written without waiting for a flush", () => {
-    const { flowLog, lines } = loggersOnFile();
+  test("a full batch is written without waiting for a flush", async () => {
+    const { flowLog, lines, idle } = loggersOnFile();
     const path = "/".padEnd(200, "x");
     for (let i = 0; i < 40; i++) flowLog.write(JSON.stringify({ n: i, path }), T);
+    await idle();
     const written = lines();
     // 40 lines of ~270 bytes: at least two 4 KiB batches are out, the rest still gathered.
     expect(written.length).toBeGreaterThanOrEqual(20);
@@ -91,13 +101,13 @@ describe("createProxyLoggers", () => {
     expect(lines()).toHaveLength(1);
   });
 
-  test("the level applies to both loggers", () => {
-    const { logger, flowLog, flush, lines } = loggersOnFile("warn");
+  test("the level applies to both loggers", async () => {
+    const { logger, flowLog, drain, lines } = loggersOnFile("warn");
     expect(flowLog.enabled).toBe(false);
     expect(loggersOnFile("info").flowLog.enabled).toBe(true);
     logger.info("hidden");
     logger.error("shown");
-    flush();
+    await drain();
     expect(lines().map((l) => l.msg)).toEqual(["shown"]);
   });
 });

@@ -10,8 +10,8 @@ import { run, throughputCell } from "../fixtures.js";
 
 const latencyCell = (rate: number): Cell => ({ ...throughputCell, key: `latency@${rate}rps c=64 body=0 rules=1`, kind: "latency", rate });
 const results = [
-  cellResult(throughputCell, [run("direct", 0, 40_000, 1), run("l7proxy", 0, 20_000, 3, { cpuSeconds: 1, wallSeconds: 1 }), run("haproxy", 0, 10_000, 2)]),
-  cellResult(latencyCell(1000), [run("direct", 0, 1000, 0.2), run("l7proxy", 0, 1000, 0.5), run("haproxy", 0, 1000, 0.4)]),
+  cellResult(throughputCell, [run("direct", 0, 40_000, 1), run("l7proxy", 0, 20_000, 3, { cpuSeconds: 1, wallSeconds: 1, tcp: { ListenOverflows: 2, ListenDrops: 3, TCPSynRetrans: 4, TCPTimeouts: 0, TCPReqQFullDrop: 0, TCPBacklogDrop: 0 } }), run("haproxy", 0, 10_000, 2)]),
+  cellResult(latencyCell(1000), [run("direct", 0, 1000, 0.2), run("l7proxy", 0, 1000, 0.5, { sendLagP99: 0.25 }), run("haproxy", 0, 1000, 0.4)]),
   cellResult(latencyCell(3000), [run("direct", 0, 3000, 0.3), run("l7proxy", 0, 3000, 0.9), run("haproxy", 0, 3000, 0.6)]),
 ];
 
@@ -19,7 +19,12 @@ describe("tables", () => {
   test("the text table has one row per target with ratios and cost", () => {
     const t = textTable(results);
     const row = t.split("\n").find((l) => /^\s*l7proxy\s+20000/.test(l)) ?? "";
-    expect(row.trim().split(/\s+/)).toEqual(["l7proxy", "20000", "0.750", "1.500", "3.000", "6.000", "9.000", "0", "0", "0.50", "2.00", "2.000", "1.00", "0.050", "-"]);
+    expect(row.trim().split(/\s+/)).toEqual(["l7proxy", "20000", "0.750", "1.500", "3.000", "6.000", "9.000", "0", "0", "0.50", "2.00", "2.000", "1.00", "0.050", "-", "5", "4", "-"]);
+  });
+
+  test("latency rows show the generator's own send lag next to the figures", () => {
+    const row = textTable(results).split("\n").find((l) => /^\s*l7proxy\s+1000\s/.test(l)) ?? "";
+    expect(row.trim().split(/\s+/).at(-1)).toBe("0.250");
   });
 
   test("the markdown table has a header, an alignment row and a row per target", () => {
