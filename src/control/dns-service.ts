@@ -31,6 +31,7 @@ export function startDnsService(config: RunConfig, holder: SnapshotHolder, learn
     reporter: observerReporter(observer),
     rejectCode: config.dnsRejectResponseCode,
     fixedUpstream: fixed,
+    audit: config.policyAuditMode,
   });
   const listeners: TransparentUdpListener[] = [];
   const onError = (err: Error): void => logger.debug({ err }, "DNS UDP socket error");

@@ -236,6 +236,19 @@ describe.runIf(canRun)("DNS proxy and toFQDNs", () => {
     await cluster.startProxy();
   });
 
+  test("policy audit mode: a denied name is answered by the resolver and recorded as AUDIT", async () => {
+    await cluster.stopProxy();
+    await cluster.startProxy(["--policy-audit-mode"]);
+    try {
+      expect(await dig("app", "evil.test")).toMatchObject({ status: "NOERROR", answers: [WORLD.evil] });
+      const flows = (await cluster.admin("/flows?protocol=dns&verdict=AUDIT")).body;
+      expect(flows).toContain('"query":"evil.test."');
+    } finally {
+      await cluster.stopProxy();
+      await cluster.startProxy();
+    }
+  });
+
   test("toFQDNs on UDP: a datagram sent right after the answer passes (the answer waits for the nftables sets)", async () => {
     const udp = await UdpEchoServer.start(ns("w-udp"), [5353]);
     try {
@@ -268,5 +281,17 @@ describe.runIf(canRun)("DNS proxy and toFQDNs", () => {
     expect(await httpGet("app", `http://${WORLD.evil}/`)).toBe(0);
     // A pod the policy does not select is not enforced at all.
     expect(await httpGet("other", `http://${WORLD.evil}/`)).toBe(200);
+  });
+
+  test("a resolver that does not answer in time gets the client a SERVFAIL", async () => {
+    dnsmasq?.kill("SIGSTOP");
+    try {
+      // --dns-upstream-timeout-ms 1500, well within dig's 3 s.
+      expect((await dig("app", "api.example.com")).status).toBe("SERVFAIL");
+      expect((await dig("app", "api.example.com", ["+tcp"])).status).toBe("SERVFAIL");
+    } finally {
+      dnsmasq?.kill("SIGCONT");
+    }
+    expect((await dig("app", "api.example.com")).status).toBe("NOERROR");
   });
 });

@@ -16,8 +16,8 @@ export interface DnsReporter {
   malformed(transport: "udp" | "tcp", reason: string): void;
   upstreamTimeout(transport: "udp" | "tcp"): void;
   sendError(transport: "udp" | "tcp", reason: string): void;
-  /** A DNS datagram whose flow L3/L4 policy denies (dropped). */
-  l4Denied(flow: FlowVerdict, q: FlowQuery): void;
+  /** A DNS datagram whose flow L3/L4 policy denies (dropped, or forwarded when audited). */
+  l4Denied(flow: FlowVerdict, q: FlowQuery, audited: boolean): void;
 }
 
 export interface FqdnLearning {
@@ -44,6 +44,6 @@ export function observerReporter(observer: DatapathObserver): DnsReporter {
     malformed: () => observer.parseError("L7P_ERR_DNS_MALFORMED"),
     upstreamTimeout: (transport) => observer.connectionError("L7P_ERR_TIMEOUT", `the resolver did not answer a DNS query over ${transport} in time (SERVFAIL sent)`),
     sendError: (transport, reason) => observer.connectionError("L7P_ERR_DNS_REPLY", `a DNS answer over ${transport} could not be sent: ${reason}`),
-    l4Denied: (flow, q) => observer.l4Verdict(flow, q, false),
+    l4Denied: (flow, q, audited) => observer.l4Verdict(flow, q, audited),
   };
 }

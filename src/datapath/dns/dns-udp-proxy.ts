@@ -24,14 +24,54 @@ export interface DnsUdpProxyOptions {
   rejectCode: RejectCode;
   /** Plain mode (--upstream): every query goes to this resolver, decided as if the pod had asked it. */
   fixedUpstream: UdpAddress | null;
+  /** Policy audit mode: what policy denies is forwarded and recorded as AUDIT. */
+  audit: boolean;
 }
 
 function stripMapped(ip: string): string {
   return ip.startsWith("::ffff:") ? ip.slice(7) : ip;
 }
 
+/** Most (pod, resolver, port) flows and names per flow whose verdicts are kept. */
+const MAX_FLOWS = 4096;
+const MAX_NAMES_PER_FLOW = 1024;
+
+interface CachedFlow {
+  snapshot: PolicySnapshot;
+  flow: FlowVerdict;
+  /** Verdicts by query name: a pod asks the same few names over and over. */
+  names: Map<string, L7Verdict>;
+}
+
 export class DnsUdpProxy {
+  /**
+   * Verdicts per (pod, resolver, port) and per name, for the snapshot they were made on: a
+   * new snapshot decides everything again. (The client's port is never part of a decision.)
+   */
+  readonly #flows = new Map<string, CachedFlow>();
+
   constructor(private readonly o: DnsUdpProxyOptions) {}
+
+  #flowFor(snapshot: PolicySnapshot, q: FlowQuery): CachedFlow {
+    const key = `${q.srcIp}|${q.dstIp}|${q.dstPort}`;
+    let c = this.#flows.get(key);
+    if (c === undefined || c.snapshot !== snapshot) {
+      if (this.#flows.size >= MAX_FLOWS) this.#flows.clear();
+      c = { snapshot, flow: snapshot.decideFlow(q), names: new Map() };
+      this.#flows.set(key, c);
+    }
+    return c;
+  }
+
+  #verdictFor(c: CachedFlow, q: FlowQuery, qname: string): L7Verdict {
+    let v = c.names.get(qname);
+    if (v === undefined) {
+      if (c.names.size >= MAX_NAMES_PER_FLOW) c.names.clear();
+      v = c.snapshot.decideDns(c.flow, q, { qname });
+      c.names.set(qname, v);
+    }
+    return v;
+  }
 
   onDatagram(d: Datagram): void {
     const started = performance.now();
@@ -43,15 +83,16 @@ export class DnsUdpProxy {
     // instance answers meanwhile through SO_REUSEPORT).
     if (snapshot === null) return;
     const q: FlowQuery = { srcIp: stripMapped(d.from.ip), srcPort: d.from.port, dstIp: stripMapped(resolver.ip), dstPort: resolver.port, protocol: "UDP" };
-    let flow: FlowVerdict;
+    let cached: CachedFlow;
     try {
-      flow = snapshot.decideFlow(q);
+      cached = this.#flowFor(snapshot, q);
     } catch {
       return;
     }
+    const flow = cached.flow;
     if (!flow.allowed) {
-      this.o.reporter.l4Denied(flow, q);
-      return;
+      this.o.reporter.l4Denied(flow, q, this.o.audit);
+      if (!this.o.audit) return;
     }
     const read = readQuery(d.data);
     if (read.kind === "drop") {
@@ -64,7 +105,8 @@ export class DnsUdpProxy {
       return;
     }
     const query = read.query;
-    const verdict = snapshot.decideDns(flow, q, { qname: query.qname });
+    let verdict = this.#verdictFor(cached, q, query.qname);
+    if (!verdict.allowed && this.o.audit) verdict = { ...verdict, allowed: true, audit: true };
     if (!verdict.allowed) {
       this.#send(refusedReply(query, this.o.rejectCode), d);
       this.#report(flow, q, verdict, query, this.o.rejectCode === "name-error" ? "NXDOMAIN" : "REFUSED", [], null, started, undefined);

@@ -72,7 +72,9 @@ export class UdpForwarder {
   #socket(family: 4 | 6): dgram.Socket {
     let s = this.#sockets.get(family);
     if (s !== undefined) return s;
-    s = dgram.createSocket({ type: family === 6 ? "udp6" : "udp4" });
+    // Every forwarded query's answer comes back here: a larger buffer rides out a short stall
+    // of the event loop (the kernel caps it at net.core.rmem_max).
+    s = dgram.createSocket({ type: family === 6 ? "udp6" : "udp4", recvBufferSize: 4 << 20 });
     s.on("message", (msg, rinfo) => this.#answer(msg, rinfo));
     // ICMP errors (port unreachable) surface as socket errors; the query then times out.
     s.on("error", () => {});

@@ -211,6 +211,9 @@ static napi_value udp_listen(napi_env env, napi_callback_info info) {
   if (set_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0) return udp_fail(env, fd, "setsockopt", "SO_REUSEADDR");
   // A restarting proxy binds its socket while the old one still answers.
   if (reuse_port && set_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1) < 0) return udp_fail(env, fd, "setsockopt", "SO_REUSEPORT");
+  // Every pod's queries land on this one socket: a short stall of the event loop (GC) must
+  // not overflow the default ~200 KiB buffer. FORCE (CAP_NET_ADMIN) passes net.core.rmem_max.
+  if (set_opt(fd, SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20) < 0) set_opt(fd, SOL_SOCKET, SO_RCVBUF, 4 << 20);
   if (bind(fd, (struct sockaddr*)&ss, len) < 0) return udp_fail(env, fd, "bind", host);
 
   udp_listener_t* l = calloc(1, sizeof *l);
