@@ -49,6 +49,7 @@ export async function main(argv: string[]): Promise<number> {
     const source = new FileSource({
       policies: config.policies,
       endpoints: config.endpoints,
+      nodeName: config.nodeName,
       holder,
       logger: createLogger(config.logLevel === "info" ? "warn" : config.logLevel),
     });

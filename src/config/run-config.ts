@@ -28,6 +28,10 @@ export interface RunConfig {
   readonly nftTable: string;
   readonly mark: number;
   readonly routeTable: number;
+  /** Upstream connections carry the client's own address as source (transparent sockets). */
+  readonly preserveSource: boolean;
+  /** SO_MARK of the proxy's upstream sockets, which the interception rules never redirect. */
+  readonly upstreamMark: number;
   /** Worker processes; `auto` is resolved here, from the CPU affinity and cgroup quota. */
   readonly workers: number;
   /** Accept-queue length asked of listen(2); the kernel caps it at net.core.somaxconn. */
@@ -99,6 +103,18 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   "nft-table": { kind: "string", key: "nftTable", default: "l7proxy", help: "name of l7proxy's own nftables table (inet family)" },
   mark: { kind: "number", key: "mark", default: 0x7e57, help: "firewall mark given to intercepted packets" },
   "route-table": { kind: "number", key: "routeTable", default: 157, help: "routing table holding the local route for marked packets" },
+  "preserve-source": {
+    kind: "boolean",
+    key: "preserveSource",
+    default: true,
+    help: "connect to the original destination from the client's own address (a transparent socket), so the upstream, and the proxy on its node, see the real caller; --no-preserve-source connects from the node's address (plain --upstream mode always does)",
+  },
+  "upstream-mark": {
+    kind: "number",
+    key: "upstreamMark",
+    default: 0x80,
+    help: "firewall mark (SO_MARK) of the proxy's upstream connections; the interception rules never redirect packets carrying it. Must share no bit with --mark",
+  },
   workers: {
     kind: "count",
     key: "workers",
@@ -283,6 +299,13 @@ export function parseRunConfig(argv: string[], env: NodeJS.ProcessEnv = process.
   if (out.rulesBackend !== "nft" && out.rulesBackend !== "iptables") usageError("--rules-backend: must be nft or iptables");
   if (out.workers === "auto") out.workers = cpus();
   if ((out.workers as number) < 1) usageError("--workers: must be at least 1 (or auto)");
+  const mark = out.mark as number;
+  const upstreamMark = out.upstreamMark as number;
+  if (!Number.isInteger(mark) || mark < 1 || mark > 0xffffffff) usageError("--mark: must be a non-zero 32-bit integer");
+  if (!Number.isInteger(upstreamMark) || upstreamMark < 1 || upstreamMark > 0xffffffff) usageError("--upstream-mark: must be a non-zero 32-bit integer");
+  // The rules test `mark & upstreamMark == upstreamMark`: a shared bit could make an
+  // intercepted packet look like the proxy's own, or route the proxy's packets locally.
+  if ((mark & upstreamMark) !== 0) usageError(`--upstream-mark 0x${upstreamMark.toString(16)} shares bits with --mark 0x${mark.toString(16)}`);
   if ((out.listenBacklog as number) < 1) usageError("--listen-backlog: must be at least 1");
   if ((out.http2MaxConcurrentStreams as number) < 1) usageError("--http2-max-concurrent-streams: must be at least 1");
   for (const [flag, key] of [["http2-stream-window-bytes", "http2StreamWindowBytes"], ["http2-connection-window-bytes", "http2ConnectionWindowBytes"]] as const) {

@@ -18,6 +18,8 @@ export interface FileSourceOptions {
   /** Called after every load attempt, for metrics. */
   onLoad?: (ok: boolean, revision: number, error?: string) => void;
   pollMs?: number;
+  /** This node: endpoints on other nodes are identities only (see CompileOptions.nodeName). */
+  nodeName?: string | null;
 }
 
 export interface LoadOutcome {
@@ -66,7 +68,10 @@ export class FileSource {
       return { ok: false, errors };
     }
     this.#revision += 1;
-    const { snapshot, warnings } = compilePolicies(result.policies, inventory, { revision: this.#revision });
+    const { snapshot, warnings } = compilePolicies(result.policies, inventory, {
+      revision: this.#revision,
+      ...(this.opts.nodeName != null ? { nodeName: this.opts.nodeName } : {}),
+    });
     for (const w of warnings) logger.warn(w);
     holder.swap(
       snapshot,

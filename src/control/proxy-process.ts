@@ -56,6 +56,7 @@ export function interceptSpecFor(config: RunConfig, snapshot: PolicySnapshot | n
     proxyPort: config.proxyPort,
     mark: config.mark,
     routeTable: config.routeTable,
+    excludeMark: config.upstreamMark,
     ingressIps: ips.ingress,
     egressIps: ips.egress,
     // UDP/SCTP are enforced by the kernel itself; without a snapshot nothing is allowed.
@@ -109,7 +110,7 @@ export async function startPolicySource(
     if (holder.current === null) await new Promise((resolve) => holder.once("swap", resolve));
     return { stop: () => k8s.stop() };
   }
-  const files = new FileSource({ policies: config.policies, endpoints: config.endpoints, holder, logger, onLoad });
+  const files = new FileSource({ policies: config.policies, endpoints: config.endpoints, nodeName: config.nodeName, holder, logger, onLoad });
   const first = await files.load();
   if (!first.ok) {
     logger.fatal("no valid policy to enforce; fix the errors above (the interception rules, if installed, keep failing closed)");

@@ -74,7 +74,13 @@ export function handleConnection(client: Socket, ctx: ConnectionContext): Connec
   }
   const audit = config.policyAuditMode;
   observer.l4Verdict(flow, q, audit);
-  const upstreamOpts = { timeoutMs: config.upstreamConnectTimeoutMs, observer };
+  const upstreamOpts = {
+    timeoutMs: config.upstreamConnectTimeoutMs,
+    observer,
+    // Plain mode (--upstream) dials a fixed server from the node: there is no original
+    // destination whose proxy would need to see the client.
+    preserveSource: config.preserveSource && fixed === null ? { mark: config.upstreamMark } : null,
+  };
   if (!flow.allowed && !audit) {
     // The handshake completed with the proxy, never with the destination; a reset tells
     // the client at once instead of leaving it to time out.

@@ -15,6 +15,8 @@ const server = createServer((req, res) => {
   req.on("data", (d: Buffer) => (bytes += d.length));
   req.on("end", () => {
     res.setHeader("x-served-by", name);
+    // Who the server saw calling: the client pod's own address when the proxy preserves it.
+    res.setHeader("x-client-address", req.socket.remoteAddress?.replace(/^::ffff:/, "") ?? "");
     res.setHeader("content-type", "text/plain");
     res.end(`${name} ${req.method} ${req.url} ${bytes}\n`);
   });

@@ -1,6 +1,7 @@
-// The Star Wars demo as a small cluster in network namespaces: deathstar (two replicas
-// behind a Service VIP that the node DNATs, as kube-proxy would), tiefighter, xwing, and a
-// node namespace running `l7proxy run`. Used by `l7proxy demo` (which narrates) and by the
+// The Star Wars demo as a small cluster in network namespaces: two nodes, each running
+// `l7proxy run --node-name`; deathstar (two replicas, one per node, behind a Service VIP that
+// each node DNATs, as kube-proxy would), tiefighter and xwing on node-1. A ship's call that
+// the VIP sends to deathstar-2 crosses to node-2, whose proxy decides the deathstar's ingress. Used by `l7proxy demo` (which narrates) and by the
 // end-to-end tests (which assert).
 
 import { join } from "node:path";
@@ -16,7 +17,12 @@ export interface ShotResult {
   status: number;
   body: string;
   servedBy: string;
+  /** The address the deathstar saw the call come from (its x-client-address header). */
+  clientAddress: string;
 }
+
+/** The demo's nodes; proxy-config/starwars/endpoints.yaml places each pod on one. */
+export const STARWARS_NODES = ["node-1", "node-2"];
 
 export class StarWarsCluster extends NetnsCluster {
   constructor(tag: string) {
@@ -24,6 +30,7 @@ export class StarWarsCluster extends NetnsCluster {
       endpointsFile: join(STARWARS_DIR, "endpoints.yaml"),
       servers: ["deathstar-1", "deathstar-2"].map((pod) => ({ pod, script: "demo/deathstar-server.js", args: ["80", pod] })),
       services: [{ vip: SERVICE_VIP, port: 80, targetPort: 80, backends: ["10.200.0.11", "10.200.0.12"] }],
+      nodes: STARWARS_NODES,
     });
   }
 
@@ -39,6 +46,7 @@ export class StarWarsCluster extends NetnsCluster {
     const split = r.body.indexOf("\r\n\r\n");
     const head = split >= 0 ? r.body.slice(0, split) : "";
     const servedBy = /^x-served-by: (\S+)/im.exec(head)?.[1] ?? "";
-    return { curlExit: r.code, status: r.status, body: split >= 0 ? r.body.slice(split + 4) : r.body, servedBy };
+    const clientAddress = /^x-client-address: (\S+)/im.exec(head)?.[1] ?? "";
+    return { curlExit: r.code, status: r.status, body: split >= 0 ? r.body.slice(split + 4) : r.body, servedBy, clientAddress };
   }
 }

@@ -132,6 +132,8 @@ export interface UpstreamOptions {
    */
   localAddress?: string;
   transparent?: boolean;
+  /** As net.connect's onread: read into one reused buffer. */
+  onread?: net.OnReadOpts;
 }
 
 /**
@@ -167,7 +169,10 @@ export function connectUpstream(options: UpstreamOptions): net.Socket {
     error.cause = cause;
     throw error;
   }
-  const socket = new net.Socket({ fd, readable: true, writable: true });
+  // (net.Socket's constructor takes onread as net.connect does; @types/node lists it for connect only.)
+  const adopt: net.SocketConstructorOpts & { onread?: net.OnReadOpts } = { fd, readable: true, writable: true };
+  if (options.onread !== undefined) adopt.onread = options.onread;
+  const socket = new net.Socket(adopt);
   socket.connect({ host: options.host, port: options.port });
   return socket;
 }

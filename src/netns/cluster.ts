@@ -1,7 +1,10 @@
 // A small cluster for the demo, the end-to-end tests and the benchmark: the pods of an
 // endpoints file in network namespaces, servers started in some of them, a Service VIP DNAT
 // (kube-proxy stand-in), and `l7proxy run` in the node namespace watching a policy
-// directory that the caller fills.
+// directory that the caller fills. With `nodes`, every node namespace runs its own
+// `l7proxy run --node-name` (a DaemonSet), each pod sits on the node its endpoint's
+// `nodeName` says, and all proxies watch the same policy directory and endpoints file (as
+// they would watch the same Kubernetes API).
 
 import type { ChildProcess } from "node:child_process";
 import { copyFile, mkdtemp, readdir, rm, unlink, writeFile } from "node:fs/promises";
@@ -41,7 +44,19 @@ export interface ClusterOptions {
   policySource?: "files" | { kubernetes: { kubeconfig: string; nodeName: string } };
   adminPort?: number;
   /** Pods that are no endpoint of the inventory: "world" addresses (servers outside the cluster). */
-  extraPods?: { name: string; ip: string; ip6?: string }[];
+  extraPods?: { name: string; ip: string; ip6?: string; node?: string }[];
+  /**
+   * Node names, the first being the default for endpoints without nodeName. Each proxy runs
+   * with `--node-name`. Absent: one node, whose proxy enforces every endpoint.
+   */
+  nodes?: string[];
+}
+
+interface NodeRuntime {
+  name: string;
+  netns: string;
+  proxy: ChildProcess | null;
+  log: string;
 }
 
 export interface CurlResult extends CommandResult {
@@ -52,9 +67,8 @@ export interface CurlResult extends CommandResult {
 export class NetnsCluster {
   topo!: Topology;
   policyDir = "";
-  proxyLog = "";
   readonly adminPort: number;
-  #proxy: ChildProcess | null = null;
+  #nodes: NodeRuntime[] = [];
   #servers: ChildProcess[] = [];
 
   constructor(
@@ -64,39 +78,78 @@ export class NetnsCluster {
     this.adminPort = opts.adminPort ?? 9901;
   }
 
+  /** The first node's proxy. */
   get proxy(): ChildProcess | null {
-    return this.#proxy;
+    return this.#nodes[0]?.proxy ?? null;
+  }
+
+  /** What the first node's proxy logged since it was (re)started; proxyLogOf(node) for another. */
+  get proxyLog(): string {
+    return this.#nodes[0]?.log ?? "";
+  }
+
+  set proxyLog(text: string) {
+    if (this.#nodes[0] !== undefined) this.#nodes[0].log = text;
+  }
+
+  proxyLogOf(node?: string): string {
+    return this.#node(node).log;
+  }
+
+  /** Names of the nodes, the first one first. */
+  get nodeNames(): string[] {
+    return this.#nodes.map((n) => n.name);
   }
 
   /** Builds the cluster; `proxy: false` leaves starting the proxy to the caller (startProxy). */
   async start(opts: { proxy?: boolean } = {}): Promise<void> {
     const inventory = await loadEndpointsFile(this.opts.endpointsFile);
+    const nodeNames = this.opts.nodes ?? ["node"];
+    const placed = (nodeName: string | undefined, what: string): string | undefined => {
+      if (this.opts.nodes === undefined || nodeName === undefined) return undefined;
+      if (!nodeNames.includes(nodeName)) throw new Error(`${what}: nodeName "${nodeName}" is none of the cluster's nodes (${nodeNames.join(", ")})`);
+      return nodeName;
+    };
     // An endpoint's first address is its IPv4 one; an IPv6 address it lists too gives the pod both.
     const pods = [
       ...inventory.endpoints.map((e) => {
         const ip6 = e.ips.find((ip) => ip.includes(":"));
-        return { name: e.name, ip: e.ips[0]!, ...(ip6 !== undefined ? { ip6 } : {}) };
+        const node = placed(e.nodeName, `endpoint ${e.namespace}/${e.name}`);
+        return { name: e.name, ip: e.ips[0]!, ...(ip6 !== undefined ? { ip6 } : {}), ...(node !== undefined ? { node } : {}) };
       }),
       ...(this.opts.extraPods ?? []),
     ];
-    this.topo = await createTopology({ tag: this.tag, pods });
+    this.topo = await createTopology({ tag: this.tag, pods, nodes: nodeNames.map((name) => ({ name })) });
+    this.#nodes = this.topo.nodes.map((n) => ({ name: n.name, netns: n.netns, proxy: null, log: "" }));
     try {
       for (const s of this.opts.servers) {
         const child = spawnIn(this.topo.pod(s.pod).netns, process.execPath, [join(REPO_ROOT, "dist", s.script), ...s.args]);
         this.#servers.push(child);
         await waitForOutput(child, /listening/);
       }
-      for (const svc of this.opts.services ?? []) await this.#installService(svc);
+      // kube-proxy runs on every node.
+      for (const svc of this.opts.services ?? []) for (const n of this.#nodes) await this.#installService(svc, n.netns);
       this.policyDir = await mkdtemp(join(tmpdir(), `l7proxy-${this.tag}-`));
-      if (opts.proxy !== false) await this.startProxy();
+      if (opts.proxy !== false) for (const n of this.#nodes) await this.startProxy([], n.name);
     } catch (err) {
       await this.stop();
       throw err;
     }
   }
 
+  #node(name?: string): NodeRuntime {
+    const n = name === undefined ? this.#nodes[0] : this.#nodes.find((x) => x.name === name);
+    if (n === undefined) throw new Error(name === undefined ? "the cluster is not started" : `no node ${name} in cluster ${this.tag}`);
+    return n;
+  }
+
+  /** The network namespace of a node (default the first). */
+  nodeNetns(node?: string): string {
+    return this.#node(node).netns;
+  }
+
   // kube-proxy stand-in: the VIP is DNATed on the node to the backends in turn.
-  async #installService(svc: ServiceSpec): Promise<void> {
+  async #installService(svc: ServiceSpec, netns: string): Promise<void> {
     const map = svc.backends.map((ip, i) => `${i} : ${ip}`).join(", ");
     const table = `${this.tag}svc${svc.vip.replace(/\./g, "")}`;
     const script = `table ip ${table} {
@@ -106,31 +159,33 @@ export class NetnsCluster {
   }
 }
 `;
-    await runIn(this.topo.nodeNetns, "nft", ["-f", "-"], { input: script });
+    await runIn(netns, "nft", ["-f", "-"], { input: script });
   }
 
-  #spawnProxy(extraArgs: string[]): ChildProcess {
+  #spawnProxy(n: NodeRuntime, extraArgs: string[]): ChildProcess {
     const source = this.opts.policySource ?? "files";
+    const nodeArgs = this.opts.nodes !== undefined && source === "files" ? ["--node-name", n.name] : [];
     const sourceArgs =
       source === "files"
-        ? ["--policies", this.policyDir, "--endpoints", this.opts.endpointsFile]
+        ? ["--policies", this.policyDir, "--endpoints", this.opts.endpointsFile, ...nodeArgs]
         : ["--kubernetes", "--node-name", source.kubernetes.nodeName];
     const env = source === "files" ? process.env : { ...process.env, KUBECONFIG: source.kubernetes.kubeconfig };
     const child = spawnIn(
-      this.topo.nodeNetns,
+      n.netns,
       process.execPath,
       [CLI, "run", ...sourceArgs, "--admin", `127.0.0.1:${this.adminPort}`, "--log-level", "info", ...(this.opts.proxyArgs ?? []), ...extraArgs],
       { env },
     );
-    child.stderr?.setEncoding("utf8").on("data", (d: string) => (this.proxyLog += d));
-    child.stdout?.setEncoding("utf8").on("data", (d: string) => (this.proxyLog += d));
+    child.stderr?.setEncoding("utf8").on("data", (d: string) => (n.log += d));
+    child.stdout?.setEncoding("utf8").on("data", (d: string) => (n.log += d));
     return child;
   }
 
-  async startProxy(extraArgs: string[] = []): Promise<void> {
-    this.proxyLog = "";
-    this.#proxy = this.#spawnProxy(extraArgs);
-    await this.waitReady();
+  async startProxy(extraArgs: string[] = [], node?: string): Promise<void> {
+    const n = this.#node(node);
+    n.log = "";
+    n.proxy = this.#spawnProxy(n, extraArgs);
+    await this.waitReady(20_000, n.name);
   }
 
   /**
@@ -138,11 +193,12 @@ export class NetnsCluster {
    * running one (they share the ports with SO_REUSEPORT), wait until it is ready, then stop
    * the old one with SIGTERM so it drains. Resolves with the old process's exit code.
    */
-  async restartProxy(): Promise<number | null> {
-    const old = this.#proxy;
-    const next = this.#spawnProxy([]);
+  async restartProxy(node?: string): Promise<number | null> {
+    const n = this.#node(node);
+    const old = n.proxy;
+    const next = this.#spawnProxy(n, []);
     await waitForOutput(next, /"msg":"l7proxy ready"/, 20_000);
-    this.#proxy = next;
+    n.proxy = next;
     if (old === null || old.exitCode !== null) return old?.exitCode ?? null;
     const exited = new Promise<number | null>((r) => old.once("exit", (code) => r(code)));
     old.kill("SIGTERM");
@@ -150,8 +206,8 @@ export class NetnsCluster {
   }
 
   /** SIGTERM: the proxy drains and exits; its interception rules stay (fail closed). */
-  async stopProxy(): Promise<number | null> {
-    const p = this.#proxy;
+  async stopProxy(node?: string): Promise<number | null> {
+    const p = this.#node(node).proxy;
     if (p === null || p.exitCode !== null) return p?.exitCode ?? null;
     const exited = new Promise<number | null>((r) => p.once("exit", (code) => r(code)));
     p.kill("SIGTERM");
@@ -160,29 +216,30 @@ export class NetnsCluster {
     return code;
   }
 
-  async admin(path: string): Promise<{ status: number; body: string }> {
-    const r = await runIn(this.topo.nodeNetns, "curl", ["-s", "-m", "2", "-w", "\n%{http_code}", `http://127.0.0.1:${this.adminPort}${path}`], {
+  async admin(path: string, node?: string): Promise<{ status: number; body: string }> {
+    const r = await runIn(this.#node(node).netns, "curl", ["-s", "-m", "2", "-w", "\n%{http_code}", `http://127.0.0.1:${this.adminPort}${path}`], {
       allowFail: true,
     });
     const idx = r.stdout.lastIndexOf("\n");
     return { status: Number(r.stdout.slice(idx + 1)) || 0, body: r.stdout.slice(0, idx) };
   }
 
-  async waitReady(timeoutMs = 20_000): Promise<void> {
+  async waitReady(timeoutMs = 20_000, node?: string): Promise<void> {
+    const n = this.#node(node);
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (this.#proxy?.exitCode !== null && this.#proxy?.exitCode !== undefined) {
-        throw new Error(`l7proxy exited (${this.#proxy.exitCode}):\n${this.proxyLog}`);
+      if (n.proxy?.exitCode !== null && n.proxy?.exitCode !== undefined) {
+        throw new Error(`l7proxy on ${n.name} exited (${n.proxy.exitCode}):\n${n.log}`);
       }
-      if ((await this.admin("/readyz")).status === 200) return;
+      if ((await this.admin("/readyz", n.name)).status === 200) return;
       await sleep(100);
     }
-    throw new Error(`l7proxy not ready after ${timeoutMs} ms:\n${this.proxyLog}`);
+    throw new Error(`l7proxy on ${n.name} not ready after ${timeoutMs} ms:\n${n.log}`);
   }
 
-  async revision(): Promise<number> {
+  async revision(node?: string): Promise<number> {
     try {
-      return (JSON.parse((await this.admin("/policy")).body) as { revision: number }).revision;
+      return (JSON.parse((await this.admin("/policy", node)).body) as { revision: number }).revision;
     } catch {
       return -1;
     }
@@ -190,21 +247,24 @@ export class NetnsCluster {
 
   /**
    * Replaces the applied policies with these files (paths) or inline documents
-   * ({name, text}), and waits until the proxy has loaded them.
+   * ({name, text}), and waits until every node's proxy that runs has loaded them.
    */
   async applyPolicies(policies: (string | { name: string; text: string })[]): Promise<void> {
-    const before = await this.revision();
+    const running = this.#nodes.filter((n) => n.proxy !== null && n.proxy.exitCode === null);
+    const before = await Promise.all(running.map((n) => this.revision(n.name)));
     for (const f of await readdir(this.policyDir)) await unlink(join(this.policyDir, f));
     for (const p of policies) {
       if (typeof p === "string") await copyFile(p, join(this.policyDir, basename(p)));
       else await writeFile(join(this.policyDir, p.name), p.text);
     }
     const deadline = Date.now() + 5000;
+    const waiting = new Set(running.map((_, i) => i));
     while (Date.now() < deadline) {
-      if ((await this.revision()) > before) return;
+      for (const i of [...waiting]) if ((await this.revision(running[i]!.name)) > before[i]!) waiting.delete(i);
+      if (waiting.size === 0) return;
       await sleep(50);
     }
-    throw new Error(`policies were not loaded within 5 s:\n${this.proxyLog}`);
+    throw new Error(`policies were not loaded within 5 s:\n${[...waiting].map((i) => running[i]!.log).join("\n")}`);
   }
 
   /** curl from a pod; `-w` appends the status so it can be told apart from the body. */
@@ -215,7 +275,7 @@ export class NetnsCluster {
   }
 
   async stop(): Promise<void> {
-    await this.stopProxy();
+    for (const n of this.#nodes) await this.stopProxy(n.name);
     for (const s of this.#servers) s.kill("SIGKILL");
     if (this.topo !== undefined) await this.topo.destroy();
     if (this.policyDir !== "") await rm(this.policyDir, { recursive: true, force: true });

@@ -38,6 +38,8 @@ describe.runIf(canRun)("Star Wars story through l7proxy", () => {
       const land = await cluster.shoot("tiefighter", "POST", "/v1/request-landing");
       expect(land.status).toBe(200);
       expect(land.body).toBe("Ship landed\n");
+      // Through the proxy (on either node), the deathstar still sees the tiefighter itself.
+      expect(land.clientAddress).toBe(cluster.topo.pod("tiefighter").ip);
     }
     const port = await cluster.shoot("tiefighter", "PUT", "/v1/exhaust-port");
     expect(port.status).toBe(403);

@@ -45,7 +45,11 @@ export interface KubernetesSnapshotSourceOptions {
 // The source hands over a new state when a referenced Secret changes, so a rotation compiles
 // a new snapshot whose matches use the new value (and no longer the old one).
 export const defaultKubernetesCompile: KubernetesCompile = (state, revision) =>
-  compilePolicies(state.policies, inventoryFromKubernetesObjects([...state.pods], [...state.namespaces]), { revision, secrets: state.secrets });
+  compilePolicies(state.policies, inventoryFromKubernetesObjects([...state.pods], [...state.namespaces]), {
+    revision,
+    secrets: state.secrets,
+    nodeName: state.nodeName,
+  });
 
 export async function startKubernetesSnapshotSource(opts: KubernetesSnapshotSourceOptions): Promise<KubernetesSource> {
   const compile = opts.compile ?? defaultKubernetesCompile;

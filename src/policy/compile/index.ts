@@ -26,6 +26,14 @@ export interface CompileOptions {
    * this option no Secret is available: such matches use their inline value, or never match.
    */
   secrets?: ReadonlyMap<string, string>;
+  /**
+   * This node (`run --node-name`). An endpoint whose nodeName names another node is remote:
+   * it is still an identity (so rules can select it as a peer), but neither of its sides is
+   * enforced here, because that node's proxy enforces them (Cilium: egress at the source
+   * node, ingress at the destination node). Endpoints without nodeName are local. Absent:
+   * every endpoint is local (a single node).
+   */
+  nodeName?: string;
 }
 
 export interface CompileResult {
@@ -97,7 +105,16 @@ export function compilePolicies(policies: LoadedPolicy[], inventory: EndpointInv
   const compiler = new EntryCompiler(endpoints, identities, warn, opts.secrets);
   const tables: Record<Direction, (SideTable | null)[]> = { ingress: [], egress: [] };
   const shared: Record<Direction, Map<string, SideTable | null>> = { ingress: new Map(), egress: new Map() };
-  identities.forEach((id) => {
+  const isRemote = (i: number): boolean => {
+    const node = endpoints[i]?.nodeName;
+    return opts.nodeName !== undefined && node !== undefined && node !== opts.nodeName;
+  };
+  identities.forEach((id, i) => {
+    if (isRemote(i)) {
+      tables.ingress.push(null);
+      tables.egress.push(null);
+      return;
+    }
     const selecting = ir.filter((r) => selectorMatches(r.subject, id));
     for (const d of ["ingress", "egress"] as const) {
       const key = selecting.filter((r) => r[d].present).map((r) => r.id).join(",");
