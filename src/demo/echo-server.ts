@@ -26,5 +26,6 @@ if (recordFile !== undefined) {
   server.on("connection", (socket) => socket.on("data", (d: Buffer) => appendFileSync(recordFile, d)));
 }
 server.keepAliveTimeout = 60_000;
-server.listen(port, "0.0.0.0", () => process.stdout.write(`listening ${port}\n`));
+// Dual stack: IPv4 and IPv6 clients (IPv4 ones appear as ::ffff:a.b.c.d).
+server.listen(port, "::", () => process.stdout.write(`listening ${port}\n`));
 process.on("SIGTERM", () => process.exit(0));
