@@ -43,7 +43,10 @@ async function shoot(c: StarWarsCluster, ship: string, method: string, path: str
   say(`$ kubectl exec ${ship} -- curl -s -X${method} ${SERVICE_HOST}${path}`);
   const r = await c.shoot(ship, method, path);
   const text = describeShot(r);
-  say(r.curlExit === 0 && r.status < 400 ? green(text) : red(text));
+  // Which replica answered, on which node, and whom it saw calling (the proxy keeps the
+  // ship's own address, so the deathstar's node can decide its ingress by identity).
+  const where = r.servedBy !== "" ? `   [${r.servedBy} on ${c.topo.pod(r.servedBy).node} saw ${r.clientAddress}]` : "";
+  say(`${r.curlExit === 0 && r.status < 400 ? green(text) : red(text)}${where}`);
   return r;
 }
 
@@ -94,9 +97,12 @@ export async function main(argv: string[]): Promise<number> {
     if (!ok) failures += 1;
   };
   try {
-    say(bold("Setting up: a node namespace running l7proxy, deathstar x2, tiefighter, xwing"));
+    say(bold("Setting up: two nodes, each running l7proxy; deathstar x2 (one per node), tiefighter, xwing"));
     await cluster.start();
-    say(`deathstar replicas: ${[...cluster.topo.pods.values()].filter((p) => p.name.startsWith("deathstar")).map((p) => `${p.name} (${p.ip})`).join(", ")}`);
+    for (const n of cluster.topo.nodes) {
+      const pods = [...cluster.topo.pods.values()].filter((p) => p.node === n.name).map((p) => `${p.name} (${p.ip})`);
+      say(`${n.name} (${n.ip}): ${pods.join(", ")}`);
+    }
     say(`Service ${SERVICE_HOST} -> 10.96.0.10:80, DNATed by the node to a replica (kube-proxy stand-in)`);
     say();
 
@@ -119,24 +125,19 @@ export async function main(argv: string[]): Promise<number> {
     say(bold("Step 4: L7 policy: org=empire may only POST /v1/request-landing."));
     say("$ kubectl apply -f proxy-config/starwars/l7-policy.yaml");
     await cluster.applyPolicy("l7-policy.yaml");
-    expect((await shoot(cluster, "tiefighter", "POST", "/v1/request-landing")).body.includes("Ship landed"));
+    // Twice: the Service sends one landing to each replica, so one crosses to node-2, whose
+    // proxy decides the deathstar's ingress for the tiefighter it sees.
+    for (let i = 0; i < 2; i++) expect((await shoot(cluster, "tiefighter", "POST", "/v1/request-landing")).body.includes("Ship landed"));
     expect((await shoot(cluster, "tiefighter", "PUT", "/v1/exhaust-port")).body === "Access denied\r\n");
     expect((await shoot(cluster, "xwing", "POST", "/v1/request-landing")).curlExit !== 0);
     say();
 
-    say(bold("What the proxy saw:"));
-    say(`$ l7proxy observe --verdict DROPPED --last 4`);
-    const observed = await runIn(cluster.topo.nodeNetns, process.execPath, [
-      CLI,
-      "observe",
-      "--admin",
-      `127.0.0.1:${cluster.adminPort}`,
-      "--verdict",
-      "DROPPED",
-      "--last",
-      "4",
-    ]);
-    process.stdout.write(observed.stdout);
+    say(bold("What each node's proxy saw (each decided the deathstar's ingress on its own node):"));
+    for (const n of cluster.topo.nodes) {
+      say(`${n.name}$ l7proxy observe --last 3`);
+      const observed = await runIn(n.netns, process.execPath, [CLI, "observe", "--admin", `127.0.0.1:${cluster.adminPort}`, "--last", "3"]);
+      process.stdout.write(observed.stdout);
+    }
   } catch (err) {
     process.stderr.write(`demo failed: ${(err as Error).message}\n`);
     failures += 1;
