@@ -156,7 +156,7 @@ function describeTwoNodes(name: string, tag: string, adminPort: number, proxyArg
 }
 
 describeTwoNodes("two nodes, nftables, IPv4 and IPv6", `mn${process.pid % 10000}`, 9931, ["--proxy-host", "::"], true);
-describeTwoNodes("two nodes, iptables backend", `mi${process.pid % 10000}`, 9932, ["--rules-backend", "iptables"], false);
+describeTwoNodes("two nodes, iptables backend, IPv4 and IPv6", `mi${process.pid % 10000}`, 9932, ["--rules-backend", "iptables", "--proxy-host", "::"], true);
 
 describe.runIf(canRun)("two nodes: restarts and turning source preservation off", () => {
   let dir = "";

@@ -20,9 +20,9 @@ export function inventoryFromYaml(text: string): EndpointInventory {
   return parseEndpointsText(text, "endpoints.yaml");
 }
 
-export function compileYaml(policies: string, endpoints: string | EndpointInventory, revision = 1): CompileResult {
+export function compileYaml(policies: string, endpoints: string | EndpointInventory, revision = 1, nodeName?: string): CompileResult {
   const inv = typeof endpoints === "string" ? inventoryFromYaml(endpoints) : endpoints;
-  return compilePolicies(policiesFromYaml(policies), inv, { revision });
+  return compilePolicies(policiesFromYaml(policies), inv, nodeName === undefined ? { revision } : { revision, nodeName });
 }
 
 export function flow(srcIp: string, dstIp: string, dstPort: number, protocol: Protocol = "TCP", fqdnIps?: Record<string, string[]>): FlowQuery {

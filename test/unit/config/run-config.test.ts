@@ -33,6 +33,22 @@ describe("run configuration", () => {
     expect(Object.isFrozen(c)).toBe(true);
   });
 
+  test("upstream connections preserve the source by default, with a mark that shares no bit with --mark", () => {
+    const c = parseRunConfig(["--policies", "p"], {});
+    expect(c.preserveSource).toBe(true);
+    expect(c.upstreamMark & c.mark).toBe(0);
+    expect(parseRunConfig(["--policies", "p", "--no-preserve-source"], {}).preserveSource).toBe(false);
+    expect(parseRunConfig(["--policies", "p", "--upstream-mark", "0x100"], {}).upstreamMark).toBe(0x100);
+    const err = errorOf(() => parseRunConfig(["--policies", "p", "--upstream-mark", "0x7e00"], {}));
+    expect(err.code).toBe("L7P_ERR_USAGE");
+    expect(err.message).toContain("--upstream-mark");
+  });
+
+  test("NODE_NAME names this node when --node-name is absent", () => {
+    expect(parseRunConfig(["--policies", "p"], { NODE_NAME: "node-7" }).nodeName).toBe("node-7");
+    expect(parseRunConfig(["--policies", "p", "--node-name", "node-1"], { NODE_NAME: "node-7" }).nodeName).toBe("node-1");
+  });
+
   test("repeatable --policies, --no-install-rules, --admin off", () => {
     const c = parseRunConfig(["--policies", "a", "--policies", "b", "--no-install-rules", "--admin", "off"], {});
     expect(c.policies).toEqual(["a", "b"]);
