@@ -128,7 +128,12 @@ describe.runIf(canRun)("DNS proxy and toFQDNs with --workers 2", () => {
     const flows = (await cluster.admin("/flows?protocol=dns")).body;
     expect(flows).toContain('"query":"evil.test."');
     expect(flows).toContain('"rcode":"REFUSED"');
-    const metrics = (await cluster.admin("/metrics")).body;
+    // The learned-name gauges are refreshed every second; the node's names counted once.
+    let metrics = "";
+    for (let i = 0; i < 30 && !/l7proxy_fqdn_learned_names 1\b/.test(metrics); i++) {
+      if (i > 0) await sleep(100);
+      metrics = (await cluster.admin("/metrics")).body;
+    }
     expect(metrics).toMatch(/hubble_dns_responses_total\{rcode="REFUSED",qtypes="A",ips_returned="0"/);
     expect(metrics).toMatch(/l7proxy_fqdn_learned_names 1\b/);
     const policy = JSON.parse((await cluster.admin("/policy")).body) as { fqdn: { name: string }[] };
