@@ -5,7 +5,9 @@
 // dnsmasq). Each runs the same load generator:
 //   - fixed rate (--rate, default 3000/s): latency percentiles (p50, p99) at that rate;
 //   - closed loop (--concurrency in flight): the most queries per second.
-// Options: --seconds N (per phase, default 5), --rate N, --concurrency N.
+// Options: --seconds N (per phase, default 5), --rate N, --concurrency N, --workers N (the
+// proxy's --workers: with N > 1 the primary answers DNS and keeps the workers' copies of the
+// learned names in step, which every answer refreshes).
 
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -81,6 +83,7 @@ async function main(argv: string[]): Promise<void> {
   const seconds = arg(argv, "seconds", 5);
   const rate = arg(argv, "rate", 3000);
   const concurrency = arg(argv, "concurrency", 32);
+  const workers = arg(argv, "workers", 1);
   const dir = `/tmp/l7proxy-dnsbench-${process.pid}`;
   mkdirSync(dir, { recursive: true });
   const endpoints = join(dir, "endpoints.yaml");
@@ -95,7 +98,7 @@ endpoints:
   - {name: coredns, namespace: kube-system, labels: {k8s-app: kube-dns}, ips: [${DNS}]}
 `,
   );
-  const cluster = new NetnsCluster(`db${process.pid % 100000}`, { endpointsFile: endpoints, adminPort: 9931, servers: [], proxyArgs: ["--log-level", "warn"] });
+  const cluster = new NetnsCluster(`db${process.pid % 100000}`, { endpointsFile: endpoints, adminPort: 9931, servers: [], proxyArgs: ["--log-level", "warn", "--workers", String(workers)] });
   await cluster.start();
   const dnsmasq = spawnIn(cluster.topo.pod("coredns").netns, "dnsmasq", [
     "-k", "-p", "53", `--listen-address=${DNS}`, "--bind-interfaces", "--no-resolv", "--no-hosts", `--host-record=${NAME},10.207.1.10,300`,
@@ -121,7 +124,7 @@ spec:
       });
       return JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Record<string, number | null>;
     };
-    const out: Record<string, unknown> = { seconds, rate, concurrency };
+    const out: Record<string, unknown> = { seconds, rate, concurrency, workers };
     for (const pod of ["direct", "proxied"]) {
       out[`${pod}-rate`] = await run(pod, "rate");
       out[`${pod}-closed`] = await run(pod, "closed");

@@ -2,6 +2,7 @@
 // IP_TRANSPARENT with SO_REUSEPORT, so an old and a new process answer side by side during a
 // restart), the upstream forwarder, the reply sockets, and the learned-name cache they feed.
 // DNS over TCP arrives on the main proxy port and is handled by the `dns` protocol handler.
+// With --workers it runs in the primary only (worker-pool.ts); the workers get the TCP DNS.
 
 import type { Logger } from "pino";
 import type { RunConfig } from "../config/run-config.js";

@@ -8,7 +8,9 @@
 //   - UDP/SCTP toFQDNs peers: the kernel decides those datagrams, so the nftables sets are
 //     refilled (one transaction, coalesced across answers) and the answer waits for it;
 //   - the state file is written before the answer leaves too, so a proxy restarted right
-//     after the answer still allows the connection it leads to.
+//     after the answer still allows the connection it leads to;
+//   - with --workers, the workers decide TCP connections from their copy of this cache: the
+//     answer waits until every worker has acknowledged the new addresses (fqdn-sync.ts).
 
 import type { Logger } from "pino";
 import { FqdnCache, type LearnedName } from "../datapath/dns/fqdn-cache.js";
@@ -24,6 +26,12 @@ export interface FqdnLearnerOptions {
   state: FqdnStateDir | null;
   /** Refills the kernel's sets from the cache; null when this process does not manage the rules. */
   applyDatagramRules: (() => Promise<void>) | null;
+  /**
+   * Sends the current entries of the names answers just changed to the processes that decide
+   * connections from a copy of this cache (the --workers workers); settles once they all have
+   * them. Null in a single process.
+   */
+  publish?: ((names: LearnedName[]) => Promise<void>) | null;
   logger: Logger;
   now?: () => number;
 }
@@ -45,6 +53,8 @@ export class FqdnLearner implements FqdnLearning {
   #persist: Deferred | null = null;
   #rulesNext: Deferred | null = null;
   #rulesRunning = false;
+  #publish: { names: Set<string>; done: Deferred } | null = null;
+  #lastHoldWarning = -Infinity;
   readonly #sweeper: NodeJS.Timeout;
   /** Times an answer waited the whole hold without the policy in force (Cilium warns likewise). */
   holdTimeouts = 0;
@@ -71,8 +81,11 @@ export class FqdnLearner implements FqdnLearning {
 
   learn(name: string, ips: readonly string[], ttlSeconds: number): Promise<void> | null {
     const { added } = this.cache.learn(name, ips, ttlSeconds, this.#now());
+    // Published even when nothing is new: the answer may have extended the IPs' expiry.
+    const published = (this.o.publish ?? null) === null ? null : this.#schedulePublish(name);
     if (added.length === 0) return null;
     const waits: Promise<void>[] = [];
+    if (published !== null) waits.push(published);
     if (this.o.state !== null) waits.push(this.#schedulePersist());
     const snapshot = this.o.snapshot();
     if (this.o.applyDatagramRules !== null && snapshot?.hasDatagramFqdnPeers() === true) waits.push(this.#scheduleRules());
@@ -81,6 +94,7 @@ export class FqdnLearner implements FqdnLearning {
     const hold = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
         this.holdTimeouts++;
+        this.#warnHold();
         resolve();
       }, this.o.holdMs);
     });
@@ -108,6 +122,36 @@ export class FqdnLearner implements FqdnLearning {
   close(): void {
     clearInterval(this.#sweeper);
     this.o.state?.close();
+  }
+
+  #warnHold(): void {
+    const now = this.#now();
+    if (now - this.#lastHoldWarning < 10_000) return;
+    this.#lastHoldWarning = now;
+    this.o.logger.warn({ holdMs: this.o.holdMs, holdTimeouts: this.holdTimeouts }, "a DNS answer was released after --fqdn-max-hold-ms before the policy allowing its addresses was in force everywhere");
+  }
+
+  #schedulePublish(name: string): Promise<void> {
+    if (this.#publish !== null) {
+      this.#publish.names.add(name);
+      return this.#publish.done.promise;
+    }
+    const batch = { names: new Set([name]), done: deferred() };
+    this.#publish = batch;
+    // One message per turn of the event loop, however many answers came in it.
+    setImmediate(() => {
+      this.#publish = null;
+      const now = this.#now();
+      const entries = [...batch.names].map((n) => this.cache.entry(n, now));
+      let sent: Promise<void>;
+      try {
+        sent = this.o.publish?.(entries) ?? Promise.resolve();
+      } catch (err) {
+        sent = Promise.reject(err as Error);
+      }
+      sent.catch((err: unknown) => this.o.logger.error({ err }, "sending learned names to the workers failed")).finally(() => batch.done.resolve());
+    });
+    return batch.done.promise;
   }
 
   #schedulePersist(): Promise<void> {

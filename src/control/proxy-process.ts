@@ -2,8 +2,9 @@
 // the admin API, follow policy changes, and drain on SIGTERM/SIGINT.
 //
 // Roles: "single" does everything in one process. With --workers N the primary
-// (worker-pool.ts) owns the rules and the admin API, and each worker ("worker") loads the
-// policy itself and serves connections on its own SO_REUSEPORT socket.
+// (worker-pool.ts) owns the rules, the admin API, the UDP DNS proxy and the learned names,
+// and each worker ("worker") loads the policy itself and serves connections (TCP DNS
+// included) on its own SO_REUSEPORT socket, with a copy of the learned names (fqdn-sync.ts).
 //
 // Readiness (/readyz) is true only when a policy snapshot is loaded, the interception rules
 // are in place (or managed by someone else: --no-install-rules) and the listener is up.
@@ -12,6 +13,7 @@ import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
 import type { RunConfig } from "../config/run-config.js";
+import type { FqdnRuntime } from "../datapath/connection-handler.js";
 import type { LearnedName } from "../datapath/dns/fqdn-cache.js";
 import { NO_OBSERVER } from "../datapath/observer.js";
 import { ProxyServer } from "../datapath/proxy-server.js";
@@ -43,7 +45,7 @@ export function readSomaxconn(file = "/proc/sys/net/core/somaxconn"): number | n
 }
 
 /** A learned name as /policy lists it (as `cilium fqdn cache list`: name, IPs, expiry). */
-function formatLearned(n: LearnedName): { name: string; ips: { ip: string; expiresAt: string }[] } {
+export function formatLearned(n: LearnedName): { name: string; ips: { ip: string; expiresAt: string }[] } {
   return { name: n.name, ips: n.ips.map((e) => ({ ip: e.ip, expiresAt: new Date(e.expiresAtMs).toISOString() })) };
 }
 
@@ -65,13 +67,19 @@ export function interceptSpecFor(config: RunConfig, snapshot: PolicySnapshot | n
   };
 }
 
-/** The DNS proxy runs in a single process (not with --workers: see README), unless turned off. */
-function dnsEnabled(config: RunConfig): boolean {
-  return config.dnsProxyPort !== 0 && config.workers === 1;
+/** The DNS proxy runs unless turned off (with --workers, in the primary: worker-pool.ts). */
+export function dnsEnabled(config: RunConfig): boolean {
+  return config.dnsProxyPort !== 0;
 }
 
 /** The node's learned-name cache, restored from --state-dir before the proxy is ready. */
-export function startFqdnLearner(config: RunConfig, holder: SnapshotHolder, logger: Logger, managesRules: boolean): FqdnLearner {
+export function startFqdnLearner(
+  config: RunConfig,
+  holder: SnapshotHolder,
+  logger: Logger,
+  managesRules: boolean,
+  publish: ((names: LearnedName[]) => Promise<void>) | null = null,
+): FqdnLearner {
   const learner: FqdnLearner = new FqdnLearner({
     minTtlSeconds: config.fqdnMinTtl,
     maxIpsPerName: config.fqdnMaxIpsPerName,
@@ -79,6 +87,7 @@ export function startFqdnLearner(config: RunConfig, holder: SnapshotHolder, logg
     snapshot: () => holder.current,
     state: config.stateDir === null ? null : new FqdnStateDir(config.stateDir),
     applyDatagramRules: managesRules ? () => updateEnforcedIps(interceptSpecFor(config, holder.current, learner)) : null,
+    publish,
     logger,
   });
   learner.restore();
@@ -161,6 +170,8 @@ export interface ProxyRoleHooks {
   /** Workers: called once listening, and with every flow record (the primary serves /flows). */
   onListening?: () => void;
   telemetry?: (t: Telemetry, registry: Registry) => void;
+  /** Workers: the learned names come from the primary (fqdn-replica.ts), in before listening. */
+  fqdn?: (logger: Logger) => Promise<FqdnRuntime & { close(): void }>;
 }
 
 export async function startProxy(config: RunConfig, role: "single" | "worker" = "single", hooks: ProxyRoleHooks = {}): Promise<{ exitCode: number }> {
@@ -198,17 +209,20 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
     await admin?.close();
     return source;
   }
-  const learner = startFqdnLearner(config, holder, logger, managesRules);
-  fqdnLearner = learner;
+  const learner = hooks.fqdn !== undefined ? await hooks.fqdn(logger) : startFqdnLearner(config, holder, logger, managesRules);
+  if (learner instanceof FqdnLearner) {
+    fqdnLearner = learner;
+    // (A worker's copy is not counted: the primary counts the node's names once.)
+    const gauges = setInterval(() => {
+      telemetry.metrics.fqdnLearnedNames.bind().set(learner.cache.names);
+      telemetry.metrics.fqdnLearnedIps.bind().set(learner.cache.ips);
+    }, 1000);
+    gauges.unref();
+  }
   if (managesRules) {
-    await keepRulesInstalled(config, holder, logger, learner);
+    await keepRulesInstalled(config, holder, logger, fqdnLearner);
     rulesReady = true;
   }
-  const gauges = setInterval(() => {
-    telemetry.metrics.fqdnLearnedNames.bind().set(learner.cache.names);
-    telemetry.metrics.fqdnLearnedIps.bind().set(learner.cache.ips);
-  }, 1000);
-  gauges.unref();
 
   const migration = await enableListenerMigration();
   if (!migration.enabled) logger.warn({ reason: migration.reason }, "queued connections may be reset when an old proxy stops");
@@ -232,7 +246,8 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
   // for connections the kernel redirects, and none are.)
   const observer = config.telemetry ? telemetry : NO_OBSERVER;
   const proxy = new ProxyServer(server, { holder, observer, config, fqdn: learner });
-  const dns = dnsEnabled(config) ? startDnsService(config, holder, learner, observer, logger) : null;
+  // With --workers the primary serves UDP DNS; workers get DNS over TCP on the proxy port.
+  const dns = role === "single" && dnsEnabled(config) && fqdnLearner !== null ? startDnsService(config, holder, fqdnLearner, observer, logger) : null;
   listening = true;
   hooks.onListening?.();
   logger.info({ port: config.proxyPort, admin: config.admin, revision: holder.current?.revision, role, policyAuditMode: config.policyAuditMode, backlog }, "l7proxy ready");

@@ -1,9 +1,16 @@
 // --workers N: one primary and N worker processes. Each worker loads the policy itself and
 // accepts on its own transparent SO_REUSEPORT socket, so the kernel spreads connections
 // across cores with no hand-off between processes. The primary owns what must exist once per
-// node: the interception rules and the admin API, whose /metrics sums the workers' registries
-// and whose /flows shows the records the workers send it. A worker that dies is replaced;
-// the port stays served by the others meanwhile.
+// node: the interception rules, the admin API (its /metrics sums the workers' registries and
+// its own, its /flows shows the records the workers send it beside its own), the UDP DNS
+// proxy and the learned names (toFQDNs), which it keeps every worker's copy of in step
+// (fqdn-sync.ts). DNS over TCP arrives on the proxy port, so the workers answer it and hand
+// what it teaches to the primary. A worker that dies is replaced (and sent every learned
+// name before it listens); the port stays served by the others meanwhile.
+//
+// The DNS proxy stays in one process rather than one per worker: a UDP query and its answer
+// are a few microseconds of work, and one owner of the cache means one state file, one
+// nftables writer and one place that knows when an answer may be released.
 //
 // Workers are plain child processes (child_process.fork), not node:cluster workers: a
 // cluster worker hands every listen() to the primary, which cannot share a socket that was
@@ -13,12 +20,19 @@ import { fork, type ChildProcess } from "node:child_process";
 import { AggregatorRegistry, Registry } from "prom-client";
 import type { RunConfig } from "../config/run-config.js";
 import { WORKER_ENV } from "../config/run-config.js";
-import { FlowRing } from "../telemetry/flow-ring.js";
+import { NO_OBSERVER } from "../datapath/observer.js";
 import type { FlowRecord } from "../telemetry/flow-record.js";
-import { createLogger } from "../telemetry/logger.js";
-import type { Telemetry } from "../telemetry/telemetry.js";
-import { keepRulesInstalled, startPolicySource, startProxy, startSharedAdmin } from "./proxy-process.js";
+import { createProxyLoggers, PIPE_BUF } from "../telemetry/logger.js";
+import { Telemetry } from "../telemetry/telemetry.js";
+import { startDnsService, type DnsService } from "./dns-service.js";
+import type { FqdnLearner } from "./fqdn-learning.js";
+import { FqdnReplica } from "./fqdn-replica.js";
+import { FqdnFanout, type FqdnPeer, type FqdnSyncMessage } from "./fqdn-sync.js";
+import { dnsEnabled, formatLearned, keepRulesInstalled, startFqdnLearner, startPolicySource, startProxy, startSharedAdmin } from "./proxy-process.js";
 import { SnapshotHolder } from "./snapshot-holder.js";
+
+/** How long a starting worker waits for the learned names before it listens anyway. */
+const SYNC_TIMEOUT_MS = 10_000;
 
 /** One registry's metrics as getMetricsAsJSON() gives them (what aggregate() takes). */
 type MetricsJson = Awaited<ReturnType<Registry["getMetricsAsJSON"]>>;
@@ -27,14 +41,31 @@ type Message =
   | { type: "listening" }
   | { type: "flow"; record: FlowRecord }
   | { type: "metrics?"; id: number }
-  | { type: "metrics"; id: number; metrics: MetricsJson };
+  | { type: "metrics"; id: number; metrics: MetricsJson }
+  | FqdnSyncMessage;
 
 /** In a worker: serve connections and report to the primary. */
 export async function runWorker(config: RunConfig): Promise<{ exitCode: number }> {
-  const send = (m: Message): void => {
-    if (process.connected) process.send?.(m);
+  const send = (m: Message): boolean => {
+    if (!process.connected || process.send === undefined) return false;
+    process.send(m);
+    return true;
   };
   const result = await startProxy(config, "worker", {
+    fqdn: async (logger) => {
+      const replica = new FqdnReplica({
+        minTtlSeconds: config.fqdnMinTtl,
+        maxIpsPerName: config.fqdnMaxIpsPerName,
+        holdMs: config.fqdnMaxHoldMs,
+        send,
+        logger,
+      });
+      process.on("message", (m: unknown) => replica.onMessage(m));
+      // Before listening: a connection to an address learned before this worker started
+      // (a replacement for one that died) must be allowed here too.
+      if (!(await replica.sync(SYNC_TIMEOUT_MS))) logger.warn("no learned DNS names from the primary; listening without them");
+      return replica;
+    },
     onListening: () => send({ type: "listening" }),
     telemetry: (t: Telemetry, registry: Registry) => {
       t.flows.subscribe((record) => send({ type: "flow", record }));
@@ -51,7 +82,11 @@ export async function runWorker(config: RunConfig): Promise<{ exitCode: number }
 /** /metrics on the primary: every worker's registry, summed per series. */
 class WorkersRegistry extends Registry {
   #nextId = 0;
-  constructor(private readonly workers: () => ChildProcess[]) {
+  constructor(
+    private readonly workers: () => ChildProcess[],
+    /** The primary's own (its DNS proxy's counters, the learned-name gauges). */
+    private readonly own: Registry,
+  ) {
     super();
   }
 
@@ -75,6 +110,7 @@ class WorkersRegistry extends Registry {
           }),
       ),
     );
+    replies.push(await this.own.getMetricsAsJSON());
     return AggregatorRegistry.aggregate(replies.filter((r) => r.length > 0)).metrics();
   }
 }
@@ -95,29 +131,57 @@ export function workerExecArgv(parent: readonly string[], semiSpaceMb: number): 
   return [...kept, `--min-semi-space-size=${semiSpaceMb}`, `--max-semi-space-size=${semiSpaceMb}`];
 }
 
-/** In the primary: rules, admin API, and the workers' lifecycle. */
+/** In the primary: rules, admin API, DNS proxy, learned names, and the workers' lifecycle. */
 export async function runWorkerPool(config: RunConfig, argv: readonly string[]): Promise<{ exitCode: number }> {
-  const logger = createLogger(config.logLevel);
+  // The primary shares stderr with the workers: its writes must stay whole too.
+  let onLogDrop: (lines: number) => void = () => {};
+  const { logger, flowLog, drain: drainLogs } = createProxyLoggers(config.logLevel, 2, PIPE_BUF, (n) => onLogDrop(n));
   const holder = new SnapshotHolder();
-  const flows = new FlowRing(config.flowRingSize);
-  const workers = new Map<ChildProcess, { listening: boolean }>();
+  const registry = new Registry();
+  // The DNS proxy's telemetry. Process metrics stay the workers' (as before DNS moved here).
+  const telemetry = new Telemetry({
+    registry,
+    logger,
+    flowLog,
+    podLevelLabels: config.podLevelMetrics,
+    flowSampleRate: config.flowSampleRate,
+    deniedFlowMinRate: config.deniedFlowMinRate,
+    ringSize: config.flowRingSize,
+    processMetrics: false,
+  });
+  onLogDrop = (n) => telemetry.logLinesDropped(n);
+  const flows = telemetry.flows;
+  const workers = new Map<ChildProcess, { listening: boolean; peer: FqdnPeer }>();
   let rulesReady = !config.installRules;
   let stopping = false;
+  let learner: FqdnLearner | null = null;
+  let dns: DnsService | null = null;
 
-  const admin = await startSharedAdmin(config, new WorkersRegistry(() => [...workers.keys()]), flows, {
-    ready: () => holder.current !== null && rulesReady && [...workers.values()].filter((w) => w.listening).length === config.workers,
-    policyInfo: () => holder.info,
+  const admin = await startSharedAdmin(config, new WorkersRegistry(() => [...workers.keys()], registry), flows, {
+    ready: () =>
+      holder.current !== null && rulesReady && (dns !== null || !dnsEnabled(config)) && [...workers.values()].filter((w) => w.listening).length === config.workers,
+    policyInfo: () => ({ ...holder.info, fqdn: learner?.list().map(formatLearned) ?? [] }),
   });
-  // The primary loads the policy too: the rules need the enforced endpoints, /policy shows it.
+  // The primary loads the policy too (the same source as a single process): the rules need
+  // the enforced endpoints, the DNS proxy decides queries with it, /policy shows it.
   const source = await startPolicySource(config, holder, logger, () => {});
   if ("exitCode" in source) {
     await admin?.close();
     return source;
   }
+  const fanout = new FqdnFanout({ ackTimeoutMs: config.fqdnMaxHoldMs, logger });
+  const fqdn = startFqdnLearner(config, holder, logger, config.installRules, (names) => fanout.publish(names));
+  learner = fqdn;
+  const gauges = setInterval(() => {
+    telemetry.metrics.fqdnLearnedNames.bind().set(fqdn.cache.names);
+    telemetry.metrics.fqdnLearnedIps.bind().set(fqdn.cache.ips);
+  }, 1000);
+  gauges.unref();
   if (config.installRules) {
-    await keepRulesInstalled(config, holder, logger);
+    await keepRulesInstalled(config, holder, logger, fqdn);
     rulesReady = true;
   }
+  if (dnsEnabled(config)) dns = startDnsService(config, holder, fqdn, config.telemetry ? telemetry : NO_OBSERVER, logger);
 
   const start = (index: number): void => {
     const w = fork(process.argv[1]!, [...argv], {
@@ -125,13 +189,22 @@ export async function runWorkerPool(config: RunConfig, argv: readonly string[]):
       execArgv: workerExecArgv(process.execArgv, config.semiSpaceMb),
       stdio: "inherit",
     });
-    workers.set(w, { listening: false });
+    const peer: FqdnPeer = {
+      label: `worker ${index}`,
+      send: (m) => {
+        // A worker that just exited: its channel is closed, nothing is waited for from it.
+        if (w.connected) w.send(m, () => {});
+      },
+    };
+    workers.set(w, { listening: false, peer });
     w.on("message", (m: Message) => {
-      if (m.type === "listening") workers.set(w, { listening: true });
+      if (fanout.onMessage(peer, m, fqdn)) return;
+      if (m.type === "listening") workers.set(w, { listening: true, peer });
       else if (m.type === "flow") flows.push(m.record);
     });
     w.once("exit", (code, signal) => {
       workers.delete(w);
+      fanout.remove(peer);
       if (stopping) return;
       logger.error({ worker: index, code, signal }, "worker exited; starting a replacement");
       start(index);
@@ -144,10 +217,14 @@ export async function runWorkerPool(config: RunConfig, argv: readonly string[]):
     const shutdown = (signal: NodeJS.Signals): void => {
       stopping = true;
       logger.info({ signal }, "draining workers");
+      // Closing the DNS sockets hands their port to a new process sharing it (SO_REUSEPORT).
+      dns?.close();
       const done = async (): Promise<void> => {
         await source.stop();
+        fqdn.close();
         await admin?.close();
         logger.info("stopped; interception rules left in place (fail closed)");
+        await drainLogs();
         resolve(0);
       };
       let left = workers.size;

@@ -124,6 +124,38 @@ export class FqdnCache {
     }
   }
 
+  /** The name's unexpired IPs, least recently answered first (what a worker is sent: fqdn-sync.ts). */
+  entry(name: string, nowMs: number): LearnedName {
+    const ips = [...(this.#names.get(name) ?? [])].filter(([, e]) => e > nowMs).map(([ip, expiresAtMs]) => ({ ip, expiresAtMs }));
+    return { name, ips };
+  }
+
+  /**
+   * Makes `entry.name` hold exactly these IPs with these expiries (no IPs: forgets the name):
+   * a worker mirroring the primary's cache, evictions included.
+   */
+  put(entry: LearnedName, nowMs: number): void {
+    const old = this.#names.get(entry.name);
+    if (old !== undefined) {
+      for (const ip of old.keys()) this.#unindex(ip, entry.name);
+      this.#names.delete(entry.name);
+    }
+    const ips = new Map<string, number>();
+    for (const { ip: raw, expiresAtMs } of entry.ips) {
+      if (expiresAtMs <= nowMs) continue;
+      const ip = canonicalIp(raw) ?? raw;
+      ips.delete(ip);
+      ips.set(ip, expiresAtMs);
+      let names = this.#byIp.get(ip);
+      if (names === undefined) {
+        names = new Set();
+        this.#byIp.set(ip, names);
+      }
+      names.add(entry.name);
+    }
+    if (ips.size > 0) this.#names.set(entry.name, ips);
+  }
+
   get names(): number {
     return this.#names.size;
   }

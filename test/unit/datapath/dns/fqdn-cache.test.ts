@@ -55,4 +55,19 @@ describe("learned-name cache", () => {
     expect(c.namesOf("10.0.0.1", 5000)).toEqual([]);
     expect(c.namesOf("10.0.0.2", 1000)).toEqual([]);
   });
+
+  it("put makes a name hold exactly the given IPs (a worker's copy of the primary's entry)", () => {
+    const c = new FqdnCache({ minTtlSeconds: 0, maxIpsPerName: 10 });
+    c.learn("a.", ["10.0.0.1", "10.0.0.2"], 30, 1000);
+    c.learn("b.", ["10.0.0.2"], 30, 1000);
+    c.put({ name: "a.", ips: [{ ip: "10.0.0.3", expiresAtMs: 9000 }, { ip: "10.0.0.4", expiresAtMs: 500 }] }, 1000);
+    expect(c.namesOf("10.0.0.1", 1000)).toEqual([]);
+    expect(c.namesOf("10.0.0.2", 1000)).toEqual(["b."]);
+    expect(c.namesOf("10.0.0.3", 8999)).toEqual(["a."]);
+    expect(c.namesOf("10.0.0.4", 1000)).toEqual([]);
+    expect(c.entry("a.", 1000)).toEqual({ name: "a.", ips: [{ ip: "10.0.0.3", expiresAtMs: 9000 }] });
+    c.put({ name: "a.", ips: [] }, 1000);
+    expect(c.entry("a.", 1000)).toEqual({ name: "a.", ips: [] });
+    expect(c.names).toBe(1);
+  });
 });
