@@ -174,13 +174,15 @@ export interface ProxyRoleHooks {
   fqdn?: (logger: Logger) => Promise<FqdnRuntime & { close(): void }>;
 }
 
-export async function startProxy(config: RunConfig, role: "single" | "worker" = "single", hooks: ProxyRoleHooks = {}): Promise<{ exitCode: number }> {
-  // Workers share stderr with each other and the primary: their writes must stay whole.
-  let onLogDrop: (lines: number) => void = () => {};
-  const { logger, flowLog, drain: drainLogs } = createProxyLoggers(config.logLevel, 2, role === "single" ? SOLE_WRITER_BATCH_BYTES : PIPE_BUF, (n) => onLogDrop(n));
-  const holder = new SnapshotHolder();
+/**
+ * A process's loggers, metrics registry and telemetry, with dropped log lines counted.
+ * `batchBytes`: a process sharing stderr with others writes whole lines of at most PIPE_BUF.
+ */
+export function createProcessTelemetry(config: RunConfig, batchBytes: number, processMetrics = true) {
+  let telemetry: Telemetry | null = null;
+  const { logger, flowLog, drain: drainLogs } = createProxyLoggers(config.logLevel, 2, batchBytes, (n) => telemetry?.logLinesDropped(n));
   const registry = new Registry();
-  const telemetry = new Telemetry({
+  telemetry = new Telemetry({
     registry,
     logger,
     flowLog,
@@ -188,8 +190,15 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
     flowSampleRate: config.flowSampleRate,
     deniedFlowMinRate: config.deniedFlowMinRate,
     ringSize: config.flowRingSize,
+    ...(processMetrics ? {} : { processMetrics: false }),
   });
-  onLogDrop = (n) => telemetry.logLinesDropped(n);
+  return { logger, flowLog, drainLogs, registry, telemetry };
+}
+
+export async function startProxy(config: RunConfig, role: "single" | "worker" = "single", hooks: ProxyRoleHooks = {}): Promise<{ exitCode: number }> {
+  // Workers share stderr with each other and the primary: their writes must stay whole.
+  const { logger, drainLogs, registry, telemetry } = createProcessTelemetry(config, role === "single" ? SOLE_WRITER_BATCH_BYTES : PIPE_BUF);
+  const holder = new SnapshotHolder();
   hooks.telemetry?.(telemetry, registry);
   const managesRules = role === "single" && config.installRules;
   let fqdnLearner: FqdnLearner | null = null;

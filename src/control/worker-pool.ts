@@ -22,13 +22,13 @@ import type { RunConfig } from "../config/run-config.js";
 import { WORKER_ENV } from "../config/run-config.js";
 import { NO_OBSERVER } from "../datapath/observer.js";
 import type { FlowRecord } from "../telemetry/flow-record.js";
-import { createProxyLoggers, PIPE_BUF } from "../telemetry/logger.js";
+import { PIPE_BUF } from "../telemetry/logger.js";
 import { Telemetry } from "../telemetry/telemetry.js";
 import { startDnsService, type DnsService } from "./dns-service.js";
 import type { FqdnLearner } from "./fqdn-learning.js";
 import { FqdnReplica } from "./fqdn-replica.js";
 import { FqdnFanout, type FqdnPeer, type FqdnSyncMessage } from "./fqdn-sync.js";
-import { dnsEnabled, formatLearned, keepRulesInstalled, startFqdnLearner, startPolicySource, startProxy, startSharedAdmin } from "./proxy-process.js";
+import { createProcessTelemetry, dnsEnabled, formatLearned, keepRulesInstalled, startFqdnLearner, startPolicySource, startProxy, startSharedAdmin } from "./proxy-process.js";
 import { SnapshotHolder } from "./snapshot-holder.js";
 
 /** How long a starting worker waits for the learned names before it listens anyway. */
@@ -133,23 +133,10 @@ export function workerExecArgv(parent: readonly string[], semiSpaceMb: number): 
 
 /** In the primary: rules, admin API, DNS proxy, learned names, and the workers' lifecycle. */
 export async function runWorkerPool(config: RunConfig, argv: readonly string[]): Promise<{ exitCode: number }> {
-  // The primary shares stderr with the workers: its writes must stay whole too.
-  let onLogDrop: (lines: number) => void = () => {};
-  const { logger, flowLog, drain: drainLogs } = createProxyLoggers(config.logLevel, 2, PIPE_BUF, (n) => onLogDrop(n));
+  // The primary shares stderr with the workers: its writes must stay whole too. Its
+  // telemetry is the DNS proxy's; process metrics stay the workers' (as before DNS moved here).
+  const { logger, drainLogs, registry, telemetry } = createProcessTelemetry(config, PIPE_BUF, false);
   const holder = new SnapshotHolder();
-  const registry = new Registry();
-  // The DNS proxy's telemetry. Process metrics stay the workers' (as before DNS moved here).
-  const telemetry = new Telemetry({
-    registry,
-    logger,
-    flowLog,
-    podLevelLabels: config.podLevelMetrics,
-    flowSampleRate: config.flowSampleRate,
-    deniedFlowMinRate: config.deniedFlowMinRate,
-    ringSize: config.flowRingSize,
-    processMetrics: false,
-  });
-  onLogDrop = (n) => telemetry.logLinesDropped(n);
   const flows = telemetry.flows;
   const workers = new Map<ChildProcess, { listening: boolean; peer: FqdnPeer }>();
   let rulesReady = !config.installRules;

@@ -17,7 +17,8 @@ export function isLocalAddress(ip: string, now: number = performance.now()): boo
     cached = readLocalAddresses();
     readAt = now;
   }
-  return cached.has(canonicalIp(ip) ?? ip);
+  // Destinations come from accepted sockets, which Node already spells canonically.
+  return cached.has(ip);
 }
 
 function readLocalAddresses(): ReadonlySet<string> {

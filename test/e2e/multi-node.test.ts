@@ -3,7 +3,7 @@
 // connection node-1 makes to b carries a's own address, so node-2 identifies a (not node-1)
 // and the server logs a's address. With b's second replica on node-1, one proxy decides both
 // sides on one connection. Run with the nftables backend (IPv4 and IPv6) and the iptables one.
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -28,17 +28,31 @@ interface Answer {
   curlExit: number;
 }
 
-function twoNodeCluster(tag: string, adminPort: number, recordDir: () => string, proxyArgs: string[]): NetnsCluster {
-  return new NetnsCluster(tag, {
+/**
+ * A two-node cluster for the enclosing describe: started with both policies applied before
+ * its tests, torn down after; `received(server)` is every byte that server got.
+ */
+function useTwoNodeCluster(tag: string, adminPort: number, proxyArgs: string[]): { cluster: NetnsCluster; received: (server: string) => Promise<string> } {
+  const file = (server: string): string => join(tmpdir(), `l7proxy-${tag}-${server}.bytes`);
+  const cluster = new NetnsCluster(tag, {
     endpointsFile: join(FIX, "multinode-endpoints.yaml"),
     adminPort,
     nodes: NODES,
     proxyArgs,
     servers: [
-      { pod: "b", script: "demo/echo-server.js", args: ["80", "b", join(recordDir(), "b.bytes")] },
-      { pod: "b-near", script: "demo/echo-server.js", args: ["80", "b-near", join(recordDir(), "b-near.bytes")] },
+      { pod: "b", script: "demo/echo-server.js", args: ["80", "b", file("b")] },
+      { pod: "b-near", script: "demo/echo-server.js", args: ["80", "b-near", file("b-near")] },
     ],
   });
+  beforeAll(async () => {
+    await cluster.start();
+    await cluster.applyPolicies([join(FIX, "multinode-a-egress.yaml"), join(FIX, "multinode-b-ingress.yaml")]);
+  }, 120_000);
+  afterAll(async () => {
+    await cluster.stop();
+    for (const server of ["b", "b-near"]) await rm(file(server), { force: true });
+  }, 60_000);
+  return { cluster, received: async (server) => readFile(file(server), "utf8").catch(() => "") };
 }
 
 async function get(cluster: NetnsCluster, from: string, url: string, extra: string[] = []): Promise<Answer> {
@@ -66,19 +80,7 @@ async function recordsFor(cluster: NetnsCluster, node: string, path: string): Pr
 
 function describeTwoNodes(name: string, tag: string, adminPort: number, proxyArgs: string[], ipv6: boolean): void {
   describe.runIf(canRun)(name, () => {
-    let dir = "";
-    const cluster = twoNodeCluster(tag, adminPort, () => dir, proxyArgs);
-    const received = async (server: string): Promise<string> => readFile(join(dir, `${server}.bytes`), "utf8").catch(() => "");
-
-    beforeAll(async () => {
-      dir = await mkdtemp(join(tmpdir(), `l7proxy-${tag}-`));
-      await cluster.start();
-      await cluster.applyPolicies([join(FIX, "multinode-a-egress.yaml"), join(FIX, "multinode-b-ingress.yaml")]);
-    }, 120_000);
-    afterAll(async () => {
-      await cluster.stop();
-      await rm(dir, { recursive: true, force: true });
-    }, 60_000);
+    const { cluster, received } = useTwoNodeCluster(tag, adminPort, proxyArgs);
 
     test("a request both policies allow crosses the nodes: 200, and b sees a's own address", async () => {
       const r = await get(cluster, "a", `http://${B}/`);
@@ -159,17 +161,7 @@ describeTwoNodes("two nodes, nftables, IPv4 and IPv6", `mn${process.pid % 10000}
 describeTwoNodes("two nodes, iptables backend, IPv4 and IPv6", `mi${process.pid % 10000}`, 9932, ["--rules-backend", "iptables", "--proxy-host", "::"], true);
 
 describe.runIf(canRun)("two nodes: restarts and turning source preservation off", () => {
-  let dir = "";
-  const cluster = twoNodeCluster(`mr${process.pid % 10000}`, 9933, () => dir, []);
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "l7proxy-mr-"));
-    await cluster.start();
-    await cluster.applyPolicies([join(FIX, "multinode-a-egress.yaml"), join(FIX, "multinode-b-ingress.yaml")]);
-  }, 120_000);
-  afterAll(async () => {
-    await cluster.stop();
-    await rm(dir, { recursive: true, force: true });
-  }, 60_000);
+  const { cluster } = useTwoNodeCluster(`mr${process.pid % 10000}`, 9933, []);
 
   test("a rolling restart of node-2's proxy under traffic from node-1 loses no request", { timeout: 90_000 }, async () => {
     const load = runLoad(cluster.topo.pod("a").netns, `http://${B}/`, { connections: 16, durationMs: 12_000, rate: 1000 });
