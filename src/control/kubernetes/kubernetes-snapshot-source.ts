@@ -4,22 +4,22 @@
 //
 // - Until the first full sync nothing is swapped in: the holder stays empty, so the proxy
 //   reports not ready and refuses traffic to enforced endpoints (fail closed).
-// - Every pod of the cluster is an identity, but the snapshot handed to the holder reports
-//   only this node's pods in enforcedIps(): the interception rules redirect the traffic of
-//   local pods, and each node enforces its own.
+// - Every pod of the cluster is an identity, but only this node's pods are enforced (the
+//   compile's nodeName): the interception rules redirect the traffic of local pods, each
+//   node decides its own pods' sides, and a pod on another node is decided there. (A pod
+//   not scheduled yet has no nodeName and counts as local, but it has no IP to enforce.)
 // - Invalid policies were already reported (log + Event) by the source; the holder's
 //   lastError names them while the rest is enforced.
 
 import type { Logger } from "pino";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { compilePolicies } from "../../policy/compile/index.js";
-import type { NonTcpPolicy, PolicySnapshot } from "../../policy/decision.js";
+import type { PolicySnapshot } from "../../policy/decision.js";
 import { inventoryFromKubernetesObjects } from "../../policy/endpoints/kubernetes-objects.js";
 import { policyRef } from "../../policy/api/types.js";
-import { canonicalIp } from "../../policy/net/ip.js";
 import { formatDiagnostic, policyFromObject } from "../../policy/load/index.js";
 import type { SnapshotHolder } from "../snapshot-holder.js";
-import { isLocalPod, startKubernetesSource, type KubernetesSource, type KubernetesSourceOptions } from "./kubernetes-source.js";
+import { startKubernetesSource, type KubernetesSource, type KubernetesSourceOptions } from "./kubernetes-source.js";
 import type { KubernetesState } from "./types.js";
 
 export type KubernetesCompile = (state: KubernetesState, revision: number) => { snapshot: PolicySnapshot; warnings: string[] };
@@ -82,7 +82,7 @@ export async function startKubernetesSnapshotSource(opts: KubernetesSnapshotSour
       }
       for (const w of result.warnings) opts.logger.warn({}, w);
       opts.holder.swap(
-        localOnly(result.snapshot, state),
+        result.snapshot,
         state.policies.map((p) => ({ ref: policyRef(p), kind: p.kind, source: p.source.file })),
       );
       if (state.invalidPolicies.length > 0) {
@@ -95,45 +95,4 @@ export async function startKubernetesSnapshotSource(opts: KubernetesSnapshotSour
       opts.onLoad?.(true, result.snapshot.revision);
     },
   });
-}
-
-/** The snapshot, with enforcedIps() narrowed to the IPs of pods scheduled on this node. */
-function localOnly(s: PolicySnapshot, state: KubernetesState): PolicySnapshot {
-  const local = new Set<string>();
-  const add = (ip: unknown): void => {
-    const c = typeof ip === "string" ? canonicalIp(ip) : undefined;
-    if (c !== undefined) local.add(c);
-  };
-  for (const pod of state.pods) {
-    if (!isLocalPod(pod, state.nodeName)) continue;
-    const status = pod.status as { podIP?: unknown; podIPs?: { ip?: unknown }[] } | undefined;
-    add(status?.podIP);
-    for (const e of status?.podIPs ?? []) add(e.ip);
-  }
-  const enforced = s.enforcedIps();
-  const isLocal = (ip: string): boolean => local.has(canonicalIp(ip) ?? ip);
-  const narrowed = { ingress: enforced.ingress.filter(isLocal), egress: enforced.egress.filter(isLocal) };
-  let nonTcp: NonTcpPolicy | undefined;
-  return {
-    revision: s.revision,
-    decideFlow: (q) => s.decideFlow(q),
-    decideHttp: (f, q, r) => s.decideHttp(f, q, r),
-    decideKafka: (f, q, r) => s.decideKafka(f, q, r),
-    decideDns: (f, q, r) => s.decideDns(f, q, r),
-    enforcedIps: () => narrowed,
-    // Peers stay cluster-wide (endpointIps); only the rules of local addresses are this node's.
-    nonTcpPolicy: (fqdnIps) => {
-      if (fqdnIps !== undefined && s.hasDatagramFqdnPeers()) {
-        const p = s.nonTcpPolicy(fqdnIps);
-        return { endpointIps: p.endpointIps, allow: p.allow.filter((r) => isLocal(r.ip)), deny: p.deny.filter((r) => isLocal(r.ip)) };
-      }
-      if (nonTcp === undefined) {
-        const p = s.nonTcpPolicy();
-        nonTcp = { endpointIps: p.endpointIps, allow: p.allow.filter((r) => isLocal(r.ip)), deny: p.deny.filter((r) => isLocal(r.ip)) };
-      }
-      return { endpointIps: [...nonTcp.endpointIps], allow: [...nonTcp.allow], deny: [...nonTcp.deny] };
-    },
-    hasDatagramFqdnPeers: () => s.hasDatagramFqdnPeers(),
-    dnsRedirects: () => s.dnsRedirects().filter((r) => isLocal(r.ip)),
-  };
 }
