@@ -10,6 +10,7 @@ import type { RunConfig } from "../config/run-config.js";
 import type { SnapshotHolder } from "../control/snapshot-holder.js";
 import type { FlowQuery, FlowVerdict } from "../policy/decision.js";
 import type { FqdnLearning } from "./dns/dns-reporting.js";
+import type { TopicIdRuntime } from "./kafka/topic-ids.js";
 import type { DatapathObserver } from "./observer.js";
 import { bindFlow } from "./policy-binding.js";
 import type { ConnectionHandle, UpstreamOnRead } from "./protocol-handler.js";
@@ -28,6 +29,8 @@ export interface ConnectionContext {
   draining: () => boolean;
   /** The learned-name cache (toFQDNs): names for a destination, and where DNS answers go. */
   fqdn?: FqdnRuntime | null;
+  /** Kafka topic IDs learned from Metadata answers; with --workers shared with the others. */
+  kafkaTopicIds?: TopicIdRuntime;
 }
 
 export interface FqdnRuntime extends FqdnLearning {
@@ -103,5 +106,6 @@ export function handleConnection(client: Socket, ctx: ConnectionContext): Connec
     config,
     draining: ctx.draining,
     fqdn: ctx.fqdn ?? null,
+    ...(ctx.kafkaTopicIds !== undefined ? { kafkaTopicIds: ctx.kafkaTopicIds } : {}),
   });
 }

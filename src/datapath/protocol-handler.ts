@@ -10,6 +10,7 @@ import type { Socket } from "node:net";
 import type { RunConfig } from "../config/run-config.js";
 import type { FlowQuery, L7Protocol } from "../policy/decision.js";
 import type { FqdnLearning } from "./dns/dns-reporting.js";
+import type { TopicIdRuntime } from "./kafka/topic-ids.js";
 import type { DatapathObserver } from "./observer.js";
 import type { PolicyBinding } from "./policy-binding.js";
 
@@ -41,6 +42,8 @@ export interface L7Connection {
   draining(): boolean;
   /** Where DNS answers' addresses go (toFQDNs); null without a learned-name cache. */
   readonly fqdn: FqdnLearning | null;
+  /** The process's Kafka topic-ID table (kafka/topic-ids.ts); absent, the handler's own. */
+  readonly kafkaTopicIds?: TopicIdRuntime;
 }
 
 export interface ProtocolHandler {

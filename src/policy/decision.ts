@@ -8,8 +8,11 @@ export type Direction = "ingress" | "egress";
 /** One side of a flow as the engine resolved it. */
 export interface Peer {
   ip: string;
-  /** Present when the IP belongs to a known endpoint. */
-  endpoint?: { namespace: string; name: string; workload: string; labels: Record<string, string> };
+  /**
+   * Present when the IP belongs to a known endpoint. `identity`: its security identity as one
+   * string (identity.ts identityKey; the pods of one workload share it), set by the snapshot.
+   */
+  endpoint?: { namespace: string; name: string; workload: string; labels: Record<string, string>; identity?: string };
   /** Reserved identity for non-endpoint IPs: "world", "host", ... */
   reserved?: string;
 }

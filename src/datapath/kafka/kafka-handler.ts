@@ -4,10 +4,17 @@
 import type { KafkaDetail, L7Exchange } from "../observer.js";
 import type { ConnectionHandle, L7Connection, ProtocolHandler } from "../protocol-handler.js";
 import { KafkaSession, type KafkaExchangeReport } from "./kafka-session.js";
-import { TOPIC_IDS } from "./topic-ids.js";
+import type { FlowVerdict } from "../../policy/decision.js";
+import { localTopicIds, topicIdScope } from "./topic-ids.js";
+
+/** The process's table when nobody gave one (a single process: nobody to share with). */
+const LOCAL_TOPIC_IDS = localTopicIds();
 
 export function startKafka(conn: L7Connection): ConnectionHandle {
   const { binding, observer, config } = conn;
+  // The scope follows the flow's destination (a reload may re-decide it), computed once per verdict.
+  let scopeOf: FlowVerdict | null = null;
+  let scope = "";
   const session = new KafkaSession(
     {
       client: conn.client,
@@ -37,12 +44,19 @@ export function startKafka(conn: L7Connection): ConnectionHandle {
       parseError: (code) => observer.parseError(code),
       connectionError: (code, detail) => observer.connectionError(code, detail),
       draining: () => conn.draining(),
+      topicIdScope: () => {
+        if (binding.flow !== scopeOf) {
+          scopeOf = binding.flow;
+          scope = topicIdScope(scopeOf.destination);
+        }
+        return scope;
+      },
     },
     {
       maxFrameBytes: config.kafkaMaxFrameBytes,
       maxPipelined: config.maxPipelined,
       idleTimeoutMs: config.idleTimeoutMs,
-      topicIds: TOPIC_IDS,
+      topicIds: conn.kafkaTopicIds ?? LOCAL_TOPIC_IDS,
     },
   );
   return { drain: () => session.drain() };

@@ -4,7 +4,11 @@
 // answers in request order on a connection, so each exchange waits in the generic
 // ExchangeQueue until the ones before it are answered). A frame the decoder cannot read closes the connection. Responses
 // stream through, framed so each is matched to the request it answers; Metadata responses
-// with topic IDs are read to learn ID -> name.
+// with topic IDs are read to learn ID -> name, in the scope of this connection's destination
+// (topic-ids.ts: what one broker cluster teaches is trusted for that cluster only). One that
+// taught something new is held until the other processes serving the port know it too (with
+// --workers; topic-id-sync.ts), so the client's next connection is decided the same wherever
+// it lands; what the broker sends meanwhile waits behind it, in order.
 
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
@@ -16,9 +20,9 @@ import { ExchangeQueue, type QueuedExchange } from "../exchange-queue.js";
 import { decodeRequest, type KafkaRefusal, type KafkaRequest } from "./request-decoder.js";
 import { requestFacts } from "./request-facts.js";
 import { decodeResponse } from "./response-decoder.js";
-import { ResponseFramer } from "./response-framer.js";
+import { ResponseFramer, type ResponsePiece } from "./response-framer.js";
 import { requestSpec } from "./spec/layout.js";
-import type { TopicIdTable } from "./topic-ids.js";
+import type { TopicIdEntry, TopicIdRuntime } from "./topic-ids.js";
 
 export interface KafkaExchangeReport {
   verdict: L7Verdict;
@@ -42,13 +46,15 @@ export interface KafkaSessionHost {
   parseError(code: ErrorCode): void;
   connectionError(code: ErrorCode, detail: string): void;
   draining(): boolean;
+  /** The topic-ID scope of the connection's destination (topic-ids.ts topicIdScope). */
+  topicIdScope(): string;
 }
 
 export interface KafkaSessionOptions {
   maxFrameBytes: number;
   maxPipelined: number;
   idleTimeoutMs: number;
-  topicIds: TopicIdTable;
+  topicIds: TopicIdRuntime;
 }
 
 interface Exchange extends QueuedExchange {
@@ -82,6 +88,10 @@ export class KafkaSession {
   private want = 4;
   private readonly framer = new ResponseFramer(0x7fffffff);
   private learning: Buffer[] | null = null;
+  /** A Metadata answer waiting for the other processes to learn what it taught. */
+  private held: { frame: Buffer } | null = null;
+  /** What the broker sent after the held answer, in order. */
+  private backlog: ResponsePiece[] = [];
   private pausedForQueue = false;
   private clientEnded = false;
   /** Draining, or a queued exchange closes the connection: no further request is read. */
@@ -194,7 +204,7 @@ export class KafkaSession {
   }
 
   private onRequest(req: KafkaRequest, t0: number): void {
-    const { facts } = requestFacts(req, this.opts.topicIds);
+    const { facts } = requestFacts(req, this.opts.topicIds.table, () => this.host.topicIdScope());
     const verdict = this.host.decide(facts);
     const report: KafkaExchangeReport = {
       verdict,
@@ -263,6 +273,9 @@ export class KafkaSession {
 
   private onUpstreamGone(why: string): void {
     if (this.finished) return;
+    // What the broker answered before it went is the client's, held or not.
+    while (this.held !== null && !this.finished) this.release(this.held);
+    if (this.finished) return;
     // The client sees the broker go away as a broker's close: its requests in flight fail
     // there and then, and it reconnects.
     if (this.queue.length > 0) this.host.connectionError("L7P_ERR_UPSTREAM_CONNECT", `Kafka: ${why} with requests unanswered`);
@@ -291,7 +304,16 @@ export class KafkaSession {
     } catch (err) {
       return this.abort("L7P_ERR_KAFKA_RESPONSE", `Kafka: ${(err as Error).message}`);
     }
-    for (const p of pieces) {
+    if (this.held !== null) {
+      for (const p of pieces) this.backlog.push(p);
+      return;
+    }
+    this.relayPieces(pieces);
+  }
+
+  private relayPieces(pieces: readonly ResponsePiece[]): void {
+    for (let i = 0; i < pieces.length; i++) {
+      const p = pieces[i]!;
       const ex = this.queue.front();
       if (p.start !== null) {
         if (ex === undefined || !ex.awaitsBroker) return this.abort("L7P_ERR_KAFKA_RESPONSE", "Kafka: the broker sent a response no request is waiting for");
@@ -308,7 +330,8 @@ export class KafkaSession {
         if (this.learning !== null) {
           const frame = Buffer.concat(this.learning);
           this.learning = null;
-          this.learnTopicIds(ex!, frame);
+          const wait = this.learnTopicIds(ex!, frame);
+          if (wait !== null) return this.hold(frame, wait, pieces.slice(i + 1));
           this.writeClient(frame);
         }
         this.queue.completeFront();
@@ -317,15 +340,60 @@ export class KafkaSession {
     }
   }
 
-  private learnTopicIds(ex: Exchange, frame: Buffer): void {
+  /** Learns from a Metadata answer; a promise when the answer must wait for the other processes. */
+  private learnTopicIds(ex: Exchange, frame: Buffer): Promise<void> | null {
     const r = decodeResponse(3, ex.report.apiVersion, frame);
-    if (!r.ok) return;
+    if (!r.ok) return null;
     const topics = r.body.Topics;
-    if (!Array.isArray(topics)) return;
+    if (!Array.isArray(topics)) return null;
+    const scope = this.host.topicIdScope();
+    const changed: TopicIdEntry[] = [];
     for (const t of topics) {
       const s = t as { ErrorCode?: unknown; Name?: unknown; TopicId?: unknown };
-      if (s.ErrorCode === 0 && typeof s.Name === "string" && typeof s.TopicId === "string") this.opts.topicIds.learn(s.TopicId, s.Name);
+      if (s.ErrorCode !== 0 || typeof s.Name !== "string" || typeof s.TopicId !== "string") continue;
+      const e = this.opts.topicIds.table.learn(scope, s.TopicId, s.Name);
+      if (e !== null) changed.push(e);
     }
+    return changed.length === 0 ? null : this.opts.topicIds.share(changed);
+  }
+
+  /** Holds a Metadata answer (and what follows it) until `wait` settles. */
+  private hold(frame: Buffer, wait: Promise<void>, rest: readonly ResponsePiece[]): void {
+    const held = { frame };
+    this.held = held;
+    this.backlog = [...rest];
+    this.upstream?.pause();
+    const go = (): void => this.guard(() => this.releaseHeld(held));
+    wait.then(go, go);
+  }
+
+  private releaseHeld(held: { frame: Buffer }): void {
+    if (this.finished || this.held !== held) return;
+    const c = this.host.client;
+    c.cork();
+    try {
+      this.release(held);
+    } finally {
+      c.uncork();
+    }
+    if (this.held !== null || this.finished) return;
+    const up = this.upstream;
+    // A client that is not reading resumes the broker once it drains.
+    if (!c.writableNeedDrain) up?.resume();
+    else c.once("drain", () => {
+      if (this.held === null) up?.resume();
+    });
+  }
+
+  /** Sends the held answer, then relays what came after it (which may hold again). */
+  private release(held: { frame: Buffer }): void {
+    this.held = null;
+    this.writeClient(held.frame);
+    this.queue.completeFront();
+    if (this.finished) return;
+    const rest = this.backlog;
+    this.backlog = [];
+    this.relayPieces(rest);
   }
 
   private writeClient(b: Buffer): void {
@@ -333,7 +401,9 @@ export class KafkaSession {
     if (!c.write(b) && this.upstream !== null && !this.upstream.isPaused()) {
       const up = this.upstream;
       up.pause();
-      c.once("drain", () => up.resume());
+      c.once("drain", () => {
+        if (this.held === null) up.resume();
+      });
     }
   }
 

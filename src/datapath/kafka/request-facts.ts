@@ -1,6 +1,7 @@
 // What the policy engine is told about a decoded request: its API key, version and client
-// id, and the topics it touches by name, topic IDs resolved through the learned table. An
-// ID the table does not know becomes a name no rule can match, so a topic rule denies it.
+// id, and the topics it touches by name, topic IDs resolved through the learned table in the
+// scope of the connection's destination. An ID the table does not know there becomes a name
+// no rule can match, so a topic rule denies it.
 
 import type { KafkaRequestFacts } from "../../policy/decision.js";
 import type { KafkaRequest } from "./request-decoder.js";
@@ -12,11 +13,13 @@ export interface ResolvedFacts {
   unknownIds: number;
 }
 
-export function requestFacts(req: KafkaRequest, ids: TopicIdTable): ResolvedFacts {
+/** `scope`: the destination's topic-ID scope (topicIdScope), asked only for a request naming IDs. */
+export function requestFacts(req: KafkaRequest, ids: TopicIdTable, scope: () => string): ResolvedFacts {
   let unknownIds = 0;
   let topics: string[] | null = req.topicNames.length === 0 && req.topicIds.length === 0 ? [] : [...req.topicNames];
+  const where = req.topicIds.length === 0 ? "" : scope();
   for (const id of req.topicIds) {
-    const r = ids.resolve(id);
+    const r = ids.resolve(where, id);
     if (!r.known) unknownIds++;
     topics!.push(r.name);
   }

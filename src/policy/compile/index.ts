@@ -6,7 +6,7 @@
 import type { LoadedPolicy } from "../api/types.js";
 import type { Direction, PolicySnapshot } from "../decision.js";
 import type { EndpointInventory } from "../endpoints/types.js";
-import { endpointIdentity, type Identity } from "../labels/identity.js";
+import { endpointIdentity, type Identity, identityKey } from "../labels/identity.js";
 import { canonicalIp } from "../net/ip.js";
 import { selectorMatches } from "../selectors/label-selector.js";
 import { CompiledPolicySnapshot } from "../snapshot/policy-snapshot.js";
@@ -130,6 +130,7 @@ export function compilePolicies(policies: LoadedPolicy[], inventory: EndpointInv
   const snapshot = new CompiledPolicySnapshot({
     revision: opts.revision ?? 1,
     endpoints,
+    identityKeys: identities.map(identityKey),
     ipIndex,
     ingress: tables.ingress,
     egress: tables.egress,

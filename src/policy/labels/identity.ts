@@ -71,3 +71,53 @@ export function endpointIdentity(ep: Endpoint, namespace: NamespaceInfo | undefi
 
 /** Every address outside the cluster's endpoints. */
 export const WORLD_IDENTITY: Identity = makeIdentity([[{ source: SOURCE_RESERVED, key: "world" }, ""]]);
+
+// Cilium's default identity-relevant labels (pkg/labelsfilter, defaultLabelPrefixCfg): labels
+// that differ from pod to pod of one workload (a StatefulSet's pod name and index, template
+// hashes) are left out, so the pods of one workload share one security identity. A key is
+// left out when an ignore pattern matches its start, unless an include prefix matches more
+// of it (the shortest ignore against the longest include, as Cilium compares them).
+const IDENTITY_INCLUDE = [LABEL_POD_NAMESPACE, LABEL_NAMESPACE_LABELS_PREFIX, "app.kubernetes.io", LABEL_CLUSTER];
+const IDENTITY_IGNORE = [
+  /^io\.kubernetes/,
+  /^kubernetes\.io/,
+  /^statefulset\.kubernetes\.io\/pod-name/,
+  /^apps\.kubernetes\.io\/pod-index/,
+  /^batch\.kubernetes\.io\/job-completion-index/,
+  /^.*beta\.kubernetes\.io/,
+  /^k8s\.io/,
+  /^pod-template-generation/,
+  /^pod-template-hash/,
+  /^controller-revision-hash/,
+  /^annotation.*/,
+  /^etcd_node/,
+];
+
+/** Whether a label (its key without source) is part of the security identity. */
+export function isIdentityRelevant(source: string, key: string): boolean {
+  if (source === SOURCE_RESERVED) return true;
+  let ignored = 0;
+  for (const re of IDENTITY_IGNORE) {
+    const m = re.exec(key);
+    if (m !== null && (ignored === 0 || m[0].length < ignored)) ignored = m[0].length;
+  }
+  if (ignored === 0) return true;
+  let included = 0;
+  for (const p of IDENTITY_INCLUDE) if (key.startsWith(p) && p.length > included) included = p.length;
+  return included > ignored;
+}
+
+/**
+ * The security identity as one canonical string: its identity-relevant labels, sorted. Two
+ * endpoints have the same key exactly when Cilium would give them one identity (namespace,
+ * its labels, cluster and service account included).
+ */
+export function identityKey(id: Identity): string {
+  const parts: string[] = [];
+  for (const [sk, v] of id.labels) {
+    const colon = sk.indexOf(":");
+    if (isIdentityRelevant(sk.slice(0, colon), sk.slice(colon + 1))) parts.push(`${sk}=${v}`);
+  }
+  // JSON keeps the parts apart whatever characters label values hold.
+  return JSON.stringify(parts.sort());
+}

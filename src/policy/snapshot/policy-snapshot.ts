@@ -69,6 +69,8 @@ interface FlowCtx {
 export interface SnapshotParts {
   revision: number;
   endpoints: readonly Endpoint[];
+  /** Each endpoint's security identity (identityKey), by endpoint index. */
+  identityKeys?: readonly string[];
   ipIndex: ReadonlyMap<string, number>;
   ingress: readonly (SideTable | null)[];
   egress: readonly (SideTable | null)[];
@@ -114,9 +116,11 @@ export class CompiledPolicySnapshot implements PolicySnapshot {
     this.revision = parts.revision;
     this.warnings = Object.freeze([...parts.warnings]);
     this.endpoints = parts.endpoints;
-    this.endpointInfo = parts.endpoints.map((e) =>
-      Object.freeze({ namespace: e.namespace, name: e.name, workload: e.workload, labels: Object.freeze({ ...e.labels }) }),
-    );
+    this.endpointInfo = parts.endpoints.map((e, i) => {
+      const identity = parts.identityKeys?.[i];
+      const info = { namespace: e.namespace, name: e.name, workload: e.workload, labels: Object.freeze({ ...e.labels }) };
+      return Object.freeze(identity === undefined ? info : { ...info, identity });
+    });
     this.ipIndex = parts.ipIndex;
     this.ingressTables = parts.ingress;
     this.egressTables = parts.egress;

@@ -9,7 +9,7 @@ import { KafkaSession, type KafkaExchangeReport } from "../../../src/datapath/ka
 import type { KafkaStruct } from "../../../src/datapath/kafka/message-reader.js";
 import { decodeRequest } from "../../../src/datapath/kafka/request-decoder.js";
 import { decodeResponse } from "../../../src/datapath/kafka/response-decoder.js";
-import { TopicIdTable } from "../../../src/datapath/kafka/topic-ids.js";
+import { TopicIdTable, type TopicIdRuntime } from "../../../src/datapath/kafka/topic-ids.js";
 import type { KafkaRequestFacts, L7Verdict } from "../../../src/policy/decision.js";
 
 const SIDE = { direction: "ingress", enforced: true, allowed: true, decidedBy: { kind: "not-enforced" } } as const;
@@ -58,7 +58,8 @@ afterEach(() => {
   while (cleanups.length > 0) cleanups.pop()!();
 });
 
-async function harness(brokerPort: number, decide: (f: KafkaRequestFacts) => boolean, ids = new TopicIdTable(100)): Promise<Harness> {
+async function harness(brokerPort: number, decide: (f: KafkaRequestFacts) => boolean, ids: TopicIdTable | TopicIdRuntime = new TopicIdTable(100, 10)): Promise<Harness> {
+  const topicIds: TopicIdRuntime = ids instanceof TopicIdTable ? { table: ids, share: () => null } : ids;
   const reports: KafkaExchangeReport[] = [];
   const parseErrors: ErrorCode[] = [];
   const connErrors: string[] = [];
@@ -73,8 +74,9 @@ async function harness(brokerPort: number, decide: (f: KafkaRequestFacts) => boo
         parseError: (code) => parseErrors.push(code),
         connectionError: (code, d) => connErrors.push(`${code}: ${d}`),
         draining: () => false,
+        topicIdScope: () => "identity cluster",
       },
-      { maxFrameBytes: 1 << 16, maxPipelined: 4, idleTimeoutMs: 0, topicIds: ids },
+      { maxFrameBytes: 1 << 16, maxPipelined: 4, idleTimeoutMs: 0, topicIds },
     );
   });
   proxy.listen(0, "127.0.0.1");
@@ -160,7 +162,7 @@ describe("Kafka session", () => {
       return { ErrorCode: 0, SessionId: 0, Responses: [] };
     });
     cleanups.push(broker.close);
-    const ids = new TopicIdTable(100);
+    const ids = new TopicIdTable(100, 10);
     const h = await harness(broker.port, allowTopic("empire-announce"), ids);
     const fetch = (corr: number, topicId: string) => encodeRequest(1, 13, corr, "c", { Topics: [{ TopicId: topicId, Partitions: [{ Partition: 0 }] }] });
     h.client.write(fetch(1, id));
@@ -175,6 +177,48 @@ describe("Kafka session", () => {
     expect(r3.ok && r3.body.ErrorCode).toBe(0);
     expect(broker.received.map((r) => r.corr)).toEqual([2, 3]);
     expect(h.reports.map((r) => r.topics)).toEqual([[`<unknown-topic-id:${id}>`], ["empire-announce"], ["empire-announce"]]);
+  });
+
+  it("a Metadata answer held for the other processes keeps the answers after it behind it, in order", async () => {
+    const id = "42".repeat(16);
+    const broker = await scriptedBroker((k, _v, _c, b): KafkaStruct => {
+      if (k === 3) return { Brokers: [], Topics: (b.Topics as KafkaStruct[]).map((t) => ({ ErrorCode: 0, Name: t.Name ?? null, TopicId: id, Partitions: [] })) };
+      return produceOk();
+    });
+    cleanups.push(broker.close);
+    let release!: () => void;
+    let shares = 0;
+    const ids: TopicIdRuntime = { table: new TopicIdTable(100, 10), share: () => (shares++, new Promise<void>((r) => (release = r))) };
+    const h = await harness(broker.port, allowTopic("ok"), ids);
+    const metadata = encodeRequest(3, 12, 1, "c", { Topics: [{ TopicId: "0".repeat(32), Name: "ok" }] });
+    h.client.write(Buffer.concat([metadata, produce(2, "ok"), produce(3, "secret")]));
+    while (broker.received.length < 2 || shares === 0) await new Promise((r) => setTimeout(r, 5));
+    // The broker answered both; the denial of 3 is ready too: nothing reaches the client yet.
+    const early = await Promise.race([h.responses(1).then(() => "answered"), new Promise((r) => setTimeout(() => r("held"), 50))]);
+    expect(early).toBe("held");
+    release();
+    const all = await h.responses(3);
+    expect(all.map((r) => r.readInt32BE(4))).toEqual([1, 2, 3]);
+    expect(ids.table.resolve("identity cluster", id)).toEqual({ name: "ok", known: true });
+  });
+
+  it("a broker that closes while its Metadata answer is held: the client still gets the answer", async () => {
+    const id = "42".repeat(16);
+    const broker = await scriptedBroker((_k, _v, _c, b): KafkaStruct => ({
+      Brokers: [],
+      Topics: (b.Topics as KafkaStruct[]).map((t) => ({ ErrorCode: 0, Name: t.Name ?? null, TopicId: id, Partitions: [] })),
+    }));
+    cleanups.push(broker.close);
+    let shared = false;
+    // The other processes never answer: only the broker's close releases the answer.
+    const ids: TopicIdRuntime = { table: new TopicIdTable(100, 10), share: () => ((shared = true), new Promise<void>(() => {})) };
+    const h = await harness(broker.port, () => true, ids);
+    h.client.write(encodeRequest(3, 12, 1, "c", { Topics: [{ TopicId: "0".repeat(32), Name: "ok" }] }));
+    while (!shared) await new Promise((r) => setTimeout(r, 5));
+    broker.close();
+    const [res] = await h.responses(1);
+    expect(res!.readInt32BE(4)).toBe(1);
+    await h.closed;
   });
 
   it("closes when the broker answers with another correlation id", async () => {
