@@ -4,7 +4,8 @@
 // Roles: "single" does everything in one process. With --workers N the primary
 // (worker-pool.ts) owns the rules, the admin API, the UDP DNS proxy and the learned names,
 // and each worker ("worker") loads the policy itself and serves connections (TCP DNS
-// included) on its own SO_REUSEPORT socket, with a copy of the learned names (fqdn-sync.ts).
+// included) on its own SO_REUSEPORT socket, with a copy of the learned names (fqdn-sync.ts)
+// and of the Kafka topic IDs every worker learned (topic-id-sync.ts).
 //
 // Readiness (/readyz) is true only when a policy snapshot is loaded, the interception rules
 // are in place (or managed by someone else: --no-install-rules) and the listener is up.
@@ -14,6 +15,7 @@ import type { Logger } from "pino";
 import { Registry } from "prom-client";
 import type { RunConfig } from "../config/run-config.js";
 import type { FqdnRuntime } from "../datapath/connection-handler.js";
+import type { TopicIdRuntime } from "../datapath/kafka/topic-ids.js";
 import type { LearnedName } from "../datapath/dns/fqdn-cache.js";
 import { NO_OBSERVER } from "../datapath/observer.js";
 import { ProxyServer } from "../datapath/proxy-server.js";
@@ -172,6 +174,8 @@ export interface ProxyRoleHooks {
   telemetry?: (t: Telemetry, registry: Registry) => void;
   /** Workers: the learned names come from the primary (fqdn-replica.ts), in before listening. */
   fqdn?: (logger: Logger) => Promise<FqdnRuntime & { close(): void }>;
+  /** Workers: the Kafka topic IDs, shared with the other workers (topic-id-sync.ts), in before listening. */
+  kafkaTopicIds?: (logger: Logger) => Promise<TopicIdRuntime & { close(): void }>;
 }
 
 /**
@@ -219,6 +223,8 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
     return source;
   }
   const learner = hooks.fqdn !== undefined ? await hooks.fqdn(logger) : startFqdnLearner(config, holder, logger, managesRules);
+  // A single process keeps its own (the Kafka handler's).
+  const kafkaTopicIds = hooks.kafkaTopicIds !== undefined ? await hooks.kafkaTopicIds(logger) : null;
   if (learner instanceof FqdnLearner) {
     fqdnLearner = learner;
     // (A worker's copy is not counted: the primary counts the node's names once.)
@@ -254,7 +260,7 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
   // (In plain mode (--upstream) the socket is transparent all the same; that only matters
   // for connections the kernel redirects, and none are.)
   const observer = config.telemetry ? telemetry : NO_OBSERVER;
-  const proxy = new ProxyServer(server, { holder, observer, config, fqdn: learner });
+  const proxy = new ProxyServer(server, { holder, observer, config, fqdn: learner, ...(kafkaTopicIds !== null ? { kafkaTopicIds } : {}) });
   // With --workers the primary serves UDP DNS; workers get DNS over TCP on the proxy port.
   const dns = role === "single" && dnsEnabled(config) && fqdnLearner !== null ? startDnsService(config, holder, fqdnLearner, observer, logger) : null;
   listening = true;
@@ -270,6 +276,7 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
       dns?.close();
       void proxy.drain(config.drainTimeoutMs).then(async ({ remaining }) => {
         learner.close();
+        kafkaTopicIds?.close();
         // The interception rules stay: until a proxy listens again, traffic to enforced
         // endpoints is refused instead of bypassing policy.
         logger.info({ remaining }, "stopped; interception rules left in place (fail closed)");

@@ -5,8 +5,11 @@
 // its own, its /flows shows the records the workers send it beside its own), the UDP DNS
 // proxy and the learned names (toFQDNs), which it keeps every worker's copy of in step
 // (fqdn-sync.ts). DNS over TCP arrives on the proxy port, so the workers answer it and hand
-// what it teaches to the primary. A worker that dies is replaced (and sent every learned
-// name before it listens); the port stays served by the others meanwhile.
+// what it teaches to the primary. Kafka topic IDs a worker learns from Metadata answers reach
+// every other worker before the answer is released (topic-id-sync.ts), so a client's Fetch
+// is decided the same on whichever worker its connection lands. A worker that dies is
+// replaced (and sent every learned name and topic ID before it listens); the port stays
+// served by the others meanwhile.
 //
 // The DNS proxy stays in one process rather than one per worker: a UDP query and its answer
 // are a few microseconds of work, and one owner of the cache means one state file, one
@@ -30,6 +33,7 @@ import { FqdnReplica } from "./fqdn-replica.js";
 import { FqdnFanout, type FqdnPeer, type FqdnSyncMessage } from "./fqdn-sync.js";
 import { createProcessTelemetry, dnsEnabled, formatLearned, keepRulesInstalled, startFqdnLearner, startPolicySource, startProxy, startSharedAdmin } from "./proxy-process.js";
 import { SnapshotHolder } from "./snapshot-holder.js";
+import { TopicIdFanout, TopicIdReplica, type TopicIdPeer, type TopicIdSyncMessage } from "./topic-id-sync.js";
 
 /** How long a starting worker waits for the learned names before it listens anyway. */
 const SYNC_TIMEOUT_MS = 10_000;
@@ -42,7 +46,8 @@ type Message =
   | { type: "flow"; record: FlowRecord }
   | { type: "metrics?"; id: number }
   | { type: "metrics"; id: number; metrics: MetricsJson }
-  | FqdnSyncMessage;
+  | FqdnSyncMessage
+  | TopicIdSyncMessage;
 
 /** In a worker: serve connections and report to the primary. */
 export async function runWorker(config: RunConfig): Promise<{ exitCode: number }> {
@@ -64,6 +69,14 @@ export async function runWorker(config: RunConfig): Promise<{ exitCode: number }
       // Before listening: a connection to an address learned before this worker started
       // (a replacement for one that died) must be allowed here too.
       if (!(await replica.sync(SYNC_TIMEOUT_MS))) logger.warn("no learned DNS names from the primary; listening without them");
+      return replica;
+    },
+    kafkaTopicIds: async (logger) => {
+      const replica = new TopicIdReplica({ send });
+      process.on("message", (m: unknown) => replica.onMessage(m));
+      // Before listening, as for the names: a replacement worker decides Fetches by the IDs
+      // the others learned before it started.
+      if (!(await replica.sync(SYNC_TIMEOUT_MS))) logger.warn("no learned Kafka topic IDs from the primary; listening without them");
       return replica;
     },
     onListening: () => send({ type: "listening" }),
@@ -138,7 +151,7 @@ export async function runWorkerPool(config: RunConfig, argv: readonly string[]):
   const { logger, drainLogs, registry, telemetry } = createProcessTelemetry(config, PIPE_BUF, false);
   const holder = new SnapshotHolder();
   const flows = telemetry.flows;
-  const workers = new Map<ChildProcess, { listening: boolean; peer: FqdnPeer }>();
+  const workers = new Map<ChildProcess, { listening: boolean; peer: FqdnPeer; topicPeer: TopicIdPeer }>();
   let rulesReady = !config.installRules;
   let stopping = false;
   let learner: FqdnLearner | null = null;
@@ -157,6 +170,7 @@ export async function runWorkerPool(config: RunConfig, argv: readonly string[]):
     return source;
   }
   const fanout = new FqdnFanout({ ackTimeoutMs: config.fqdnMaxHoldMs, logger });
+  const topicIds = new TopicIdFanout({ logger });
   const fqdn = startFqdnLearner(config, holder, logger, config.installRules, (names) => fanout.publish(names));
   learner = fqdn;
   const gauges = setInterval(() => {
@@ -183,15 +197,23 @@ export async function runWorkerPool(config: RunConfig, argv: readonly string[]):
         if (w.connected) w.send(m, () => {});
       },
     };
-    workers.set(w, { listening: false, peer });
+    const topicPeer: TopicIdPeer = {
+      label: `worker ${index}`,
+      send: (m) => {
+        if (w.connected) w.send(m, () => {});
+      },
+    };
+    workers.set(w, { listening: false, peer, topicPeer });
     w.on("message", (m: Message) => {
       if (fanout.onMessage(peer, m, fqdn)) return;
-      if (m.type === "listening") workers.set(w, { listening: true, peer });
+      if (topicIds.onMessage(topicPeer, m)) return;
+      if (m.type === "listening") workers.set(w, { listening: true, peer, topicPeer });
       else if (m.type === "flow") flows.push(m.record);
     });
     w.once("exit", (code, signal) => {
       workers.delete(w);
       fanout.remove(peer);
+      topicIds.remove(topicPeer);
       if (stopping) return;
       logger.error({ worker: index, code, signal }, "worker exited; starting a replacement");
       start(index);

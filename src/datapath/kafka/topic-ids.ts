@@ -60,7 +60,7 @@ export class TopicIdTable {
 
   /** Applies an entry another process learned (the same rules as learn). True when the table changed. */
   apply(e: TopicIdEntry): boolean {
-    if (typeof e.scope !== "string" || typeof e.id !== "string") return false;
+    if (typeof e.scope !== "string" || typeof e.id !== "string" || (e.name !== null && typeof e.name !== "string")) return false;
     if (typeof e.name === "string") return this.learn(e.scope, e.id, e.name) !== null;
     if (e.id === NULL_ID || !this.fits(e.scope, e.id) || this.scopes.get(e.scope)?.get(e.id) === CONFLICT) return false;
     this.put(e.scope, e.id, CONFLICT);
