@@ -10,7 +10,7 @@ export interface Peer {
   ip: string;
   /**
    * Present when the IP belongs to a known endpoint. `identity`: its security identity as one
-   * string (identity.ts identityKey; the pods of one workload share it), set by the snapshot.
+   * string (identity.ts identityKey; the pods of one workload share it), from the snapshot.
    */
   endpoint?: { namespace: string; name: string; workload: string; labels: Record<string, string>; identity?: string };
   /** Reserved identity for non-endpoint IPs: "world", "host", ... */

@@ -5,7 +5,7 @@
 
 import type { LoadedPolicy } from "../api/types.js";
 import type { Direction, PolicySnapshot } from "../decision.js";
-import type { EndpointInventory } from "../endpoints/types.js";
+import type { EndpointInventory, NamespaceInfo } from "../endpoints/types.js";
 import { endpointIdentity, type Identity, identityKey } from "../labels/identity.js";
 import { canonicalIp } from "../net/ip.js";
 import { selectorMatches } from "../selectors/label-selector.js";
@@ -76,6 +76,17 @@ function buildTable(rules: readonly IrRule[], d: Direction, compiler: EntryCompi
   return table;
 }
 
+/**
+ * Each endpoint's identity key, from the inventory (a closure of its own, so the snapshot
+ * keeps no compile-time state alive: identities, the entry compiler).
+ */
+function identityKeys(endpoints: EndpointInventory["endpoints"], nsByName: ReadonlyMap<string, NamespaceInfo>, clusterName: string): (i: number) => string {
+  return (i) => {
+    const e = endpoints[i]!;
+    return identityKey(endpointIdentity(e, nsByName.get(e.namespace), clusterName));
+  };
+}
+
 export function compilePolicies(policies: LoadedPolicy[], inventory: EndpointInventory, opts: CompileOptions = {}): CompileResult {
   const warnings: string[] = [];
   const warn = (m: string): void => {
@@ -130,7 +141,7 @@ export function compilePolicies(policies: LoadedPolicy[], inventory: EndpointInv
   const snapshot = new CompiledPolicySnapshot({
     revision: opts.revision ?? 1,
     endpoints,
-    identityKeys: identities.map(identityKey),
+    identityKeyOf: identityKeys(endpoints, nsByName, clusterName),
     ipIndex,
     ingress: tables.ingress,
     egress: tables.egress,

@@ -107,6 +107,9 @@ export function isIdentityRelevant(source: string, key: string): boolean {
   return included > ignored;
 }
 
+/** "source:key" -> relevant: label keys repeat across endpoints, the patterns run once per key. */
+const relevance = new Map<string, boolean>();
+
 /**
  * The security identity as one canonical string: its identity-relevant labels, sorted. Two
  * endpoints have the same key exactly when Cilium would give them one identity (namespace,
@@ -115,8 +118,14 @@ export function isIdentityRelevant(source: string, key: string): boolean {
 export function identityKey(id: Identity): string {
   const parts: string[] = [];
   for (const [sk, v] of id.labels) {
-    const colon = sk.indexOf(":");
-    if (isIdentityRelevant(sk.slice(0, colon), sk.slice(colon + 1))) parts.push(`${sk}=${v}`);
+    let relevant = relevance.get(sk);
+    if (relevant === undefined) {
+      const colon = sk.indexOf(":");
+      relevant = isIdentityRelevant(sk.slice(0, colon), sk.slice(colon + 1));
+      if (relevance.size >= 10_000) relevance.clear();
+      relevance.set(sk, relevant);
+    }
+    if (relevant) parts.push(`${sk}=${v}`);
   }
   // JSON keeps the parts apart whatever characters label values hold.
   return JSON.stringify(parts.sort());

@@ -69,8 +69,11 @@ interface FlowCtx {
 export interface SnapshotParts {
   revision: number;
   endpoints: readonly Endpoint[];
-  /** Each endpoint's security identity (identityKey), by endpoint index. */
-  identityKeys?: readonly string[];
+  /**
+   * Each endpoint's security identity (identityKey) by endpoint index, computed on first
+   * use: only Kafka connections that meet topic IDs ask for it.
+   */
+  identityKeyOf?: (index: number) => string;
   ipIndex: ReadonlyMap<string, number>;
   ingress: readonly (SideTable | null)[];
   egress: readonly (SideTable | null)[];
@@ -111,15 +114,32 @@ export class CompiledPolicySnapshot implements PolicySnapshot {
   private readonly enforced: { ingress: string[]; egress: string[] };
   /** Built on first use (only the process that installs rules needs it), then kept. */
   private readonly lazy: { nonTcp?: NonTcpPolicy; dns?: readonly DnsRedirect[]; datagramFqdn?: boolean } = {};
+  /** Security identities asked for so far, by endpoint index. */
+  private readonly identityKeys = new Map<number, string>();
 
   constructor(parts: SnapshotParts) {
     this.revision = parts.revision;
     this.warnings = Object.freeze([...parts.warnings]);
     this.endpoints = parts.endpoints;
+    const keyOf = parts.identityKeyOf;
+    const keys = this.identityKeys;
     this.endpointInfo = parts.endpoints.map((e, i) => {
-      const identity = parts.identityKeys?.[i];
-      const info = { namespace: e.namespace, name: e.name, workload: e.workload, labels: Object.freeze({ ...e.labels }) };
-      return Object.freeze(identity === undefined ? info : { ...info, identity });
+      const labels = Object.freeze({ ...e.labels });
+      if (keyOf === undefined) return Object.freeze({ namespace: e.namespace, name: e.name, workload: e.workload, labels });
+      return Object.freeze({
+        namespace: e.namespace,
+        name: e.name,
+        workload: e.workload,
+        labels,
+        get identity(): string {
+          let k = keys.get(i);
+          if (k === undefined) {
+            k = keyOf(i);
+            keys.set(i, k);
+          }
+          return k;
+        },
+      });
     });
     this.ipIndex = parts.ipIndex;
     this.ingressTables = parts.ingress;
