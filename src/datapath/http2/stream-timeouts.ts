@@ -19,9 +19,9 @@
 // There is no stream idle timeout: a stream that is quiet for long keeps working (Cilium
 // removed Envoy's, which killed gRPC streams, cilium/cilium #5401 and #6493).
 
-import { grpcTimeoutMs } from "./grpc.js";
+// `performance` is the global one (the clock node:perf_hooks exports), so tests can fake it.
 
-// performance is the global one (the same clock as node:perf_hooks), so tests can fake it.
+import { grpcTimeoutMs } from "./grpc.js";
 
 /** setTimeout's largest delay; a longer one would fire after 1 ms. */
 const MAX_TIMER_MS = 2_147_483_647;

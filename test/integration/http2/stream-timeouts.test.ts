@@ -53,6 +53,7 @@ beforeAll(async () => {
   rawPort = (raw.address() as AddressInfo).port;
   // never: reads the request, answers nothing. stall: a response head and part of a body, then nothing.
   rawRoutes.set("/never", (s) => s.resume());
+  rawRoutes.set("/never-head", (s) => s.resume());
   rawRoutes.set("/l7test.Echo/Never", (s) => s.resume());
   rawRoutes.set("/stall", (s) => {
     s.resume();
@@ -308,13 +309,15 @@ describe("the route timeout (--request-timeout-ms) on HTTP/2 streams", () => {
     });
     await withProxy(rawPort, { requestTimeoutMs: 400 }, async (p) => {
       const session = open(p.port);
-      const [timedOut, quick, inTime, stalled] = await Promise.all([
+      const [timedOut, head, quick, inTime, stalled] = await Promise.all([
         request(session, { ":path": "/never" }),
+        request(session, { ":method": "HEAD", ":path": "/never-head" }),
         request(session, { ":path": "/quick" }),
         request(session, { ":path": "/in-time" }),
         request(session, { ":path": "/stall" }),
       ]);
       expect([timedOut.headers[":status"], timedOut.body]).toEqual([504, "upstream request timeout"]);
+      expect([head.headers[":status"], head.headersOnly, head.body]).toEqual([504, true, ""]);
       // node:http2 emits 'end' on a reset stream too (nodejs/node #35209): rstCode tells.
       expect([quick.headers[":status"], quick.body, quick.rstCode]).toEqual([200, "ok /quick", constants.NGHTTP2_NO_ERROR]);
       expect([inTime.headers[":status"], inTime.body, inTime.rstCode]).toEqual([200, "in time", constants.NGHTTP2_NO_ERROR]);
@@ -324,7 +327,7 @@ describe("the route timeout (--request-timeout-ms) on HTTP/2 streams", () => {
       expect([after.headers[":status"], after.body]).toEqual([200, "ok /after"]);
       expect(session.destroyed).toBe(false);
       session.close();
-      expect(p.connectionErrors.map((e) => e.code)).toEqual(["L7P_ERR_TIMEOUT", "L7P_ERR_TIMEOUT"]);
+      expect(p.connectionErrors.map((e) => e.code)).toEqual(["L7P_ERR_TIMEOUT", "L7P_ERR_TIMEOUT", "L7P_ERR_TIMEOUT"]);
       expect(p.upstreamConnections()).toBe(1);
     });
   });
