@@ -43,6 +43,7 @@ export interface RunConfig {
   readonly headerTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly requestTimeoutMs: number;
+  readonly maxGrpcTimeoutMs: number;
   readonly maxHeaderBytes: number;
   readonly maxRequestLineBytes: number;
   readonly maxHeaders: number;
@@ -137,7 +138,18 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   "drain-timeout-ms": { kind: "number", key: "drainTimeoutMs", default: 20_000, help: "on SIGTERM, how long in-flight requests may take to finish" },
   "header-timeout-ms": { kind: "number", key: "headerTimeoutMs", default: 10_000, help: "time a client has to send a complete request head" },
   "idle-timeout-ms": { kind: "number", key: "idleTimeoutMs", default: 300_000, help: "idle connection timeout (Envoy's stream idle timeout is 300 s)" },
-  "request-timeout-ms": { kind: "number", key: "requestTimeoutMs", default: 3_600_000, help: "time a forwarded request may take to be answered, then 504 (Cilium's route timeout is 3600 s); 0 = none" },
+  "request-timeout-ms": {
+    kind: "number",
+    key: "requestTimeoutMs",
+    default: 3_600_000,
+    help: "time from the end of a forwarded request (HTTP/1 request, HTTP/2 or gRPC stream) to the end of its response, then 504 (gRPC: UNAVAILABLE), or the stream or connection reset if the response had started; it counts the whole of a streaming response (Cilium's route timeout, http-request-timeout, is 3600 s); 0 = none",
+  },
+  "max-grpc-timeout-ms": {
+    kind: "number",
+    key: "maxGrpcTimeoutMs",
+    default: 0,
+    help: "cap on the deadline a gRPC call's grpc-timeout header sets (from its request head; past it DEADLINE_EXCEEDED and the upstream call cancelled); calls without the header have none (Cilium's http-max-grpc-timeout); 0 = no cap",
+  },
   "max-header-bytes": { kind: "number", key: "maxHeaderBytes", default: 65_536, help: "largest request head accepted; larger gets 431" },
   "max-request-line-bytes": { kind: "number", key: "maxRequestLineBytes", default: 8_192, help: "longest HTTP/1 request line accepted; longer gets 431" },
   "max-headers": { kind: "number", key: "maxHeaders", default: 100, help: "most header fields in a request (Envoy's max_headers_count); more gets 431" },
@@ -307,6 +319,10 @@ export function parseRunConfig(argv: string[], env: NodeJS.ProcessEnv = process.
   // intercepted packet look like the proxy's own, or route the proxy's packets locally.
   if ((mark & upstreamMark) !== 0) usageError(`--upstream-mark 0x${upstreamMark.toString(16)} shares bits with --mark 0x${mark.toString(16)}`);
   if ((out.listenBacklog as number) < 1) usageError("--listen-backlog: must be at least 1");
+  for (const name of ["request-timeout-ms", "max-grpc-timeout-ms"] as const) {
+    // setTimeout fires a longer delay after 1 ms.
+    if ((out[RUN_OPTIONS[name]!.key] as number) > 2_147_483_647) usageError(`--${name}: must be at most 2147483647 (about 24.8 days)`);
+  }
   if ((out.http2MaxConcurrentStreams as number) < 1) usageError("--http2-max-concurrent-streams: must be at least 1");
   for (const [flag, key] of [["http2-stream-window-bytes", "http2StreamWindowBytes"], ["http2-connection-window-bytes", "http2ConnectionWindowBytes"]] as const) {
     const v = out[key] as number;

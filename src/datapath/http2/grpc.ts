@@ -59,15 +59,24 @@ export function grpcStatusOf(value: string | string[] | undefined): number | nul
   return Number(v);
 }
 
-const TIMEOUT_UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+/** Milliseconds per unit, and units per millisecond (exact integer arithmetic for u and n). */
+const TIMEOUT_MS_PER: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1 };
+const TIMEOUT_PER_MS: Record<string, number> = { u: 1000, n: 1_000_000 };
 
-/** grpc-timeout ("1*8DIGIT unit") in milliseconds, or null when absent or malformed. */
+/**
+ * grpc-timeout ("1*8DIGIT unit", PROTOCOL-HTTP2.md) in whole milliseconds, microseconds and
+ * nanoseconds rounded up (Envoy's Grpc::Common::getGrpcTimeout); null when absent or
+ * malformed, which Envoy treats as no grpc-timeout at all.
+ */
 export function grpcTimeoutMs(value: string | string[] | undefined): number | null {
   const v = Array.isArray(value) ? value[0] : value;
   if (v === undefined) return null;
   const m = /^(\d{1,8})([HMSmun])$/.exec(v);
   if (m === null) return null;
-  return Number(m[1]) * TIMEOUT_UNITS[m[2]!]!;
+  const n = Number(m[1]);
+  const unit = m[2]!;
+  const per = TIMEOUT_PER_MS[unit];
+  return per === undefined ? n * TIMEOUT_MS_PER[unit]! : Math.ceil(n / per);
 }
 
 /**

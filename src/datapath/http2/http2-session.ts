@@ -14,6 +14,10 @@
 //   upstream; the body is never inspected, so a streaming RPC is allowed or denied whole.
 // - No stream idle timeout (Cilium removed Envoy's, which killed gRPC streams): only a
 //   connection with no open stream for idleTimeoutMs is closed, with GOAWAY.
+// - Stream timeouts (stream-timeouts.ts): every forwarded stream has the route timeout
+//   (requestTimeoutMs, from the end of its request to the end of its response), a gRPC call
+//   with a grpc-timeout header also its deadline (capped by maxGrpcTimeoutMs). One stream
+//   timing out is answered or reset alone; the connection and its other streams carry on.
 // - Draining (drain(), or draining() turning true when a stream arrives): GOAWAY(NO_ERROR);
 //   streams already opened finish, streams the client opened after it are left unprocessed,
 //   which clients retry on a new connection, then the connection closes.
@@ -39,6 +43,7 @@ import { requestFactsOf, type Http2RequestFacts } from "./request-facts.js";
 import type { Http2Settings } from "./session-settings.js";
 import { SocketTap } from "./socket-tap.js";
 import { forwardStream, sendLocal, type ForwardOutcome } from "./stream-forwarder.js";
+import { grpcDeadlineMs, RouteClock } from "./stream-timeouts.js";
 import { UpstreamLink } from "./upstream-link.js";
 
 /** One stream, reported when it has closed. */
@@ -104,6 +109,7 @@ class ClientSession implements Http2Session {
   readonly #upstream: UpstreamLink;
   readonly #tap: SocketTap;
   readonly #guard: ClientFrameGuard;
+  readonly #routeClock: RouteClock;
   /** nghttp2 already wrote its own GOAWAY. */
   #nghttp2Goaway = false;
   #pending: Pending[] = [];
@@ -115,6 +121,7 @@ class ClientSession implements Http2Session {
   constructor(socket: Socket, replay: Buffer, opts: Http2SessionOptions) {
     this.#opts = opts;
     const s = opts.settings;
+    this.#routeClock = new RouteClock(s.requestTimeoutMs);
     this.#ledger = new EndStreamLedger(4 * s.maxConcurrentStreams + 64);
     const guard = new ClientFrameGuard(s, this.#ledger, () => performance.now());
     this.#outbound = new OutboundWatch({
@@ -155,7 +162,10 @@ class ClientSession implements Http2Session {
       if (err.code === "ERR_HTTP2_ERROR") this.#fail(sessionErrorCode(err), null);
       else this.#upstream.destroy();
     });
-    session.on("close", () => this.#upstream.close());
+    session.on("close", () => {
+      this.#routeClock.close();
+      this.#upstream.close();
+    });
     tap.start(replay);
     if (s.idleTimeoutMs > 0) {
       session.setTimeout(s.idleTimeoutMs, () => {
@@ -276,12 +286,23 @@ class ClientSession implements Http2Session {
     }
     const doneMs = performance.now();
     const skipped = fwd.skipped.length > 0 ? fwd.skipped : undefined;
-    forwardStream(stream, () => this.#ledger.take(id), () => p.trailers, up, grpc, {
+    // The deadline counts from the request head (Envoy: the stream's start).
+    const grpcMs = grpc ? grpcDeadlineMs(headerOf(raw, "grpc-timeout"), this.#opts.settings.maxGrpcTimeoutMs) : null;
+    const timing = {
+      route: this.#routeClock,
+      grpcDeadlineMs: grpcMs === null ? null : Math.max(0, grpcMs - (doneMs - startedAtMs)),
+      head: facts.method === "HEAD",
+    };
+    forwardStream(stream, () => this.#ledger.take(id), () => p.trailers, up, grpc, timing, {
       done: (o) => {
         if (o.upstreamReset) this.#opts.onConnectionError("L7P_ERR_H2_UPSTREAM_RESET", `upstream reset stream for ${facts.path}`);
         finish(o, doneMs, skipped);
       },
       ownRefusal: (streamId) => this.#outbound.ownRefusal(streamId),
+      timedOut: (kind) =>
+        kind === "route"
+          ? this.#opts.onConnectionError("L7P_ERR_TIMEOUT", `no complete response within the request timeout for ${facts.path}`)
+          : this.#opts.onConnectionError("L7P_ERR_GRPC_DEADLINE", `gRPC deadline passed before the response was complete for ${facts.path}`),
     });
   }
 }

@@ -22,6 +22,10 @@ export interface Http2Settings {
   maxSessionMemoryMb: number;
   /** A connection without open streams for this long is closed with GOAWAY; 0: never. */
   idleTimeoutMs: number;
+  /** Route timeout of every forwarded stream, end of request to end of response; 0: none. */
+  requestTimeoutMs: number;
+  /** Cap on a gRPC call's grpc-timeout deadline; 0: no cap (the header alone). */
+  maxGrpcTimeoutMs: number;
 }
 
 /** nghttp2 1.61 refuses a header block of more CONTINUATION frames than this itself. */
@@ -38,6 +42,8 @@ export interface Http2Config {
   readonly http2MaxSessionMemoryMb: number;
   readonly maxHeaderBytes: number;
   readonly idleTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly maxGrpcTimeoutMs: number;
 }
 
 export function http2SettingsOf(c: Http2Config): Http2Settings {
@@ -53,5 +59,7 @@ export function http2SettingsOf(c: Http2Config): Http2Settings {
     resetMinStreams: c.http2ResetMinStreams,
     maxSessionMemoryMb: c.http2MaxSessionMemoryMb,
     idleTimeoutMs: c.idleTimeoutMs,
+    requestTimeoutMs: c.requestTimeoutMs,
+    maxGrpcTimeoutMs: c.maxGrpcTimeoutMs,
   });
 }

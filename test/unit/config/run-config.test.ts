@@ -44,6 +44,17 @@ describe("run configuration", () => {
     expect(err.message).toContain("--upstream-mark");
   });
 
+  test("stream timeouts: Cilium's defaults (route 3600 s, gRPC deadline uncapped), bounded by setTimeout's range", () => {
+    const c = parseRunConfig(["--policies", "p"], {});
+    expect([c.requestTimeoutMs, c.maxGrpcTimeoutMs]).toEqual([3_600_000, 0]);
+    const set = parseRunConfig(["--policies", "p", "--request-timeout-ms", "300", "--max-grpc-timeout-ms", "5000"], {});
+    expect([set.requestTimeoutMs, set.maxGrpcTimeoutMs]).toEqual([300, 5000]);
+    for (const flag of ["--request-timeout-ms", "--max-grpc-timeout-ms"]) {
+      const err = errorOf(() => parseRunConfig(["--policies", "p", flag, "2147483648"], {}));
+      expect([err.code, err.message.includes(flag)]).toEqual(["L7P_ERR_USAGE", true]);
+    }
+  });
+
   test("NODE_NAME names this node when --node-name is absent", () => {
     expect(parseRunConfig(["--policies", "p"], { NODE_NAME: "node-7" }).nodeName).toBe("node-7");
     expect(parseRunConfig(["--policies", "p", "--node-name", "node-1"], { NODE_NAME: "node-7" }).nodeName).toBe("node-1");

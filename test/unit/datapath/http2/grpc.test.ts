@@ -22,6 +22,15 @@ describe("gRPC facts", () => {
     expect(["1S", "250m", "2M", "1H", "5000u", "x", "123456789S"].map((v) => grpcTimeoutMs(v))).toEqual([1000, 250, 120_000, 3_600_000, 5, null, null]);
   });
 
+  test("grpc-timeout: micro- and nanoseconds round up to whole milliseconds, as Envoy's getGrpcTimeout", () => {
+    expect(["1u", "1001u", "3000000n", "1500000n", "1n", "0m", "0n", "99999999H"].map((v) => grpcTimeoutMs(v))).toEqual([1, 2, 3, 2, 1, 0, 0, 99_999_999 * 3_600_000]);
+  });
+
+  test("a malformed grpc-timeout counts as absent", () => {
+    expect(["", "S", "10", "10s", "1.5S", "-1S", " 1S", "1S ", "1 S", "10Sx", "0x10m"].map((v) => grpcTimeoutMs(v))).toEqual(Array(11).fill(null));
+    expect(grpcTimeoutMs(undefined)).toBeNull();
+  });
+
   test("grpc-message percent-encoding matches Envoy's deny", () => {
     expect(percentEncodeGrpcMessage("Access denied\r\n")).toBe("Access%20denied%0D%0A");
   });
