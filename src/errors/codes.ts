@@ -54,7 +54,7 @@ export const ERROR_CODES = {
   L7P_ERR_KAFKA_RESPONSE: "a Kafka response that cannot be framed, or answers no request or another one",
   // Data path: connections
   L7P_ERR_UPSTREAM_CONNECT: "the original destination refused or did not answer",
-  L7P_ERR_UPSTREAM_SOURCE: "the upstream connection could not be made from the client's address (transparent bind, or no free source port): refused, never sent from the node's address",
+  L7P_ERR_UPSTREAM_SOURCE: "the upstream connection (or UDP DNS query) could not be made from the client's address (transparent bind, no free source port, or every --dns-upstream-sockets socket busy): refused (DNS: SERVFAIL), never sent from the node's address",
   L7P_ERR_TIMEOUT: "a client or upstream was idle or too slow past its limit",
   L7P_ERR_INTERNAL: "an internal error on a connection (the connection is closed, never forwarded)",
   L7P_ERR_PROTOCOL_UNSUPPORTED: "a connection whose port has L7 rules of a protocol the data path cannot parse (reset, never forwarded)",
