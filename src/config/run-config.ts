@@ -61,6 +61,10 @@ export interface RunConfig {
   readonly dnsProxyPort: number;
   readonly dnsRejectResponseCode: "refused" | "name-error";
   readonly dnsUpstreamTimeoutMs: number;
+  /** Most UDP sockets sending DNS queries from clients' own addresses (one per client address). */
+  readonly dnsUpstreamSockets: number;
+  /** A client-address DNS socket with no query in flight for this long is closed. */
+  readonly dnsUpstreamSocketIdleMs: number;
   readonly fqdnMinTtl: number;
   readonly fqdnMaxIpsPerName: number;
   readonly fqdnMaxHoldMs: number;
@@ -172,6 +176,8 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   "dns-proxy-port": { kind: "number", key: "dnsProxyPort", default: 15053, help: "UDP port of the DNS proxy, where DNS from endpoints with DNS rules or toFQDNs peers is redirected (TCP DNS uses --proxy-port); 0 = no DNS proxy" },
   "dns-reject-response-code": { kind: "string", key: "dnsRejectResponseCode", default: "refused", help: "answer to a query policy denies: refused (REFUSED) or name-error (NXDOMAIN), as Cilium's --tofqdns-dns-reject-response-code" },
   "dns-upstream-timeout-ms": { kind: "number", key: "dnsUpstreamTimeoutMs", default: 10_000, help: "time the resolver has to answer a forwarded query, then SERVFAIL (Cilium's ProxyForwardTimeout)" },
+  "dns-upstream-sockets": { kind: "number", key: "dnsUpstreamSockets", default: 1024, help: "most UDP sockets forwarding DNS queries from the clients' own addresses (one per pod address and resolver; the least recently used idle one makes room); a query that finds none is answered SERVFAIL (L7P_ERR_UPSTREAM_SOURCE)" },
+  "dns-upstream-socket-idle-ms": { kind: "number", key: "dnsUpstreamSocketIdleMs", default: 30_000, help: "a DNS socket from a client's address with no query in flight for this long is closed" },
   "fqdn-min-ttl": { kind: "number", key: "fqdnMinTtl", default: 0, help: "shortest time (seconds) a learned name keeps allowing its IPs for toFQDNs, whatever the answer's TTL" },
   "fqdn-max-ips-per-name": { kind: "number", key: "fqdnMaxIpsPerName", default: 1000, help: "most IPs kept per learned name (the least recently answered go first)" },
   "fqdn-max-hold-ms": { kind: "number", key: "fqdnMaxHoldMs", default: 100, help: "longest a DNS answer is held until the policy allowing its IPs is in force (Cilium's --tofqdns-proxy-response-max-delay)" },
@@ -331,6 +337,7 @@ export function parseRunConfig(argv: string[], env: NodeJS.ProcessEnv = process.
   if ((out.dnsProxyPort as number) > 65535) usageError("--dns-proxy-port: must be 0-65535");
   if (out.dnsRejectResponseCode !== "refused" && out.dnsRejectResponseCode !== "name-error") usageError("--dns-reject-response-code: must be refused or name-error");
   if ((out.fqdnMaxIpsPerName as number) < 1) usageError("--fqdn-max-ips-per-name: must be at least 1");
+  if ((out.dnsUpstreamSockets as number) < 1) usageError("--dns-upstream-sockets: must be at least 1");
   for (const name of ["max-headers", "max-pipelined", "max-header-bytes", "max-request-line-bytes"] as const) {
     if ((out[RUN_OPTIONS[name]!.key] as number) < 1) usageError(`--${name}: must be at least 1`);
   }

@@ -1,6 +1,7 @@
 // The DNS proxy of a proxy process: UDP listeners on --dns-proxy-port (IPv4 and IPv6, each
 // IP_TRANSPARENT with SO_REUSEPORT, so an old and a new process answer side by side during a
-// restart), the upstream forwarder, the reply sockets, and the learned-name cache they feed.
+// restart), the upstream forwarder (queries from the pods' own addresses, udp-forwarder.ts),
+// the reply sockets, and the learned-name cache they feed.
 // DNS over TCP arrives on the main proxy port and is handled by the `dns` protocol handler.
 // With --workers it runs in the primary only (worker-pool.ts); the workers get the TCP DNS.
 
@@ -10,7 +11,7 @@ import { DnsUdpProxy } from "../datapath/dns/dns-udp-proxy.js";
 import { observerReporter } from "../datapath/dns/dns-reporting.js";
 import { UdpForwarder } from "../datapath/dns/udp-forwarder.js";
 import type { DatapathObserver } from "../datapath/observer.js";
-import { ReplySockets, TransparentUdpListener } from "../intercept/transparent-udp.js";
+import { ClientUdpSocket, ReplySockets, TransparentUdpListener } from "../intercept/transparent-udp.js";
 import type { FqdnLearner } from "./fqdn-learning.js";
 import type { SnapshotHolder } from "./snapshot-holder.js";
 
@@ -19,11 +20,26 @@ export interface DnsService {
 }
 
 export function startDnsService(config: RunConfig, holder: SnapshotHolder, learner: FqdnLearner, observer: DatapathObserver, logger: Logger): DnsService {
-  const forwarder = new UdpForwarder(config.dnsUpstreamTimeoutMs);
+  const fixed = config.upstream === null ? null : { ip: config.upstream.host, port: config.upstream.port };
+  const onError = (err: Error): void => logger.debug({ err }, "DNS UDP socket error");
+  // One receive buffer for every client socket: each answer is copied out before the next read.
+  const answerBuffer = Buffer.allocUnsafe(65536);
+  const forwarder = new UdpForwarder({
+    timeoutMs: config.dnsUpstreamTimeoutMs,
+    // As for TCP: plain mode and --no-preserve-source send from the node's address.
+    preserveSource:
+      config.preserveSource && fixed === null
+        ? {
+            maxSockets: config.dnsUpstreamSockets,
+            idleMs: config.dnsUpstreamSocketIdleMs,
+            open: (client, resolver, onAnswer) =>
+              ClientUdpSocket.open({ host: client, peer: resolver, mark: config.upstreamMark, buffer: answerBuffer }, (d) => onAnswer(d.data, d.from), onError),
+          }
+        : null,
+  });
   const replies = new ReplySockets();
   const sweeper = setInterval(() => replies.sweep(), 10_000);
   sweeper.unref();
-  const fixed = config.upstream === null ? null : { ip: config.upstream.host, port: config.upstream.port };
   const proxy = new DnsUdpProxy({
     snapshot: () => holder.current,
     forwarder,
@@ -35,7 +51,6 @@ export function startDnsService(config: RunConfig, holder: SnapshotHolder, learn
     audit: config.policyAuditMode,
   });
   const listeners: TransparentUdpListener[] = [];
-  const onError = (err: Error): void => logger.debug({ err }, "DNS UDP socket error");
   try {
     listeners.push(TransparentUdpListener.open({ host: "0.0.0.0", port: config.dnsProxyPort, reusePort: true }, (d) => proxy.onDatagram(d), onError));
   } catch (err) {

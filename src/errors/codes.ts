@@ -54,7 +54,7 @@ export const ERROR_CODES = {
   L7P_ERR_KAFKA_RESPONSE: "a Kafka response that cannot be framed, or answers no request or another one",
   // Data path: connections
   L7P_ERR_UPSTREAM_CONNECT: "the original destination refused or did not answer",
-  L7P_ERR_UPSTREAM_SOURCE: "the upstream connection could not be made from the client's address (transparent bind, or no free source port): refused, never sent from the node's address",
+  L7P_ERR_UPSTREAM_SOURCE: "the upstream connection (or UDP DNS query) could not be made from the client's address (transparent bind, no free source port, or every --dns-upstream-sockets socket busy): refused (DNS: SERVFAIL), never sent from the node's address",
   L7P_ERR_TIMEOUT: "a client or upstream was idle or too slow past its limit (HTTP/2: a stream's response not complete within --request-timeout-ms: 504, or the stream reset if the response had started)",
   L7P_ERR_GRPC_DEADLINE: "a gRPC call's deadline (its grpc-timeout, capped by --max-grpc-timeout-ms) passed before the response was complete: DEADLINE_EXCEEDED, or the stream reset if the response had started; the upstream stream is cancelled",
   L7P_ERR_INTERNAL: "an internal error on a connection (the connection is closed, never forwarded)",

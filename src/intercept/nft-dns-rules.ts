@@ -6,6 +6,14 @@
 // datagrams chain decides the query as it does any UDP (a port with DNS rules is open there
 // only when they allow every name), so a stopped proxy never lets a denied name through.
 // DNS over TCP needs nothing here: TCP from egress-enforced endpoints reaches the proxy.
+//
+// The resolvers' answers to the proxy's own queries: those leave from the pod's address (a
+// transparent socket bound to it, carrying the upstream mark, udp-forwarder.ts), so their
+// answers come back addressed to the pod. A reply to a transparent socket that carries the
+// upstream mark is delivered locally, to that socket, as TCP's are (`socket transparent` in
+// nft-rules.ts), instead of being forwarded to the pod. The mark keeps it to the proxy's
+// upstream sockets: the DNS listener and the reply sockets (bound to resolvers' addresses)
+// carry none. (Without excludeMark: any transparent socket bound to a specific address.)
 
 import net from "node:net";
 import { canonicalIp } from "../policy/net/ip.js";
@@ -36,7 +44,9 @@ export function renderDnsSets(spec: InterceptSpec): string[] {
 export function renderDnsPrerouting(spec: InterceptSpec): string[] {
   if (spec.dnsProxyPort === undefined) return [];
   const mark = hex(spec.mark);
+  const ours = spec.excludeMark !== undefined ? `socket mark ${hex(spec.excludeMark)}` : "socket wildcard 0";
   return [
+    `meta l4proto udp ct direction reply socket transparent 1 ${ours} meta mark set ${mark} accept`,
     `meta l4proto udp ct direction original ip saddr . udp dport @${dnsSetName(4)} tproxy ip to :${spec.dnsProxyPort} meta mark set ${mark} accept`,
     `meta l4proto udp ct direction original ip6 saddr . udp dport @${dnsSetName(6)} tproxy ip6 to :${spec.dnsProxyPort} meta mark set ${mark} accept`,
   ];

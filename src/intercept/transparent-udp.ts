@@ -4,6 +4,8 @@
 //   with its sender and its original destination (the resolver the client asked).
 // - ReplySockets sends an answer to a client from that resolver's address and port, with
 //   one transparent socket per resolver address, kept while in use and closed when idle.
+// - ClientUdpSocket sends queries to resolvers from a client's own address (a transparent,
+//   marked socket bound to it on a port the kernel picks) and receives their answers.
 
 import { closeSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -19,6 +21,16 @@ interface UdpAddon {
   udpClose(handle: object): void;
   udpReplySocket(options: { host: string; port: number }): number;
   udpSendTo(fd: number, buffer: Buffer, host: string, port: number): number;
+  udpUpstream(options: { host: string; mark: number; peer: { host: string; port: number } }, onReadable: (err?: string) => void): object;
+  udpSend(handle: object, buffer: Buffer, host: string, port: number): number;
+  udpInfo(handle: object): UdpSocketInfo;
+}
+
+export interface UdpSocketInfo {
+  host: string;
+  port: number;
+  mark: number;
+  transparent: boolean;
 }
 
 let addon: UdpAddon | undefined;
@@ -32,7 +44,7 @@ function native(): UdpAddon {
     error.cause = cause;
     throw error;
   }
-  if (typeof addon.udpListen !== "function") {
+  if (typeof addon.udpListen !== "function" || typeof addon.udpUpstream !== "function") {
     throw new L7ProxyError("L7P_ERR_TRANSPARENT_SOCKET", `the native addon ${ADDON_PATH} predates UDP support: rebuild it (npx node-gyp rebuild)`);
   }
   return addon;
@@ -102,6 +114,80 @@ export class TransparentUdpListener {
       if (r[5]) continue;
       const data = Buffer.from(this.#buffer.subarray(0, r[0]));
       this.onDatagram({ data, from: { ip: r[1], port: r[2] }, to: { ip: r[3], port: r[4] } });
+      if (this.#closed) return;
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#handle !== null) native().udpClose(this.#handle);
+  }
+}
+
+/**
+ * A UDP socket bound to a client's address (not this host's: IP_TRANSPARENT) on a port the
+ * kernel picks, carrying SO_MARK `mark`, connected to one peer (a resolver). What arrives on
+ * it (the peer's answers, which the interception rules deliver here rather than to the
+ * client) goes to onDatagram, `to` empty.
+ */
+export class ClientUdpSocket {
+  #handle: object | null = null;
+  #closed = false;
+
+  private constructor(
+    private readonly onDatagram: (d: Datagram) => void,
+    private readonly onError: (err: Error) => void,
+    /** Shared by every socket of one owner: each datagram is copied out before the next read. */
+    private readonly buffer: Buffer,
+    readonly peer: UdpAddress,
+  ) {}
+
+  /** Throws L7P_ERR_UPSTREAM_SOURCE when the socket cannot be made or bound. */
+  static open(options: { host: string; mark: number; peer: UdpAddress; buffer?: Buffer }, onDatagram: (d: Datagram) => void, onError: (err: Error) => void): ClientUdpSocket {
+    const socket = new ClientUdpSocket(onDatagram, onError, options.buffer ?? Buffer.allocUnsafe(65536), options.peer);
+    try {
+      const peer = { host: options.peer.ip, port: options.peer.port };
+      socket.#handle = native().udpUpstream({ host: options.host, mark: options.mark, peer }, (err) => socket.#readable(err));
+    } catch (cause) {
+      const error = new L7ProxyError("L7P_ERR_UPSTREAM_SOURCE", `cannot make a UDP socket with the source address ${options.host}: ${errorText(cause)}`);
+      error.cause = cause;
+      throw error;
+    }
+    return socket;
+  }
+
+  /** Sends to the peer; throws (a system error) when the datagram cannot be sent. */
+  send(data: Buffer): void {
+    if (this.#handle === null || this.#closed) throw new L7ProxyError("L7P_ERR_INTERNAL", "send on a closed UDP socket");
+    native().udpSend(this.#handle, data, this.peer.ip, this.peer.port);
+  }
+
+  info(): UdpSocketInfo {
+    if (this.#handle === null || this.#closed) throw new L7ProxyError("L7P_ERR_INTERNAL", "info of a closed UDP socket");
+    return native().udpInfo(this.#handle);
+  }
+
+  #readable(err?: string): void {
+    if (this.#closed || this.#handle === null) return;
+    if (err !== undefined) {
+      this.onError(new Error(`UDP poll error ${err}`));
+      return;
+    }
+    const n = native();
+    for (let i = 0; i < BATCH; i++) {
+      let r: RecvResult | null;
+      try {
+        r = n.udpRecv(this.#handle, this.buffer);
+      } catch (cause) {
+        // ECONNREFUSED: the resolver's port was unreachable (an ICMP error, on a connected socket).
+        this.onError(cause as Error);
+        continue;
+      }
+      if (r === null) return;
+      if (r[5]) continue;
+      const data = Buffer.from(this.buffer.subarray(0, r[0]));
+      this.onDatagram({ data, from: { ip: r[1], port: r[2] }, to: { ip: "", port: 0 } });
       if (this.#closed) return;
     }
   }

@@ -1,16 +1,19 @@
 // The DNS proxy over IPv6: the ip6 redirect set, the IPv6 transparent UDP listener with
-// IPV6_RECVORIGDSTADDR, replies from the resolver's IPv6 address, TCP DNS over IPv6, and an
-// AAAA answer allowing the address it names.
+// IPV6_RECVORIGDSTADDR, replies from the resolver's IPv6 address, queries forwarded from the
+// pod's own IPv6 address (IPV6_TRANSPARENT), TCP DNS over IPv6, and an AAAA answer allowing
+// the address it names.
 import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { NetnsCluster, REPO_ROOT, waitForOutput } from "../../src/netns/cluster.js";
 import { runIn, spawnIn } from "../../src/netns/exec.js";
+import { Dnsmasq } from "../support/dnsmasq.js";
 import { requireRootOrSkip } from "../support/root.js";
 
 const canRun = requireRootOrSkip("DNS proxy IPv6 e2e");
 const DNS6 = "fd00:208::53";
 const API6 = "fd00:208:1::10";
+const APP6 = "fd00:208::10";
 
 describe.runIf(canRun)("DNS proxy over IPv6", () => {
   const cluster = new NetnsCluster(`d6${process.pid % 100000}`, {
@@ -22,7 +25,7 @@ describe.runIf(canRun)("DNS proxy over IPv6", () => {
     proxyArgs: ["--proxy-host", "::"],
   });
   let server: ChildProcess | undefined;
-  let dnsmasq: ChildProcess | undefined;
+  let dnsmasq: Dnsmasq | undefined;
   const app = () => cluster.topo.pod("app").netns;
 
   async function dig(name: string, type: string, opts: string[] = []): Promise<{ status: string; out: string }> {
@@ -37,15 +40,15 @@ describe.runIf(canRun)("DNS proxy over IPv6", () => {
       `require("node:http").createServer((q, s) => s.end("api\\n")).listen(80, "::", () => console.log("listening"))`,
     ]);
     await waitForOutput(server, /listening/);
-    dnsmasq = spawnIn(cluster.topo.pod("coredns").netns, "dnsmasq", [
-      "-k", "-p", "53", `--listen-address=${DNS6}`, "--bind-interfaces", "--no-resolv", "--no-hosts",
+    dnsmasq = await Dnsmasq.start(cluster.topo.pod("coredns").netns, [DNS6], [
       `--host-record=api.example.com,10.208.1.10,${API6},300`, "--host-record=evil.test,10.208.1.66,300",
+      ...["src-udp", "src-tcp", "src-node"].map((n) => `--host-record=${n}.example.com,${API6},300`),
     ]);
     await cluster.applyPolicies([join(REPO_ROOT, "proxy-config/dns/allow-egress-to-example-com.yaml")]);
   }, 120_000);
 
   afterAll(async () => {
-    dnsmasq?.kill("SIGKILL");
+    dnsmasq?.kill();
     server?.kill("SIGKILL");
     await cluster.stop();
   });
@@ -63,5 +66,24 @@ describe.runIf(canRun)("DNS proxy over IPv6", () => {
     expect((await dig("evil.test", "A")).status).toBe("REFUSED");
     expect((await dig("evil.test", "A", ["+tcp"])).status).toBe("REFUSED");
     expect((await dig("api.example.com", "AAAA", ["+tcp"])).status).toBe("NOERROR");
+  });
+
+  test("queries reach the resolver from the pod's own IPv6 address, over UDP and TCP", async () => {
+    expect((await dig("src-udp.example.com", "AAAA")).status).toBe("NOERROR");
+    expect(dnsmasq!.clientsOf("src-udp.example.com")).toEqual([APP6]);
+    expect((await dig("src-tcp.example.com", "AAAA", ["+tcp"])).status).toBe("NOERROR");
+    expect(dnsmasq!.clientsOf("src-tcp.example.com")).toEqual([APP6]);
+  });
+
+  test("with --no-preserve-source the resolver sees the node's IPv6 address", async () => {
+    await cluster.stopProxy();
+    await cluster.startProxy(["--no-preserve-source"]);
+    try {
+      expect((await dig("src-node.example.com", "AAAA")).status).toBe("NOERROR");
+      expect(dnsmasq!.clientsOf("src-node.example.com")).toEqual([cluster.topo.nodeIp6]);
+    } finally {
+      await cluster.stopProxy();
+      await cluster.startProxy();
+    }
   });
 });

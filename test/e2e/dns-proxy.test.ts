@@ -3,15 +3,15 @@
 // clients (dig, curl through the pod's resolv.conf, Node's resolver) and HTTP servers at
 // "world" addresses that only a DNS answer makes reachable.
 import { CONFORMANCE_DIR } from "../conformance/shared-dir.js";
-import type { ChildProcess } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { NetnsCluster, REPO_ROOT, sleep } from "../../src/netns/cluster.js";
-import { runIn, spawnIn } from "../../src/netns/exec.js";
+import { runIn } from "../../src/netns/exec.js";
 import { requireRootOrSkip } from "../support/root.js";
+import { Dnsmasq } from "../support/dnsmasq.js";
 import { UdpEchoServer, udpExchange } from "../support/udp-peers.js";
 
 const canRun = requireRootOrSkip("DNS proxy e2e");
@@ -67,7 +67,7 @@ describe.runIf(canRun)("DNS proxy and toFQDNs", () => {
       .map((name) => ({ pod: `w-${name}`, script: "demo/echo-server.js", args: ["80", name] })),
   });
   const resolvConfDirs: string[] = [];
-  let dnsmasq: ChildProcess | undefined;
+  let dnsmasq: Dnsmasq | undefined;
   const ns = (pod: string) => cluster.topo.pod(pod).netns;
 
   async function dig(pod: string, name: string, opts: string[] = []): Promise<Dig> {
@@ -103,9 +103,10 @@ describe.runIf(canRun)("DNS proxy and toFQDNs", () => {
       `--host-record=evil.test,${WORLD.evil},300`,
       `--host-record=cilium.io,${WORLD.cilium},300`,
       `--host-record=udp.example.com,${WORLD.udp},300`,
+      ...["src-udp", "src-tcp", "src-node"].map((n) => `--host-record=${n}.example.com,${WORLD.api},300`),
       ...Array.from({ length: 40 }, (_, i) => `--host-record=big.example.com,10.206.2.${i + 1},300`),
     ];
-    dnsmasq = spawnIn(ns("coredns"), "dnsmasq", ["-k", "-p", "53", `--listen-address=${DNS}`, "--bind-interfaces", "--no-resolv", "--no-hosts", ...records]);
+    dnsmasq = await Dnsmasq.start(ns("coredns"), [DNS], records);
     // curl and Node resolve through the pod's own resolv.conf (ip netns exec bind-mounts it).
     for (const pod of ["app", "other"]) {
       const dir = `/etc/netns/${ns(pod)}`;
@@ -118,7 +119,7 @@ describe.runIf(canRun)("DNS proxy and toFQDNs", () => {
   }, 120_000);
 
   afterAll(async () => {
-    dnsmasq?.kill("SIGKILL");
+    dnsmasq?.kill();
     for (const d of resolvConfDirs) rmSync(d, { recursive: true, force: true });
     await cluster.stop();
     if (stateDir !== "") await rm(stateDir, { recursive: true, force: true });
@@ -158,6 +159,26 @@ describe.runIf(canRun)("DNS proxy and toFQDNs", () => {
     const left = Date.parse(www!.ips[0]!.expiresAt) - Date.now();
     expect(left).toBeLessThanOrEqual(60_000);
     expect(left).toBeGreaterThan(0);
+  });
+
+  test("queries reach the resolver from the pod's own address, over UDP and TCP", async () => {
+    const app = cluster.topo.pod("app").ip;
+    expect(await dig("app", "src-udp.example.com")).toMatchObject({ status: "NOERROR", answers: [WORLD.api], tcp: false });
+    expect(dnsmasq!.clientsOf("src-udp.example.com")).toEqual([app]);
+    expect(await dig("app", "src-tcp.example.com", ["+tcp"])).toMatchObject({ status: "NOERROR", answers: [WORLD.api], tcp: true });
+    expect(dnsmasq!.clientsOf("src-tcp.example.com")).toEqual([app]);
+  });
+
+  test("with --no-preserve-source the resolver sees the node's address", async () => {
+    await cluster.stopProxy();
+    await cluster.startProxy(["--no-preserve-source"]);
+    try {
+      expect(await dig("app", "src-node.example.com")).toMatchObject({ status: "NOERROR", answers: [WORLD.api] });
+      expect(dnsmasq!.clientsOf("src-node.example.com")).toEqual([cluster.topo.nodeIp]);
+    } finally {
+      await cluster.stopProxy();
+      await cluster.startProxy();
+    }
   });
 
   test("DNS over TCP is decided the same way", async () => {

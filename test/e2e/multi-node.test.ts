@@ -3,12 +3,16 @@
 // connection node-1 makes to b carries a's own address, so node-2 identifies a (not node-1)
 // and the server logs a's address. With b's second replica on node-1, one proxy decides both
 // sides on one connection. Run with the nftables backend (IPv4 and IPv6) and the iptables one.
+// DNS too: node-1's DNS proxy forwards a's queries to kube-dns on node-2 from a's own address,
+// so node-2, which enforces kube-dns's ingress, lets them through.
 import { readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { NetnsCluster, sleep } from "../../src/netns/cluster.js";
+import { runIn } from "../../src/netns/exec.js";
 import type { FlowRecord } from "../../src/telemetry/flow-record.js";
+import { Dnsmasq } from "../support/dnsmasq.js";
 import { runLoad } from "../support/load-client.js";
 import { requireRootOrSkip } from "../support/root.js";
 
@@ -20,6 +24,10 @@ const A6 = "fd00:210::1:10";
 const B = "10.210.2.20";
 const B6 = "fd00:210::2:20";
 const B_NEAR = "10.210.1.20";
+const DNS = "10.210.2.53";
+const DNS6 = "fd00:210::2:53";
+const POLICIES = [join(FIX, "multinode-a-egress.yaml"), join(FIX, "multinode-b-ingress.yaml")];
+const DNS_POLICIES = [join(FIX, "multinode-a-dns.yaml"), join(FIX, "multinode-dns-ingress.yaml")];
 
 interface Answer {
   status: number;
@@ -32,7 +40,7 @@ interface Answer {
  * A two-node cluster for the enclosing describe: started with both policies applied before
  * its tests, torn down after; `received(server)` is every byte that server got.
  */
-function useTwoNodeCluster(tag: string, adminPort: number, proxyArgs: string[]): { cluster: NetnsCluster; received: (server: string) => Promise<string> } {
+function useTwoNodeCluster(tag: string, adminPort: number, proxyArgs: string[], policies: string[] = POLICIES): { cluster: NetnsCluster; received: (server: string) => Promise<string> } {
   const file = (server: string): string => join(tmpdir(), `l7proxy-${tag}-${server}.bytes`);
   const cluster = new NetnsCluster(tag, {
     endpointsFile: join(FIX, "multinode-endpoints.yaml"),
@@ -46,7 +54,7 @@ function useTwoNodeCluster(tag: string, adminPort: number, proxyArgs: string[]):
   });
   beforeAll(async () => {
     await cluster.start();
-    await cluster.applyPolicies([join(FIX, "multinode-a-egress.yaml"), join(FIX, "multinode-b-ingress.yaml")]);
+    await cluster.applyPolicies(policies);
   }, 120_000);
   afterAll(async () => {
     await cluster.stop();
@@ -192,3 +200,53 @@ describe.runIf(canRun)("two nodes: restarts and turning source preservation off"
     expect((await get(cluster, "a", `http://${B}/`)).clientAddress).toBe(A);
   });
 });
+
+function describeDnsTwoNodes(name: string, tag: string, adminPort: number, proxyArgs: string[]): void {
+  describe.runIf(canRun)(name, () => {
+    const { cluster } = useTwoNodeCluster(tag, adminPort, ["--dns-upstream-timeout-ms", "1500", ...proxyArgs], DNS_POLICIES);
+    let dnsmasq: Dnsmasq | undefined;
+    const names = ["udp4", "tcp4", "udp6", "tcp6", "node", "c"];
+
+    beforeAll(async () => {
+      const records = names.map((n) => `--host-record=${n}.example.com,10.210.9.9,fd00:210::9:9,300`);
+      dnsmasq = await Dnsmasq.start(cluster.topo.pod("kube-dns").netns, [DNS, DNS6], records);
+    });
+    afterAll(() => dnsmasq?.kill());
+
+    async function dig(pod: string, server: string, name: string, opts: string[] = []): Promise<string> {
+      const r = await runIn(cluster.topo.pod(pod).netns, "dig", [`@${server}`, "+time=3", "+tries=1", ...opts, name], { allowFail: true });
+      return /status: ([A-Z]+)/.exec(r.stdout)?.[1] ?? "none";
+    }
+
+    test("a's queries reach kube-dns on node-2 from a's own address (UDP and TCP, IPv4 and IPv6), which its ingress allows", async () => {
+      expect(await dig("a", DNS, "udp4.example.com")).toBe("NOERROR");
+      expect(await dig("a", DNS, "tcp4.example.com", ["+tcp"])).toBe("NOERROR");
+      expect(await dig("a", DNS6, "udp6.example.com", ["AAAA"])).toBe("NOERROR");
+      expect(await dig("a", DNS6, "tcp6.example.com", ["AAAA", "+tcp"])).toBe("NOERROR");
+      expect(dnsmasq!.clientsOf("udp4.example.com")).toEqual([A]);
+      expect(dnsmasq!.clientsOf("tcp4.example.com")).toEqual([A]);
+      expect(dnsmasq!.clientsOf("udp6.example.com")).toEqual([A6]);
+      expect(dnsmasq!.clientsOf("tcp6.example.com")).toEqual([A6]);
+      // Node-1's DNS proxy decided a's egress (and would refuse a name outside *.example.com).
+      expect(await dig("a", DNS, "evil.test")).toBe("REFUSED");
+      // Node-2 enforces kube-dns's ingress: c (whose egress nothing enforces) is dropped there.
+      expect(await dig("c", DNS, "c.example.com")).toBe("none");
+      expect(dnsmasq!.clientsOf("c.example.com")).toEqual([]);
+    });
+
+    test("with --no-preserve-source node-2 sees node-1's address, so kube-dns's ingress drops the query (SERVFAIL)", async () => {
+      await cluster.stopProxy("node-1");
+      await cluster.startProxy(["--no-preserve-source"], "node-1");
+      try {
+        expect(await dig("a", DNS, "node.example.com")).toBe("SERVFAIL");
+        expect(dnsmasq!.clientsOf("node.example.com")).toEqual([]);
+      } finally {
+        await cluster.stopProxy("node-1");
+        await cluster.startProxy([], "node-1");
+      }
+      expect(await dig("a", DNS, "udp4.example.com")).toBe("NOERROR");
+    });
+  });
+}
+
+describeDnsTwoNodes("two nodes, DNS to a resolver on the other node, nftables", `md${process.pid % 10000}`, 9934, ["--proxy-host", "::"]);

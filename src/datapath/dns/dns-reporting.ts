@@ -16,6 +16,8 @@ export interface DnsReporter {
   malformed(transport: "udp" | "tcp", reason: string): void;
   upstreamTimeout(transport: "udp" | "tcp"): void;
   sendError(transport: "udp" | "tcp", reason: string): void;
+  /** A query that could not be sent to the resolver (SERVFAIL sent): no socket from the client's address, or the send failed. */
+  upstreamFailure(transport: "udp" | "tcp", code: "L7P_ERR_UPSTREAM_SOURCE" | "L7P_ERR_UPSTREAM_CONNECT", reason: string): void;
   /** A DNS datagram whose flow L3/L4 policy denies (dropped, or forwarded when audited). */
   l4Denied(flow: FlowVerdict, q: FlowQuery, audited: boolean): void;
 }
@@ -34,6 +36,7 @@ export const NO_DNS_REPORTER: DnsReporter = {
   malformed() {},
   upstreamTimeout() {},
   sendError() {},
+  upstreamFailure() {},
   l4Denied() {},
 };
 
@@ -44,6 +47,7 @@ export function observerReporter(observer: DatapathObserver): DnsReporter {
     malformed: () => observer.parseError("L7P_ERR_DNS_MALFORMED"),
     upstreamTimeout: (transport) => observer.connectionError("L7P_ERR_TIMEOUT", `the resolver did not answer a DNS query over ${transport} in time (SERVFAIL sent)`),
     sendError: (transport, reason) => observer.connectionError("L7P_ERR_DNS_REPLY", `a DNS answer over ${transport} could not be sent: ${reason}`),
+    upstreamFailure: (transport, code, reason) => observer.connectionError(code, `a DNS query over ${transport} was answered SERVFAIL: ${reason}`),
     l4Denied: (flow, q, audited) => observer.l4Verdict(flow, q, audited),
   };
 }

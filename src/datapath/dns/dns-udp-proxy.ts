@@ -3,7 +3,9 @@
 // For each datagram: the flow (pod -> resolver:port, UDP) is decided at L3/L4 (denied:
 // dropped, as the kernel would), the query is read (malformed: SERVFAIL, counted), its first
 // question's name is decided by the DNS rules of that flow (denied: REFUSED or NXDOMAIN), and
-// an allowed query goes to the resolver the pod asked, under a fresh ID. The answer (or
+// an allowed query goes to the resolver the pod asked, under a fresh ID, from the pod's own
+// address (udp-forwarder.ts says when not; a query that cannot leave from it gets SERVFAIL,
+// counted). The answer (or
 // SERVFAIL when none comes in time) goes back to the pod from the resolver's address under
 // the pod's ID, once the policy that allows its addresses is in force (FqdnLearning).
 
@@ -113,7 +115,8 @@ export class DnsUdpProxy {
       return;
     }
     const sentAt = performance.now();
-    const ok = this.o.forwarder.send(resolver.ip, resolver.port, (id) => upstreamQuery(query, id), {
+    // From the pod's own address unless preservation is off or cannot work (udp-forwarder.ts).
+    const failure = this.o.forwarder.send(q.srcIp, resolver.ip, resolver.port, (id) => upstreamQuery(query, id), {
       settle: (answer) => {
         if (answer === null) {
           this.#send(servfailReply(query), d);
@@ -135,7 +138,8 @@ export class DnsUdpProxy {
         return true;
       },
     });
-    if (!ok) {
+    if (failure !== null) {
+      if (failure.code !== null) this.o.reporter.upstreamFailure("udp", failure.code, failure.message);
       this.#send(servfailReply(query), d);
       this.#report(flow, q, verdict, query, "SERVFAIL", [], null, started, undefined);
     }

@@ -10,6 +10,10 @@
 //   lookup, so the client's next query still reaches the listener. SO_REUSEADDR (not
 //   SO_REUSEPORT) lets an old and a new proxy hold one each during a restart, but never lets
 //   it share the port of a real resolver listening on this host with SO_REUSEPORT.
+// - udpUpstream + udpSend: a transparent, marked UDP socket bound to a client's address on a
+//   port the kernel picks, watched like a listener, from which queries go to the resolver
+//   with the client's own address (source-preserving, as the TCP upstream sockets are), and
+//   where the resolver's answers arrive.
 //
 // Errors are thrown as Node-style system errors (code = errno name), as in
 // transparent-socket.c.
@@ -178,6 +182,37 @@ static void listener_finalize(napi_env env, void* data, void* hint) {
   }
 }
 
+// Watches fd (which it then owns) with a uv_poll handle on Node's event loop, calling
+// `callback` when it is readable; returns the JS handle (closed by udpClose).
+static napi_value watch(napi_env env, int fd, napi_value callback, const char* what) {
+  udp_listener_t* l = calloc(1, sizeof *l);
+  if (l == NULL) {
+    close(fd);
+    return udp_throw_errno(env, ENOMEM, "calloc", what);
+  }
+  l->fd = fd;
+  l->env = env;
+  uv_loop_t* loop = NULL;
+  napi_get_uv_event_loop(env, &loop);
+  int rc = uv_poll_init(loop, &l->poll, fd);
+  if (rc < 0) {
+    close(fd);
+    free(l);
+    return udp_throw_errno(env, -rc, "uv_poll_init", what);
+  }
+  l->poll.data = l;
+  napi_create_reference(env, callback, 1, &l->callback);
+  napi_value resource, name;
+  napi_create_object(env, &resource);
+  napi_create_string_utf8(env, "L7PROXY_DNS_UDP", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, resource, name, &l->async);
+  uv_poll_start(&l->poll, UV_READABLE, on_readable);
+  napi_value handle;
+  napi_create_object(env, &handle);
+  napi_wrap(env, handle, l, listener_finalize, NULL, NULL);
+  return handle;
+}
+
 // udpListen({ host, port, reusePort }, onReadable) -> handle (an object; pass it to udpRecv/udpClose).
 static napi_value udp_listen(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -216,32 +251,7 @@ static napi_value udp_listen(napi_env env, napi_callback_info info) {
   if (set_opt(fd, SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20) < 0) set_opt(fd, SOL_SOCKET, SO_RCVBUF, 4 << 20);
   if (bind(fd, (struct sockaddr*)&ss, len) < 0) return udp_fail(env, fd, "bind", host);
 
-  udp_listener_t* l = calloc(1, sizeof *l);
-  if (l == NULL) {
-    close(fd);
-    return udp_throw_errno(env, ENOMEM, "calloc", "udp listener");
-  }
-  l->fd = fd;
-  l->env = env;
-  uv_loop_t* loop = NULL;
-  napi_get_uv_event_loop(env, &loop);
-  int rc = uv_poll_init(loop, &l->poll, fd);
-  if (rc < 0) {
-    close(fd);
-    free(l);
-    return udp_throw_errno(env, -rc, "uv_poll_init", host);
-  }
-  l->poll.data = l;
-  napi_create_reference(env, args[1], 1, &l->callback);
-  napi_value resource, name;
-  napi_create_object(env, &resource);
-  napi_create_string_utf8(env, "L7PROXY_DNS_UDP", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, resource, name, &l->async);
-  uv_poll_start(&l->poll, UV_READABLE, on_readable);
-  napi_value handle;
-  napi_create_object(env, &handle);
-  napi_wrap(env, handle, l, listener_finalize, NULL, NULL);
-  return handle;
+  return watch(env, fd, args[1], host);
 }
 
 static udp_listener_t* unwrap_listener(napi_env env, napi_value handle) {
@@ -355,26 +365,19 @@ static napi_value udp_reply_socket(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// udpSendTo(fd, buffer, host, port) -> bytes sent. EAGAIN/ENOBUFS are thrown like any error:
-// a DNS client retries a lost answer.
-static napi_value udp_send_to(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value args[4];
-  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
-  if (argc < 4) return udp_throw_type(env, "expected (fd, buffer, host, port)");
-  int32_t fd = -1;
-  napi_get_value_int32(env, args[0], &fd);
+// sendto on fd with args (buffer, host, port) from args[first]. EAGAIN/ENOBUFS are thrown like
+// any error: a DNS client retries a lost query or answer.
+static napi_value send_datagram(napi_env env, int fd, napi_value* args) {
   void* data = NULL;
   size_t length = 0;
   bool is_buffer = false;
-  napi_is_buffer(env, args[1], &is_buffer);
-  if (fd < 0 || !is_buffer || napi_get_buffer_info(env, args[1], &data, &length) != napi_ok)
-    return udp_throw_type(env, "expected a descriptor and a Buffer");
+  napi_is_buffer(env, args[0], &is_buffer);
+  if (!is_buffer || napi_get_buffer_info(env, args[0], &data, &length) != napi_ok) return udp_throw_type(env, "expected a Buffer");
   char host[HOST_LEN];
   size_t n = 0;
-  if (napi_get_value_string_utf8(env, args[2], host, sizeof host, &n) != napi_ok) return udp_throw_type(env, "host must be a string");
+  if (napi_get_value_string_utf8(env, args[1], host, sizeof host, &n) != napi_ok) return udp_throw_type(env, "host must be a string");
   uint32_t port = 0;
-  if (napi_get_value_uint32(env, args[3], &port) != napi_ok || port > 65535) return udp_throw_type(env, "port must be 0-65535");
+  if (napi_get_value_uint32(env, args[2], &port) != napi_ok || port > 65535) return udp_throw_type(env, "port must be 0-65535");
   struct sockaddr_storage ss;
   socklen_t len;
   if (!to_sockaddr(host, port, &ss, &len)) return udp_throw_type(env, "host must be a numeric IP address");
@@ -388,6 +391,114 @@ static napi_value udp_send_to(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// udpSendTo(fd, buffer, host, port) -> bytes sent (from a udpReplySocket).
+static napi_value udp_send_to(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value args[4];
+  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
+  if (argc < 4) return udp_throw_type(env, "expected (fd, buffer, host, port)");
+  int32_t fd = -1;
+  napi_get_value_int32(env, args[0], &fd);
+  if (fd < 0) return udp_throw_type(env, "expected a descriptor");
+  return send_datagram(env, fd, &args[1]);
+}
+
+// udpUpstream({ host, mark, peerHost, peerPort }, onReadable) -> handle: the DNS proxy's socket
+// from one client address to one resolver. IP_TRANSPARENT (IPV6_TRANSPARENT) lets it bind the
+// client's address, which is not this host's, with port 0: the kernel picks a port free on
+// this host. It is then connected to the resolver, so the kernel hands it only that
+// resolver's datagrams: the client's own UDP flows (in the pod's namespace, whose ports this
+// host cannot see) may use the same port with any other peer, and their replies still reach
+// the client. SO_MARK (the proxy's upstream mark) keeps the interception rules off its
+// packets, and lets them tell the answers for it from anything else (`socket mark`).
+// Answers are read with udpRecv (no original destination: "") and queries sent with udpSend.
+static napi_value udp_upstream(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value args[2];
+  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
+  napi_valuetype t0 = napi_undefined, t1 = napi_undefined;
+  if (argc >= 2) {
+    napi_typeof(env, args[0], &t0);
+    napi_typeof(env, args[1], &t1);
+  }
+  if (t0 != napi_object || t1 != napi_function) return udp_throw_type(env, "expected (options, onReadable)");
+  napi_value h, m, peer;
+  napi_valuetype ht = napi_undefined, mt = napi_undefined, pt = napi_undefined;
+  char host[HOST_LEN], peer_host[HOST_LEN];
+  uint32_t peer_port = 0;
+  size_t n = 0;
+  double mark = -1;
+  if (napi_get_named_property(env, args[0], "host", &h) == napi_ok) napi_typeof(env, h, &ht);
+  if (napi_get_named_property(env, args[0], "mark", &m) == napi_ok) napi_typeof(env, m, &mt);
+  if (napi_get_named_property(env, args[0], "peer", &peer) == napi_ok) napi_typeof(env, peer, &pt);
+  if (ht != napi_string || napi_get_value_string_utf8(env, h, host, HOST_LEN, &n) != napi_ok || n >= HOST_LEN - 1)
+    return udp_throw_type(env, "options.host (numeric IP) is required");
+  if (mt != napi_number || napi_get_value_double(env, m, &mark) != napi_ok || mark < 0 || mark > 4294967295.0 || mark != (double)(uint32_t)mark)
+    return udp_throw_type(env, "options.mark must be a 32-bit unsigned integer");
+  if (pt != napi_object || !read_host_port(env, peer, peer_host, &peer_port) || peer_port == 0)
+    return udp_throw_type(env, "options.peer must be { host, port } (numeric IP, port 1-65535)");
+  struct sockaddr_storage ss, ps;
+  socklen_t len, plen;
+  if (!to_sockaddr(host, 0, &ss, &len)) return udp_throw_type(env, "options.host must be a numeric IPv4 or IPv6 address");
+  if (!to_sockaddr(peer_host, peer_port, &ps, &plen) || ps.ss_family != ss.ss_family)
+    return udp_throw_type(env, "options.peer.host must be a numeric address of the family of options.host");
+  int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+  if (fd < 0) return udp_fail(env, -1, "socket", host);
+  if (ss.ss_family == AF_INET6) {
+    if (set_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1) < 0) return udp_fail(env, fd, "setsockopt", "IPV6_V6ONLY");
+    if (set_opt(fd, SOL_IPV6, IPV6_TRANSPARENT, 1) < 0) return udp_fail(env, fd, "setsockopt", "IPV6_TRANSPARENT");
+  } else if (set_opt(fd, SOL_IP, IP_TRANSPARENT, 1) < 0) {
+    return udp_fail(env, fd, "setsockopt", "IP_TRANSPARENT");
+  }
+  if (mark != 0 && set_opt(fd, SOL_SOCKET, SO_MARK, (int)(uint32_t)mark) < 0) return udp_fail(env, fd, "setsockopt", "SO_MARK");
+  if (bind(fd, (struct sockaddr*)&ss, len) < 0) return udp_fail(env, fd, "bind", host);
+  if (connect(fd, (struct sockaddr*)&ps, plen) < 0) return udp_fail(env, fd, "connect", peer_host);
+  return watch(env, fd, args[1], host);
+}
+
+// udpSend(handle, buffer, host, port) -> bytes sent (from a udpUpstream or udpListen socket).
+static napi_value udp_send(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value args[4];
+  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
+  udp_listener_t* l = argc >= 4 ? unwrap_listener(env, args[0]) : NULL;
+  if (l == NULL || l->closed) return udp_throw_type(env, "expected (an open udp handle, buffer, host, port)");
+  return send_datagram(env, l->fd, &args[1]);
+}
+
+// udpInfo(handle) -> { host, port, mark, transparent }: what the socket is bound to and carries.
+static napi_value udp_info(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg;
+  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
+  udp_listener_t* l = argc >= 1 ? unwrap_listener(env, arg) : NULL;
+  if (l == NULL || l->closed) return udp_throw_type(env, "expected an open udp handle");
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(l->fd, (struct sockaddr*)&ss, &len) < 0) return udp_throw_errno(env, errno, "getsockname", "udp socket");
+  char host[HOST_LEN] = "";
+  uint32_t port = 0;
+  from_sockaddr(&ss, host, &port);
+  int mark = 0, transparent = 0;
+  len = sizeof mark;
+  if (getsockopt(l->fd, SOL_SOCKET, SO_MARK, &mark, &len) < 0) return udp_throw_errno(env, errno, "getsockopt", "SO_MARK");
+  len = sizeof transparent;
+  int rc = ss.ss_family == AF_INET6 ? getsockopt(l->fd, SOL_IPV6, IPV6_TRANSPARENT, &transparent, &len)
+                                    : getsockopt(l->fd, SOL_IP, IP_TRANSPARENT, &transparent, &len);
+  if (rc < 0) return udp_throw_errno(env, errno, "getsockopt", "IP_TRANSPARENT");
+  napi_value result, v;
+  napi_create_object(env, &result);
+  napi_create_string_utf8(env, host, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, result, "host", v);
+  napi_create_uint32(env, port, &v);
+  napi_set_named_property(env, result, "port", v);
+  napi_create_uint32(env, (uint32_t)mark, &v);
+  napi_set_named_property(env, result, "mark", v);
+  napi_get_boolean(env, transparent != 0, &v);
+  napi_set_named_property(env, result, "transparent", v);
+  return result;
+}
+
 // Called from the module's init in transparent-socket.c.
 napi_value l7proxy_init_transparent_udp(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
@@ -396,6 +507,9 @@ napi_value l7proxy_init_transparent_udp(napi_env env, napi_value exports) {
       {"udpClose", NULL, udp_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpReplySocket", NULL, udp_reply_socket, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpSendTo", NULL, udp_send_to, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"udpUpstream", NULL, udp_upstream, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"udpSend", NULL, udp_send, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"udpInfo", NULL, udp_info, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   return exports;

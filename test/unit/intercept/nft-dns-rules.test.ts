@@ -29,8 +29,20 @@ describe("DNS redirect rules", () => {
     expect(tproxy).toBeLessThan(script.indexOf("meta l4proto != tcp goto datagrams"));
   });
 
+  test("answers to the proxy's queries (sent from the pod's address) are delivered to its marked socket, not to the pod", () => {
+    const script = renderNftScript({ ...spec, excludeMark: 0x80 });
+    const rule = "meta l4proto udp ct direction reply socket transparent 1 socket mark 0x80 meta mark set 0x7e57 accept";
+    expect(script).toContain(rule);
+    // Before the datagrams chain, where replies are accepted (and so forwarded to the pod).
+    expect(script.indexOf(rule)).toBeLessThan(script.indexOf("meta l4proto != tcp goto datagrams"));
+    // Without the proxy's mark, any transparent socket bound to a specific address (never the listener's wildcard).
+    expect(renderNftScript(spec)).toContain("meta l4proto udp ct direction reply socket transparent 1 socket wildcard 0 meta mark set 0x7e57 accept");
+  });
+
   test("without a DNS port nothing is redirected", () => {
-    expect(renderNftScript({ ...spec, dnsProxyPort: undefined })).not.toContain("tproxy ip to :15053");
+    const script = renderNftScript({ ...spec, dnsProxyPort: undefined });
+    expect(script).not.toContain("tproxy ip to :15053");
+    expect(script).not.toContain("meta l4proto udp ct direction reply socket transparent 1");
   });
 
   test("a set update refills the redirect sets in the same transaction", () => {
