@@ -113,6 +113,8 @@ class ClientSession implements Http2Session {
   /** nghttp2 already wrote its own GOAWAY. */
   #nghttp2Goaway = false;
   #pending: Pending[] = [];
+  /** Open client streams by id, for resetting an upload the response has made moot. */
+  readonly #streams = new Map<number, ServerHttp2Stream>();
   #flushScheduled = false;
   #open = 0;
   #failed = false;
@@ -130,6 +132,7 @@ class ClientSession implements Http2Session {
         this.#nghttp2Goaway = true;
         this.#fail("L7P_ERR_H2_PROTOCOL", null);
       },
+      responseEnded: (streamId) => this.#responseEnded(streamId),
     });
     const tap = new SocketTap(socket, new FrameScanner(guard, H2_PREFACE.length), new FrameScanner(this.#outbound));
     this.#tap = tap;
@@ -196,8 +199,30 @@ class ClientSession implements Http2Session {
     this.#session.destroy();
   }
 
+  /**
+   * The response on a stream is complete while the client may still be sending its request
+   * (a denial, a local reply, or an upstream that answered early): ask the client to stop,
+   * as RFC 9113 8.1 allows and Envoy does, with RST_STREAM NO_ERROR. Otherwise a client that
+   * keeps uploading holds the stream, and a slot of the concurrency limit, for ever.
+   * Deferred past the write that carried END_STREAM, so the reset follows it on the wire.
+   */
+  #responseEnded(id: number): void {
+    const stream = this.#streams.get(id);
+    if (stream === undefined) return;
+    setImmediate(() => {
+      if (stream.closed || stream.destroyed) return;
+      if (this.#ledger.has(id) || stream.readableEnded) return;
+      stream.close(constants.NGHTTP2_NO_ERROR);
+    });
+  }
+
   #onStream(stream: ServerHttp2Stream, raw: string[]): void {
     stream.on("error", () => {});
+    const id = stream.id;
+    if (id !== undefined) {
+      this.#streams.set(id, stream);
+      stream.once("close", () => this.#streams.delete(id));
+    }
     const p: Pending = { stream, raw, trailers: null };
     // Trailers read together with the headers are emitted before the batch starts the stream.
     stream.once("trailers", (t: IncomingHttpHeaders) => (p.trailers = t));

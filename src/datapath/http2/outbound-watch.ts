@@ -10,9 +10,12 @@
 //                                 but leaves the connection open, so the session closes it
 // Stream refusals the proxy asked for itself (REFUSED_STREAM when the upstream refused one)
 // are announced with ownRefusal() and not counted.
+// It also reports each stream whose response has ended (a frame with END_STREAM went out):
+// only once those bytes are written may the session reset a request still being uploaded,
+// because nghttp2 sends RST_STREAM ahead of queued DATA.
 
 import type { ErrorCode } from "../../errors/codes.js";
-import { FRAME, type FrameSink } from "./frame-scanner.js";
+import { FLAG_END_STREAM, FRAME, type FrameSink } from "./frame-scanner.js";
 
 export const H2_NO_ERROR = 0x0;
 export const H2_PROTOCOL_ERROR = 0x1;
@@ -25,6 +28,8 @@ export interface OutboundEvents {
   streamRefused(code: ErrorCode, streamId: number): void;
   /** nghttp2 sent GOAWAY with this error code (not the proxy's own GOAWAY). */
   connectionRefused(h2Code: number): void;
+  /** A frame carrying END_STREAM was written on this stream: the response is complete. */
+  responseEnded(streamId: number): void;
 }
 
 export class OutboundWatch implements FrameSink {
@@ -38,8 +43,10 @@ export class OutboundWatch implements FrameSink {
     this.#own.add(streamId);
   }
 
-  frame(type: number, _flags: number, streamId: number, _length: number, word0: number, word1: number): boolean {
-    if (type === FRAME.RST_STREAM) {
+  frame(type: number, flags: number, streamId: number, _length: number, word0: number, word1: number): boolean {
+    if ((type === FRAME.DATA || type === FRAME.HEADERS) && (flags & FLAG_END_STREAM) !== 0) {
+      this.events.responseEnded(streamId);
+    } else if (type === FRAME.RST_STREAM) {
       if (word0 === H2_REFUSED_STREAM) {
         if (this.#own.delete(streamId)) return true;
         this.events.streamRefused("L7P_ERR_H2_TOO_MANY_STREAMS", streamId);

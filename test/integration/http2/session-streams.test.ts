@@ -260,4 +260,69 @@ describe("HTTP/2 session", () => {
     expect(next.status).toBe(200);
     expect(proxy.sessions.length).toBeGreaterThan(sessionsBefore);
   });
+
+  // RFC 9113 8.1: once the response is complete, a request still being sent is moot; the
+  // proxy says so with RST_STREAM NO_ERROR after the response, as Envoy does. Without it a
+  // client that keeps uploading holds the stream (and a concurrency slot) for ever.
+  async function uploadWithoutEnd(path: string): Promise<{ session: ReturnType<typeof connect>; reply: Promise<Reply>; wrote: () => number }> {
+    const session = connect(`http://127.0.0.1:${proxy.port}`);
+    session.on("error", () => {});
+    const req = session.request({ ":path": path, ":method": "POST" });
+    const out: Reply = { status: 0, headers: {}, body: "", trailers: null, rstCode: undefined };
+    let wrote = 0;
+    const chunk = Buffer.alloc(1024, 0x61);
+    const pump = setInterval(() => {
+      if (req.closed || req.destroyed) return clearInterval(pump);
+      req.write(chunk);
+      wrote++;
+    }, 20);
+    req.on("response", (h) => {
+      out.status = Number(h[":status"]);
+      out.headers = h;
+    });
+    req.setEncoding("utf8");
+    req.on("data", (d: string) => (out.body += d));
+    req.on("error", () => {});
+    const reply = new Promise<Reply>((resolve) =>
+      req.on("close", () => {
+        clearInterval(pump);
+        out.rstCode = req.rstCode;
+        resolve(out);
+      }),
+    );
+    return { session, reply, wrote: () => wrote };
+  }
+
+  test("a denied request whose body never ends: 403, then RST_STREAM NO_ERROR; the connection carries on", async () => {
+    const before = seen.length;
+    const up = await uploadWithoutEnd("/denied/upload");
+    const r = await Promise.race([up.reply, new Promise<null>((res) => setTimeout(() => res(null), 5000))]);
+    expect(r).not.toBeNull();
+    expect([r!.status, r!.body, r!.rstCode]).toEqual([403, "Access denied\r\n", constants.NGHTTP2_NO_ERROR]);
+    expect(seen.length).toBe(before);
+    // The same connection still serves other streams.
+    const next = await new Promise<number>((resolve) => {
+      const req = up.session.request({ ":path": "/after-upload" });
+      req.on("response", (h) => resolve(Number(h[":status"])));
+      req.resume();
+      req.end();
+    });
+    expect(next).toBe(200);
+    up.session.close();
+  });
+
+  test("an upstream that answers before the request body ends: the response, then RST_STREAM NO_ERROR to both sides", async () => {
+    let upstreamRst: number | undefined;
+    routes.set("/early", (stream) => {
+      stream.on("close", () => (upstreamRst = stream.rstCode));
+      stream.respond({ ":status": 200, "content-type": "text/plain" });
+      stream.end("early");
+    });
+    const up = await uploadWithoutEnd("/early");
+    const r = await Promise.race([up.reply, new Promise<null>((res) => setTimeout(() => res(null), 5000))]);
+    expect(r).not.toBeNull();
+    expect([r!.status, r!.body, r!.rstCode]).toEqual([200, "early", constants.NGHTTP2_NO_ERROR]);
+    await until(() => upstreamRst !== undefined, 5000, "upstream stream closed");
+    up.session.close();
+  });
 });
