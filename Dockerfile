@@ -25,7 +25,7 @@ COPY src/ src/
 # the benchmarks, not a node: the image leaves them out (`l7proxy demo` then says so).
 # dist/netns/exec.js stays: the rule installer runs nft, ip and iptables through it.
 RUN npx --no-install tsc -p tsconfig.build.json \
- && rm -rf dist/demo dist/cli/demo*.js* dist/netns/cluster.js* dist/netns/topology.js* \
+ && rm -rf dist/demo dist/cli/demo*.js* dist/netns/cluster.js* dist/netns/topology.js* dist/netns/dnsmasq.js* \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
 FROM node:${NODE_MAJOR}-bookworm-slim

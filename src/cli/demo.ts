@@ -7,11 +7,13 @@ import { isRoot, run, runIn } from "../netns/exec.js";
 import { SERVICE_HOST, StarWarsCluster, type ShotResult } from "../demo/starwars-cluster.js";
 import { GRPC_HELP, grpcDemo } from "./demo-grpc.js";
 import { KAFKA_HELP, kafkaDemo, missingKafkaTools } from "./demo-kafka.js";
+import { DNS_HELP, DNS_TOOLS, dnsDemo } from "./demo-dns.js";
 
-const HELP = `Usage: l7proxy demo [starwars | grpc | kafka]
+const HELP = `Usage: l7proxy demo [starwars | grpc | kafka | dns]
 
 starwars (the default): the HTTP story. grpc: Cilium's gRPC story (l7proxy demo grpc --help).
-kafka: Cilium's Kafka story (l7proxy demo kafka --help).
+kafka: Cilium's Kafka story (l7proxy demo kafka --help). dns: toFQDNs and the DNS proxy
+(l7proxy demo dns --help).
 
 Tells the Star Wars story in network namespaces on this machine: a node namespace running
 l7proxy with TPROXY interception, deathstar (2 replicas behind a Service VIP), tiefighter
@@ -50,9 +52,9 @@ async function shoot(c: StarWarsCluster, ship: string, method: string, path: str
   return r;
 }
 
-async function missingTools(): Promise<string[]> {
+async function missingTools(tools: string[]): Promise<string[]> {
   const missing: string[] = [];
-  for (const tool of ["nft", "ip", "curl"]) {
+  for (const tool of tools) {
     const r = await run("sh", ["-c", `command -v ${tool}`], { allowFail: true });
     if (r.code !== 0) missing.push(tool);
   }
@@ -62,12 +64,12 @@ async function missingTools(): Promise<string[]> {
 export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: { help: { type: "boolean" } }, strict: true, allowPositionals: true });
   const story = positionals[0] ?? "starwars";
-  if (positionals.length > 1 || (story !== "starwars" && story !== "kafka" && story !== "grpc")) {
-    process.stderr.write(`l7proxy demo: unknown story '${positionals.join(" ")}' (starwars, grpc or kafka)\n`);
+  if (positionals.length > 1 || !["starwars", "grpc", "kafka", "dns"].includes(story)) {
+    process.stderr.write(`l7proxy demo: unknown story '${positionals.join(" ")}' (starwars, grpc, kafka or dns)\n`);
     return 2;
   }
   if (values.help === true) {
-    process.stdout.write(story === "kafka" ? KAFKA_HELP : story === "grpc" ? GRPC_HELP : HELP);
+    process.stdout.write(story === "kafka" ? KAFKA_HELP : story === "grpc" ? GRPC_HELP : story === "dns" ? DNS_HELP : HELP);
     return 0;
   }
   if (!isRoot()) {
@@ -85,11 +87,13 @@ export async function main(argv: string[]): Promise<number> {
     }
     return kafkaDemo();
   }
-  const missing = await missingTools();
+  const missing = await missingTools(story === "dns" ? DNS_TOOLS : ["nft", "ip", "curl"]);
   if (missing.length > 0) {
-    process.stderr.write(`l7proxy demo needs these commands: ${missing.join(", ")} (Debian: apt-get install nftables iproute2 curl)\n`);
+    const debian = story === "dns" ? "nftables iproute2 curl dnsmasq-base dnsutils" : "nftables iproute2 curl";
+    process.stderr.write(`l7proxy demo needs these commands: ${missing.join(", ")} (Debian: apt-get install ${debian})\n`);
     return 2;
   }
+  if (story === "dns") return dnsDemo();
   if (story === "grpc") return grpcDemo();
   const cluster = new StarWarsCluster(`sw${process.pid % 100000}`);
   let failures = 0;

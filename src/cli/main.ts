@@ -8,7 +8,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(arg
   check: { summary: "decide one flow or request offline: would it be allowed, and by which policy?", load: () => import("./check.js") },
   rules: { summary: "print, install or remove the kernel interception rules", load: () => import("./rules.js") },
   observe: { summary: "show flow records from a running proxy, like hubble observe", load: () => import("./observe.js") },
-  demo: { summary: "tell the Star Wars story (or: demo kafka, the Kafka story) in network namespaces (needs root)", load: () => import("./demo.js") },
+  demo: { summary: "tell the Star Wars story (or: demo grpc, demo kafka, demo dns) in network namespaces (needs root)", load: () => import("./demo.js") },
 };
 
 const USAGE = `l7proxy: a node-local transparent proxy enforcing Cilium and Kubernetes network policies at L3-L7
