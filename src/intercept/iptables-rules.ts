@@ -13,6 +13,15 @@
 // a Service VIP to an enforced endpoint fail closed instead of being enforced. Use the nft
 // backend (the default) where they must work.
 //
+// A client whose egress is enforced is redirected by its source address, VIP or not, and the
+// proxy then sees the endpoint behind the VIP (DNAT still rewrites the redirected packets).
+// But the `-m socket` lookup that steers a connection's later packets to the proxy's socket
+// runs before DNAT too, so it looks for the VIP and misses the socket, which is bound to the
+// endpoint's address: TPROXY would hand the client's handshake ACK to the listener, which
+// resets it. So the packets of an established connection from an egress-enforced address
+// (original direction) are only marked for the local route, as a socket match would do, and
+// the kernel finds the socket itself after DNAT.
+//
 // TPROXY in iptables drops the packet itself when no proxy listens, so connections to
 // enforced endpoints time out (rather than being reset) while the proxy is down.
 // Why the proxy's own upstream traffic is not intercepted: see nft-rules.ts; the rules here
@@ -113,6 +122,7 @@ export function renderIptablesRestore(spec: InterceptSpec, family: IpFamily): st
     ...(spec.excludeMark !== undefined
       ? [`-A ${chains.prerouting} -m mark --mark ${hex(spec.excludeMark)}/${hex(spec.excludeMark)} -j RETURN`]
       : []),
+    ...egress.map((ip) => `-A ${chains.prerouting} -p tcp -s ${hostPrefix(ip)} -m conntrack --ctstate ESTABLISHED --ctdir ORIGINAL -j ${chains.divert}`),
     ...ingress.map((ip) => [`-A ${chains.prerouting} -p tcp -d ${hostPrefix(ip)}`, ...tproxy].join(" ")),
     ...egress.map((ip) => [`-A ${chains.prerouting} -p tcp -s ${hostPrefix(ip)}`, ...tproxy].join(" ")),
     ...renderDnsMangle(spec, family),

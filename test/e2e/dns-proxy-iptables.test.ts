@@ -18,6 +18,7 @@ const DNS = "10.215.0.53";
 const DNS6 = "fd00:215::53";
 const APP = "10.215.0.10";
 const APP6 = "fd00:215::10";
+const VIP = "10.96.0.10";
 const WORLD = { api: "10.215.1.10", api6: "fd00:215:1::10", other: "10.215.1.11", other6: "fd00:215:1::11" };
 
 describe.runIf(canRun)("DNS proxy and toFQDNs, iptables backend", () => {
@@ -57,9 +58,13 @@ describe.runIf(canRun)("DNS proxy and toFQDNs, iptables backend", () => {
       `--host-record=other.example.com,${WORLD.other},300`,
       `--host-record=other6.example.com,${WORLD.other6},300`,
       "--host-record=evil.test,10.215.1.66,300",
-      ...["udp4", "tcp4", "udp6", "tcp6", "down"].map((n) => `--host-record=${n}.example.com,${WORLD.api},${WORLD.api6},300`),
+      ...["udp4", "tcp4", "udp6", "tcp6", "down", "vip-udp", "vip-tcp"].map((n) => `--host-record=${n}.example.com,${WORLD.api},${WORLD.api6},300`),
     ];
     dnsmasq = await Dnsmasq.start(ns("coredns"), [DNS, DNS6], records);
+    // kube-proxy (iptables mode) stand-in: kube-dns's Service VIP, DNATed after mangle.
+    for (const proto of ["udp", "tcp"]) {
+      await runIn(cluster.topo.nodeNetns, "iptables", ["-t", "nat", "-A", "PREROUTING", "-d", VIP, "-p", proto, "--dport", "53", "-j", "DNAT", "--to-destination", `${DNS}:53`]);
+    }
     await cluster.applyPolicies([EXAMPLE_COM]);
   }, 120_000);
 
@@ -84,6 +89,19 @@ describe.runIf(canRun)("DNS proxy and toFQDNs, iptables backend", () => {
     expect(dnsmasq!.clientsOf("udp4.example.com")).toEqual([APP]);
     const flows = (await cluster.admin("/flows?protocol=dns")).body;
     expect(flows).toContain('"query":"udp4.example.com."');
+  });
+
+  test("through kube-dns's Service VIP (DNATed after the TPROXY): answered from the VIP, over UDP and TCP", async () => {
+    const viaVip = async (name: string, opts: string[]) =>
+      (await runIn(ns("app"), "dig", [`@${VIP}`, "+time=3", "+tries=1", ...opts, name], { allowFail: true })).stdout;
+    const udp = await viaVip("vip-udp.example.com", []);
+    expect(udp).toMatch(/status: NOERROR/);
+    expect(udp).toContain(`SERVER: ${VIP}#53(${VIP}) (UDP)`);
+    expect(dnsmasq!.clientsOf("vip-udp.example.com")).toEqual([APP]);
+    const tcp = await viaVip("vip-tcp.example.com", ["+tcp"]);
+    expect(tcp).toMatch(/status: NOERROR/);
+    expect(dnsmasq!.clientsOf("vip-tcp.example.com")).toEqual([APP]);
+    expect(await viaVip("evil.test", [])).toMatch(/status: REFUSED/);
   });
 
   test("a denied name gets REFUSED and never reaches the resolver", async () => {

@@ -45,6 +45,14 @@ describe("renderIptablesRestore", () => {
     expect(v4).toContain("-A L7PROXY-DIV -j MARK --set-xmark 0x7e57/0xffffffff");
   });
 
+  test("an egress-enforced client's established connections are marked for the local route, not TPROXY'd (a VIP's DNAT comes after)", () => {
+    const divert = "-A L7PROXY-PRE -p tcp -s 10.200.1.2/32 -m conntrack --ctstate ESTABLISHED --ctdir ORIGINAL -j L7PROXY-DIV";
+    expect(v4.indexOf(divert)).toBeGreaterThan(-1);
+    expect(v4.indexOf(divert)).toBeLessThan(v4.findIndex((l) => l.includes("TPROXY")));
+    // Ingress: the destination before DNAT is the VIP, never the enforced address.
+    expect(v4.some((l) => l.includes("-d 10.200.2.2/32 -m conntrack --ctstate ESTABLISHED"))).toBe(false);
+  });
+
   test("rejects forwarded connections that escaped the redirect (Service VIPs DNATed after mangle)", () => {
     expect(v4).toContain("-A L7PROXY-FWD -p tcp -d 10.200.2.2/32 -m conntrack --ctdir ORIGINAL -j REJECT --reject-with tcp-reset");
     expect(v4).toContain("-A L7PROXY-FWD -p tcp -s 10.200.1.2/32 -m conntrack --ctdir ORIGINAL -j REJECT --reject-with tcp-reset");
