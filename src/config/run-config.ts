@@ -3,6 +3,7 @@
 // Nothing else in the program reads process.env.
 
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 import YAML from "yaml";
 import { L7ProxyError } from "../errors/codes.js";
@@ -95,7 +96,12 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   kubernetes: { kind: "boolean", key: "kubernetes", default: false, help: "watch policies, pods and namespaces through the Kubernetes API" },
   "node-name": { kind: "string", key: "nodeName", default: null, help: "this node's name (only its pods are enforced with --kubernetes); default $NODE_NAME" },
   "proxy-port": { kind: "number", key: "proxyPort", default: 15001, help: "transparent listening port that TPROXY redirects to" },
-  "proxy-host": { kind: "string", key: "proxyHost", default: "0.0.0.0", help: "address of the transparent listener" },
+  "proxy-host": {
+    kind: "string",
+    key: "proxyHost",
+    default: "auto",
+    help: "address of the transparent listener; auto: :: for IPv4 and IPv6 (TPROXY'd IPv6 connections need an IPv6 socket), 0.0.0.0 on a host without IPv6",
+  },
   upstream: {
     kind: "string",
     key: "upstream",
@@ -313,6 +319,7 @@ export function parseRunConfig(argv: string[], env: NodeJS.ProcessEnv = process.
     out.installRules = false;
   }
   if ((out.proxyPort as number) < 1 || (out.proxyPort as number) > 65535) usageError("--proxy-port: must be 1-65535");
+  if (out.proxyHost !== "auto" && isIP(out.proxyHost as string) === 0) usageError(`--proxy-host: expected a numeric IP address or auto, got '${String(out.proxyHost)}'`);
   if (!LOG_LEVELS.has(out.logLevel as string)) usageError(`--log-level: must be one of ${[...LOG_LEVELS].join(", ")}`);
   if (out.rulesBackend !== "nft" && out.rulesBackend !== "iptables") usageError("--rules-backend: must be nft or iptables");
   if (out.workers === "auto") out.workers = cpus();

@@ -21,7 +21,7 @@ import { NO_OBSERVER } from "../datapath/observer.js";
 import { ProxyServer } from "../datapath/proxy-server.js";
 import { enableListenerMigration } from "../intercept/listener-migration.js";
 import { installRules, updateEnforcedIps, type InterceptSpec } from "../intercept/rules.js";
-import { listenTransparent } from "../intercept/transparent-socket.js";
+import { listenTransparent, listenTransparentAuto } from "../intercept/transparent-socket.js";
 import type { PolicySnapshot } from "../policy/decision.js";
 import { startAdminServer, type AdminServer } from "../telemetry/admin-server.js";
 import type { FlowRing } from "../telemetry/flow-ring.js";
@@ -243,15 +243,18 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
   if (!migration.enabled) logger.warn({ reason: migration.reason }, "queued connections may be reset when an old proxy stops");
   // allowHalfOpen: a client that shuts down its sending side after its last request still
   // gets its answers (HTTP/1.0-style clients, `nc -q`), and relays keep TCP half-close.
-  const server = await listenTransparent({
-    host: config.proxyHost,
+  const listenOptions = {
     port: config.proxyPort,
     reusePort: true,
     // A burst of new connections larger than the accept queue loses SYNs, which clients
     // retry only after a second: by default the kernel's limit (net.core.somaxconn) decides.
     backlog: config.listenBacklog,
     serverOptions: { allowHalfOpen: true },
-  });
+  };
+  const server =
+    config.proxyHost === "auto"
+      ? (await listenTransparentAuto(listenOptions, (reason) => logger.info({ reason }, "no IPv6 on this host: the proxy port listens on 0.0.0.0 (IPv4 only)"))).server
+      : await listenTransparent({ ...listenOptions, host: config.proxyHost });
   const somaxconn = readSomaxconn();
   const backlog = somaxconn === null ? config.listenBacklog : Math.min(config.listenBacklog, somaxconn);
   if (somaxconn !== null && somaxconn < MIN_SAFE_BACKLOG && config.listenBacklog > somaxconn) {

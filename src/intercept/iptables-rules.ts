@@ -13,6 +13,15 @@
 // a Service VIP to an enforced endpoint fail closed instead of being enforced. Use the nft
 // backend (the default) where they must work.
 //
+// A client whose egress is enforced is redirected by its source address, VIP or not, and the
+// proxy then sees the endpoint behind the VIP (DNAT still rewrites the redirected packets).
+// But the `-m socket` lookup that steers a connection's later packets to the proxy's socket
+// runs before DNAT too, so it looks for the VIP and misses the socket, which is bound to the
+// endpoint's address: TPROXY would hand the client's handshake ACK to the listener, which
+// resets it. So the packets of an established connection from an egress-enforced address
+// (original direction) are only marked for the local route, as a socket match would do, and
+// the kernel finds the socket itself after DNAT.
+//
 // TPROXY in iptables drops the packet itself when no proxy listens, so connections to
 // enforced endpoints time out (rather than being reset) while the proxy is down.
 // Why the proxy's own upstream traffic is not intercepted: see nft-rules.ts; the rules here
@@ -22,12 +31,27 @@
 // kernel with interval sets; iptables without ipset could only test them one rule at a time
 // for every datagram. So this backend does not allow any: the filter chain <TABLE>-DGM
 // (jumped to from FORWARD and INPUT for everything but TCP) drops every non-TCP packet to an
-// ingress-enforced or from an egress-enforced address, except replies, related ICMP errors
-// and IPv6 neighbour discovery. Fail closed: UDP/SCTP that policy allows is dropped too
-// (installRules warns when the policy allows some). Use the nft backend where it must pass.
+// ingress-enforced or from an egress-enforced address, except replies, related ICMP errors,
+// IPv6 neighbour discovery and the DNS the proxy takes (below). Fail closed: UDP/SCTP that
+// policy allows is dropped too (installRules warns when the policy allows some). Use the nft
+// backend where it must pass.
+//
+// DNS over UDP (spec.dnsRedirects, see nft-dns-rules.ts for the nft version): the mangle
+// chain <TABLE>-DNS (jumped to from PREROUTING for UDP) TPROXYs each (endpoint address, DNS
+// port) to the DNS proxy's port, and delivers the resolvers' answers to the proxy's own
+// upstream sockets (transparent, bound to the endpoint's address, carrying excludeMark:
+// `-m socket --transparent --restore-skmark` copies the socket's mark onto the packet, so
+// `-m mark` can tell them from any other transparent socket) instead of forwarding them to
+// the endpoint. The query then reaches INPUT marked, where the DGM chain lets it through
+// (marked UDP from that endpoint can only be one we TPROXY'd); the answers are replies.
+// `--restore-skmark` also copies the mark of a transparent socket that is not ours; the
+// reply rule only looks at answers to an endpoint's address, where only the proxy's
+// upstream sockets are transparent. Fail closed: with no proxy listening TPROXY drops the
+// query itself, so it never reaches the resolver. DNS over TCP needs nothing of its own.
 
 import net from "node:net";
 import type { IpFamily } from "./ip-routing.js";
+import { canonicalIp } from "../policy/net/ip.js";
 import { type InterceptSpec, enforcedAddresses, hex, validateSpec } from "./rules-spec.js";
 
 export interface IptablesChains {
@@ -39,11 +63,13 @@ export interface IptablesChains {
   forward: string;
   /** filter: drops non-TCP packets to and from enforced addresses (from FORWARD and INPUT). */
   datagrams: string;
+  /** mangle: UDP DNS to the DNS proxy, and its upstream answers to its sockets (jumped to from PREROUTING). */
+  dns: string;
 }
 
 export function iptablesChains(spec: InterceptSpec): IptablesChains {
   const base = spec.table.toUpperCase();
-  return { prerouting: `${base}-PRE`, divert: `${base}-DIV`, forward: `${base}-FWD`, datagrams: `${base}-DGM` };
+  return { prerouting: `${base}-PRE`, divert: `${base}-DIV`, forward: `${base}-FWD`, datagrams: `${base}-DGM`, dns: `${base}-DNS` };
 }
 
 /** A jump from a built-in chain into one of ours, as iptables arguments after `-t TABLE`. */
@@ -57,6 +83,7 @@ export function iptablesHooks(spec: InterceptSpec): IptablesHook[] {
   const chains = iptablesChains(spec);
   return [
     { table: "mangle", chain: "PREROUTING", rule: ["-p", "tcp", "-j", chains.prerouting] },
+    { table: "mangle", chain: "PREROUTING", rule: ["-p", "udp", "-j", chains.dns] },
     { table: "filter", chain: "FORWARD", rule: ["-p", "tcp", "-j", chains.forward] },
     // Pod to pod (FORWARD) and pod to node (INPUT), after DNAT, as the nft chain sees them.
     { table: "filter", chain: "FORWARD", rule: ["!", "-p", "tcp", "-j", chains.datagrams] },
@@ -87,6 +114,7 @@ export function renderIptablesRestore(spec: InterceptSpec, family: IpFamily): st
     "*mangle",
     `:${chains.prerouting} - [0:0]`,
     `:${chains.divert} - [0:0]`,
+    `:${chains.dns} - [0:0]`,
     `-A ${chains.divert} -j MARK --set-xmark ${mark}`,
     `-A ${chains.divert} -j ACCEPT`,
     `-A ${chains.prerouting} -p tcp -m socket --transparent -j ${chains.divert}`,
@@ -94,8 +122,10 @@ export function renderIptablesRestore(spec: InterceptSpec, family: IpFamily): st
     ...(spec.excludeMark !== undefined
       ? [`-A ${chains.prerouting} -m mark --mark ${hex(spec.excludeMark)}/${hex(spec.excludeMark)} -j RETURN`]
       : []),
+    ...egress.map((ip) => `-A ${chains.prerouting} -p tcp -s ${hostPrefix(ip)} -m conntrack --ctstate ESTABLISHED --ctdir ORIGINAL -j ${chains.divert}`),
     ...ingress.map((ip) => [`-A ${chains.prerouting} -p tcp -d ${hostPrefix(ip)}`, ...tproxy].join(" ")),
     ...egress.map((ip) => [`-A ${chains.prerouting} -p tcp -s ${hostPrefix(ip)}`, ...tproxy].join(" ")),
+    ...renderDnsMangle(spec, family),
     "COMMIT",
   ];
   const original = "-m conntrack --ctdir ORIGINAL";
@@ -110,11 +140,52 @@ export function renderIptablesRestore(spec: InterceptSpec, family: IpFamily): st
     `-A ${dgm} -m conntrack --ctdir REPLY -j RETURN`,
     `-A ${dgm} -m conntrack --ctstate RELATED -j RETURN`,
     ...(family === 6 ? discovery.map((type) => `-A ${dgm} -p ipv6-icmp --icmpv6-type ${type} -j RETURN`) : []),
+    // The queries the DNS chain TPROXY'd, on their way to the proxy's socket (INPUT).
+    ...dnsSources(spec, family).map((ip) => `-A ${dgm} -s ${hostPrefix(ip)} -p udp -m mark --mark ${mark} -j RETURN`),
     ...ingress.map((ip) => `-A ${dgm} -d ${hostPrefix(ip)} -j DROP`),
     ...egress.map((ip) => `-A ${dgm} -s ${hostPrefix(ip)} -j DROP`),
     "COMMIT",
   ];
   return `${[...mangle, ...filter].join("\n")}\n`;
+}
+
+/** (endpoint address, port) pairs of one family whose UDP DNS goes to the proxy, sorted. */
+function dnsRedirects(spec: InterceptSpec, family: IpFamily): { ip: string; port: number }[] {
+  if (spec.dnsProxyPort === undefined) return [];
+  const seen = new Map<string, { ip: string; port: number }>();
+  for (const r of spec.dnsRedirects ?? []) {
+    if (net.isIP(r.ip) !== family) continue;
+    const ip = canonicalIp(r.ip) ?? r.ip;
+    seen.set(`${ip} ${r.port}`, { ip, port: r.port });
+  }
+  return [...seen.values()].sort((a, b) => (a.ip === b.ip ? a.port - b.port : a.ip < b.ip ? -1 : 1));
+}
+
+function dnsSources(spec: InterceptSpec, family: IpFamily): string[] {
+  return [...new Set(dnsRedirects(spec, family).map((r) => r.ip))];
+}
+
+/** The <TABLE>-DNS chain's rules (mangle, for UDP only: see the header). */
+function renderDnsMangle(spec: InterceptSpec, family: IpFamily): string[] {
+  const redirects = dnsRedirects(spec, family);
+  if (spec.dnsProxyPort === undefined || redirects.length === 0) return [];
+  const chains = iptablesChains(spec);
+  const mark = `${hex(spec.mark)}/0xffffffff`;
+  const anyAddress = family === 4 ? "0.0.0.0" : "::";
+  // Without excludeMark: any transparent socket bound to that address (never a wildcard one,
+  // the DNS listener: the socket match skips those unless told --nowildcard).
+  const ours =
+    spec.excludeMark !== undefined
+      ? `-m socket --transparent --restore-skmark -m mark --mark ${hex(spec.excludeMark)}/${hex(spec.excludeMark)}`
+      : "-m socket --transparent";
+  return [
+    ...dnsSources(spec, family).map((ip) => `-A ${chains.dns} -d ${hostPrefix(ip)} -m conntrack --ctdir REPLY ${ours} -j ${chains.divert}`),
+    `-A ${chains.dns} -m conntrack --ctdir REPLY -j RETURN`,
+    ...(spec.excludeMark !== undefined ? [`-A ${chains.dns} -m mark --mark ${hex(spec.excludeMark)}/${hex(spec.excludeMark)} -j RETURN`] : []),
+    ...redirects.map(
+      (r) => `-A ${chains.dns} -s ${hostPrefix(r.ip)} -p udp --dport ${r.port} -j TPROXY --on-port ${spec.dnsProxyPort} --on-ip ${anyAddress} --tproxy-mark ${mark}`,
+    ),
+  ];
 }
 
 /** The whole installation as a readable script (for `l7proxy rules print`). */

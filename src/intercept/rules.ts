@@ -179,6 +179,7 @@ async function uninstallIptables(spec: InterceptSpec, family: IpFamily, scope: C
     ["mangle", chains.divert],
     ["filter", chains.forward],
     ["filter", chains.datagrams],
+    ["mangle", chains.dns],
   ];
   // Flush all first: the prerouting chain jumps to the divert chain, which cannot be
   // deleted while referenced.

@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { L7ProxyError } from "../errors/codes.js";
 
 interface NativeAddon {
-  listenTransparent(options: { host: string; port: number; backlog?: number; reusePort?: boolean }): number;
+  listenTransparent(options: { host: string; port: number; backlog?: number; reusePort?: boolean; dualStack?: boolean }): number;
   upstreamSocket(options: {
     family: 4 | 6;
     mark?: number;
@@ -58,6 +58,8 @@ export interface TransparentListenOptions {
   port: number;
   /** SO_REUSEPORT, so several processes can share the port (the kernel balances between them). */
   reusePort?: boolean;
+  /** With an IPv6 host: take IPv4 connections too (IPV6_V6ONLY off, whatever net.ipv6.bindv6only says). */
+  dualStack?: boolean;
   backlog?: number;
   /** Options for the net.Server that adopts the socket (pauseOnConnect, noDelay...). */
   serverOptions?: net.ServerOpts;
@@ -79,6 +81,7 @@ export async function listenTransparent<S extends net.Server = net.Server>(optio
       port: options.port,
       ...(options.backlog !== undefined ? { backlog: options.backlog } : {}),
       reusePort: options.reusePort ?? false,
+      ...(options.dualStack === true ? { dualStack: true } : {}),
     });
   } catch (cause) {
     if (cause instanceof L7ProxyError) throw cause;
@@ -114,6 +117,30 @@ export async function listenTransparent<S extends net.Server = net.Server>(optio
     throw error;
   }
   return server;
+}
+
+/**
+ * The proxy port's listener for `--proxy-host auto`: one dual-stack socket on `::`, because a
+ * TPROXY'd IPv6 connection is only ever handed to an IPv6 socket (an IPv4 one on 0.0.0.0
+ * leaves it without a listener: dropped by iptables, reset by the nft rules), while IPv4
+ * ones reach an IPv6 socket as mapped addresses (::ffff:a.b.c.d). On a host without IPv6
+ * (no AF_INET6 sockets, or no address to bind) it falls back to 0.0.0.0 and says so.
+ */
+export async function listenTransparentAuto<S extends net.Server = net.Server>(
+  options: Omit<TransparentListenOptions, "host" | "dualStack">,
+  onIpv4Only: (reason: string) => void,
+  adopt?: S,
+  listen: (options: TransparentListenOptions, adopt?: S) => Promise<S> = listenTransparent,
+): Promise<{ server: S; host: string }> {
+  try {
+    return { server: await listen({ ...options, host: "::", dualStack: true }, adopt), host: "::" };
+  } catch (err) {
+    const code = ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+    // Anything else (EADDRINUSE, EPERM) is not about IPv6 and must not be papered over.
+    if (code !== "EAFNOSUPPORT" && code !== "EADDRNOTAVAIL") throw err;
+    onIpv4Only(`${code}: ${(err as Error).message}`);
+    return { server: await listen({ ...options, host: "0.0.0.0" }, adopt), host: "0.0.0.0" };
+  }
 }
 
 export interface UpstreamOptions {

@@ -1,7 +1,9 @@
 // The DNS proxy over IPv6: the ip6 redirect set, the IPv6 transparent UDP listener with
 // IPV6_RECVORIGDSTADDR, replies from the resolver's IPv6 address, queries forwarded from the
 // pod's own IPv6 address (IPV6_TRANSPARENT), TCP DNS over IPv6, and an AAAA answer allowing
-// the address it names.
+// the address it names. All with the proxy's default listener (`--proxy-host auto`): TPROXY
+// hands IPv6 connections only to an IPv6 socket, so a listener on 0.0.0.0 would leave TCP
+// DNS and HTTP over IPv6 without one (reset by the nft rules).
 import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -12,6 +14,7 @@ import { requireRootOrSkip } from "../support/root.js";
 
 const canRun = requireRootOrSkip("DNS proxy IPv6 e2e");
 const DNS6 = "fd00:208::53";
+const DNS4 = "10.208.0.53";
 const API6 = "fd00:208:1::10";
 const APP6 = "fd00:208::10";
 
@@ -21,8 +24,6 @@ describe.runIf(canRun)("DNS proxy over IPv6", () => {
     adminPort: 9914,
     extraPods: [{ name: "w-api", ip: "10.208.1.10", ip6: API6 }],
     servers: [],
-    // A dual-stack listener: TPROXY'd IPv6 connections (TCP DNS, HTTP) need an IPv6 socket.
-    proxyArgs: ["--proxy-host", "::"],
   });
   let server: ChildProcess | undefined;
   let dnsmasq: Dnsmasq | undefined;
@@ -40,7 +41,7 @@ describe.runIf(canRun)("DNS proxy over IPv6", () => {
       `require("node:http").createServer((q, s) => s.end("api\\n")).listen(80, "::", () => console.log("listening"))`,
     ]);
     await waitForOutput(server, /listening/);
-    dnsmasq = await Dnsmasq.start(cluster.topo.pod("coredns").netns, [DNS6], [
+    dnsmasq = await Dnsmasq.start(cluster.topo.pod("coredns").netns, [DNS6, DNS4], [
       `--host-record=api.example.com,10.208.1.10,${API6},300`, "--host-record=evil.test,10.208.1.66,300",
       ...["src-udp", "src-tcp", "src-node"].map((n) => `--host-record=${n}.example.com,${API6},300`),
     ]);
@@ -65,7 +66,16 @@ describe.runIf(canRun)("DNS proxy over IPv6", () => {
   test("denied names get REFUSED over IPv6, on UDP and TCP", async () => {
     expect((await dig("evil.test", "A")).status).toBe("REFUSED");
     expect((await dig("evil.test", "A", ["+tcp"])).status).toBe("REFUSED");
-    expect((await dig("api.example.com", "AAAA", ["+tcp"])).status).toBe("NOERROR");
+    const tcp = await dig("api.example.com", "AAAA", ["+tcp"]);
+    expect(tcp.status).toBe("NOERROR");
+    expect(tcp.out).toContain(`SERVER: ${DNS6}#53(${DNS6}) (TCP)`);
+  });
+
+  test("the default listener takes IPv4 connections too (one dual-stack socket)", async () => {
+    const ss = await runIn(cluster.topo.nodeNetns, "ss", ["-Hltn", "sport = :15001"]);
+    expect(ss.stdout).toMatch(/\[::\]:15001|\*:15001/);
+    const r = await runIn(app(), "dig", [`@${DNS4}`, "+time=3", "+tries=1", "+tcp", "api.example.com", "A"], { allowFail: true });
+    expect(r.stdout).toMatch(/status: NOERROR/);
   });
 
   test("queries reach the resolver from the pod's own IPv6 address, over UDP and TCP", async () => {

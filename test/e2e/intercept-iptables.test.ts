@@ -1,6 +1,7 @@
 // The iptables fallback backend end to end, in network namespaces (see intercept-tproxy for
 // the nftables backend). Same checks, plus what differs: TPROXY in mangle runs before DNAT,
-// so a Service VIP is not redirected; it must then fail closed (reset), never bypass.
+// so a Service VIP is not redirected by its destination; it must then fail closed (reset),
+// never bypass. (By its source it is: an egress-enforced client dialling a VIP is proxied.)
 
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type InterceptSpec, installRules, rulesInstalled, uninstallRules, updateEnforcedIps } from "../../src/intercept/rules.js";
@@ -112,6 +113,7 @@ describe.runIf(requireRootOrSkip("intercept-iptables e2e"))("kernel interception
     expect(await iptablesState()).toBe(once);
     expect(once.match(/-A PREROUTING -p tcp -j L7PROXY-PRE/g)).toHaveLength(2); // iptables and ip6tables
     expect(once.match(/-A INPUT ! -p tcp -j L7PROXY-DGM/g)).toHaveLength(2);
+    expect(once.match(/-A PREROUTING -p udp -j L7PROXY-DNS/g)).toHaveLength(2);
     expect(await rulesInstalled(spec, scope())).toBe(true);
   });
 
@@ -120,6 +122,10 @@ describe.runIf(requireRootOrSkip("intercept-iptables e2e"))("kernel interception
     try {
       expect((await get("client", topo.pod("other").ip)).remoteAddress).toBe(topo.nodeIp);
       expect(listener!.accepted().at(-1)).toMatchObject({ localAddress: topo.pod("other").ip, localPort: 80 });
+      // Through a Service VIP too: redirected by its source before DNAT, the proxy sees the
+      // endpoint behind the VIP, and the handshake's later packets find the proxy's socket.
+      expect((await get("client", VIP)).remoteAddress).toBe(topo.nodeIp);
+      expect(listener!.accepted().at(-1)).toMatchObject({ localAddress: topo.pod("server").ip, localPort: 80 });
       // No longer ingress-enforced: the server is reached directly.
       expect((await get("other", topo.pod("server").ip)).remoteAddress).toBe(topo.pod("other").ip);
     } finally {

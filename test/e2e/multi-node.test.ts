@@ -165,8 +165,8 @@ function describeTwoNodes(name: string, tag: string, adminPort: number, proxyArg
   });
 }
 
-describeTwoNodes("two nodes, nftables, IPv4 and IPv6", `mn${process.pid % 10000}`, 9931, ["--proxy-host", "::"], true);
-describeTwoNodes("two nodes, iptables backend, IPv4 and IPv6", `mi${process.pid % 10000}`, 9932, ["--rules-backend", "iptables", "--proxy-host", "::"], true);
+describeTwoNodes("two nodes, nftables, IPv4 and IPv6", `mn${process.pid % 10000}`, 9931, [], true);
+describeTwoNodes("two nodes, iptables backend, IPv4 and IPv6", `mi${process.pid % 10000}`, 9932, ["--rules-backend", "iptables"], true);
 
 describe.runIf(canRun)("two nodes: restarts and turning source preservation off", () => {
   const { cluster } = useTwoNodeCluster(`mr${process.pid % 10000}`, 9933, []);
@@ -249,4 +249,4 @@ function describeDnsTwoNodes(name: string, tag: string, adminPort: number, proxy
   });
 }
 
-describeDnsTwoNodes("two nodes, DNS to a resolver on the other node, nftables", `md${process.pid % 10000}`, 9934, ["--proxy-host", "::"]);
+describeDnsTwoNodes("two nodes, DNS to a resolver on the other node, nftables", `md${process.pid % 10000}`, 9934, []);

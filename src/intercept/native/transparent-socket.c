@@ -170,17 +170,19 @@ static napi_value fd_value(napi_env env, int fd) {
   return result;
 }
 
-// listenTransparent({ host, port, backlog?, reusePort? }) -> fd of a listening socket.
+// listenTransparent({ host, port, backlog?, reusePort?, dualStack? }) -> fd of a listening socket.
+// dualStack (an IPv6 address only): IPv4 too, whatever net.ipv6.bindv6only says.
 static napi_value listen_transparent(napi_env env, napi_callback_info info) {
   napi_value options;
   if (!get_options(env, info, &options)) return NULL;
   char host[MAX_HOST];
   uint32_t port = 0, backlog = 511;
-  bool has_host, has_port, has_backlog, reuse_port = false;
+  bool has_host, has_port, has_backlog, reuse_port = false, dual_stack = false;
   if (!get_string(env, options, "host", host, sizeof host, &has_host)) return NULL;
   if (!get_uint(env, options, "port", 65535, &port, &has_port)) return NULL;
   if (!get_uint(env, options, "backlog", 65535, &backlog, &has_backlog)) return NULL;
   if (!get_bool(env, options, "reusePort", &reuse_port)) return NULL;
+  if (!get_bool(env, options, "dualStack", &dual_stack)) return NULL;
   if (!has_host || !has_port) return throw_type(env, "options.host and options.port are required");
   address_t address;
   if (!parse_address(host, (int)port, &address))
@@ -195,6 +197,8 @@ static napi_value listen_transparent(napi_env env, napi_callback_info info) {
     return fail(env, fd, "setsockopt", "SO_REUSEADDR");
   if (reuse_port && set_int_option(fd, SOL_SOCKET, SO_REUSEPORT, 1) < 0)
     return fail(env, fd, "setsockopt", "SO_REUSEPORT");
+  if (dual_stack && address.family == AF_INET6 && set_int_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0) < 0)
+    return fail(env, fd, "setsockopt", "IPV6_V6ONLY");
   if (bind(fd, (struct sockaddr*)&address.storage, address.len) < 0) return fail(env, fd, "bind", host);
   if (listen(fd, (int)backlog) < 0) return fail(env, fd, "listen", host);
   return fd_value(env, fd);

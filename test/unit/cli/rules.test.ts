@@ -33,6 +33,19 @@ describe("l7proxy rules", () => {
     expect(r.out).toContain("meta mark set 0x1234");
   });
 
+  it("print with --rules-backend iptables shows the DNS redirects of endpoints with DNS rules", () => {
+    const r = rules([
+      "print", "--rules-backend", "iptables",
+      "--policies", join(ROOT, "proxy-config/dns/allow-egress-to-example-com.yaml"),
+      "--endpoints", join(ROOT, "test/fixtures/e2e/dns-iptables-endpoints.yaml"),
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("-A L7PROXY-DNS -s 10.215.0.10/32 -p udp --dport 53 -j TPROXY --on-port 15053 --on-ip 0.0.0.0");
+    expect(r.out).toContain("-A L7PROXY-DNS -s fd00:215::10/128 -p udp --dport 53 -j TPROXY --on-port 15053 --on-ip ::");
+    expect(r.out).toContain("-A L7PROXY-DGM -s 10.215.0.10/32 -p udp -m mark --mark 0x7e57/0xffffffff -j RETURN");
+    expect(r.out).toContain("# unless present: iptables -t mangle -I PREROUTING 1 -p udp -j L7PROXY-DNS");
+  });
+
   it("an invalid policy is reported with its position and exit 1", () => {
     const r = rules(["print", "--policies", join(ROOT, "test/fixtures/e2e/shop-endpoints.yaml"), "--policies", "/nonexistent.yaml"]);
     expect(r.code).toBe(1);

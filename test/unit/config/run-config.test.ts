@@ -97,6 +97,13 @@ describe("run configuration", () => {
     expect(errorOf(() => parseRunConfig(["--admin", "nowhere"], {})).message).toMatch(/--admin/);
   });
 
+  test("the proxy port listens on both families by default (auto); --proxy-host takes a numeric address", () => {
+    expect(parseRunConfig([], {}).proxyHost).toBe("auto");
+    expect(parseRunConfig(["--proxy-host", "::"], {}).proxyHost).toBe("::");
+    expect(parseRunConfig(["--proxy-host", "127.0.0.1"], {}).proxyHost).toBe("127.0.0.1");
+    expect(errorOf(() => parseRunConfig(["--proxy-host", "localhost"], {})).message).toMatch(/--proxy-host: expected a numeric IP address or auto/);
+  });
+
   test("NODE_NAME fills --node-name, the flag wins", () => {
     expect(parseRunConfig([], { NODE_NAME: "node-a" }).nodeName).toBe("node-a");
     expect(parseRunConfig(["--node-name", "node-b"], { NODE_NAME: "node-a" }).nodeName).toBe("node-b");

@@ -6,7 +6,7 @@ import { once } from "node:events";
 import net from "node:net";
 import { afterEach, describe, expect, test } from "vitest";
 import { L7ProxyError } from "../../../src/errors/codes.js";
-import { connectUpstream, listenTransparent, socketOptions } from "../../../src/intercept/transparent-socket.js";
+import { connectUpstream, listenTransparent, listenTransparentAuto, socketOptions } from "../../../src/intercept/transparent-socket.js";
 
 const canRun = process.env["CI"] === "true" || process.getuid?.() === 0;
 if (!canRun) process.stderr.write("SKIPPED transparent-socket tests: IP_TRANSPARENT and SO_MARK need root (set CI=true to force)\n");
@@ -75,6 +75,42 @@ describe.runIf(canRun)("listenTransparent", () => {
     const server = track(await listenTransparent({ host: "::1", port: 0 }));
     expect(server.address()).toMatchObject({ address: "::1", family: "IPv6" });
     expect(socketOptions(server).transparent).toBe(true);
+  });
+
+  test("dualStack: one socket on :: takes IPv4 connections too (IPv4-mapped)", async () => {
+    const server = track(await listenTransparent({ host: "::", port: 0, dualStack: true }));
+    let seen: string | undefined;
+    server.on("connection", (socket: net.Socket) => {
+      seen = socket.localAddress;
+      socket.on("data", (d: Buffer) => socket.end(`echo:${d.toString()}`));
+    });
+    expect(await request(portOf(server), "v4")).toBe("echo:v4");
+    expect(seen).toBe("::ffff:127.0.0.1");
+  });
+
+  test("auto: dual-stack on :: where the host has IPv6", async () => {
+    const fallbacks: string[] = [];
+    const { server, host } = await listenTransparentAuto({ port: 0 }, (reason) => fallbacks.push(reason));
+    track(server);
+    expect(host).toBe("::");
+    expect(fallbacks).toEqual([]);
+    expect(server.address()).toMatchObject({ address: "::", family: "IPv6" });
+    server.on("connection", (socket: net.Socket) => socket.on("data", (d: Buffer) => socket.end(`echo:${d.toString()}`)));
+    expect(await request(portOf(server), "auto")).toBe("echo:auto");
+  });
+
+  test("auto: 0.0.0.0 where IPv6 sockets cannot be made, saying why; other errors are not hidden", async () => {
+    const noIpv6 = (code: string) => async (o: { host: string; port: number }) => {
+      if (o.host === "::") throw Object.assign(new L7ProxyError("L7P_ERR_TRANSPARENT_SOCKET", "cannot listen"), { cause: Object.assign(new Error(code), { code }) });
+      return listenTransparent(o);
+    };
+    const fallbacks: string[] = [];
+    const { server, host } = await listenTransparentAuto({ port: 0 }, (reason) => fallbacks.push(reason), undefined, noIpv6("EAFNOSUPPORT"));
+    track(server);
+    expect(host).toBe("0.0.0.0");
+    expect(server.address()).toMatchObject({ address: "0.0.0.0", family: "IPv4" });
+    expect(fallbacks).toEqual([expect.stringContaining("EAFNOSUPPORT")]);
+    await expect(listenTransparentAuto({ port: 0 }, () => {}, undefined, noIpv6("EADDRINUSE"))).rejects.toMatchObject({ code: "L7P_ERR_TRANSPARENT_SOCKET" });
   });
 
   test("shares a port with reusePort, and reports EADDRINUSE without it", async () => {
