@@ -74,8 +74,15 @@ describe.runIf(canRun)("DNS proxy and toFQDNs, iptables backend", () => {
   });
 
   test("the rules are iptables ones: a TPROXY to the DNS port per (pod, port 53), IPv4 and IPv6", async () => {
-    const v4 = (await runIn(cluster.topo.nodeNetns, "iptables-save", ["-t", "mangle"])).stdout;
-    const v6 = (await runIn(cluster.topo.nodeNetns, "ip6tables-save", ["-t", "mangle"])).stdout;
+    // The rules follow the loaded policy asynchronously: wait (bounded) until they are in.
+    const save = async (cmd: string) => (await runIn(cluster.topo.nodeNetns, cmd, ["-t", "mangle"])).stdout;
+    let v4 = "";
+    let v6 = "";
+    for (let i = 0; i < 100; i++) {
+      [v4, v6] = [await save("iptables-save"), await save("ip6tables-save")];
+      if (v4.includes("-A L7PROXY-DNS -s") && v6.includes("-A L7PROXY-DNS -s")) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     expect(v4).toMatch(new RegExp(`-A L7PROXY-DNS -s ${APP.replace(/\./g, "\\.")}/32 -p udp -m udp --dport 53 -j TPROXY --on-port 15053`));
     expect(v6).toMatch(new RegExp(`-A L7PROXY-DNS -s ${APP6}/128 -p udp -m udp --dport 53 -j TPROXY --on-port 15053`));
     expect(v4).toContain("-A PREROUTING -p udp -j L7PROXY-DNS");
