@@ -37,6 +37,19 @@ interface RoundResult {
   latency: PacedResult;
   /** The proxy's CPU time (its process tree) over the latency phase, per request answered. */
   proxyCpuUsPerRequest: number;
+  /** The proxy's event-loop delay samples (one per ~10 ms timer) over the latency phase: how many, and how many ran over 1 ms and 5 ms late. */
+  eventLoopDelay: { samples: number; over1Ms: number; over5Ms: number };
+}
+
+/** Cumulative counts of l7proxy_event_loop_delay_seconds from /metrics: total, and at or below 1 ms and 5 ms. */
+async function loopDelayCounts(c: KafkaCluster): Promise<{ count: number; le1: number; le5: number }> {
+  const body = (await c.admin("/metrics")).body;
+  const num = (re: RegExp): number => Number(re.exec(body)?.[1] ?? NaN);
+  return {
+    count: num(/^l7proxy_event_loop_delay_seconds_count(?:\{\})? (\S+)$/m),
+    le1: num(/^l7proxy_event_loop_delay_seconds_bucket\{le="0\.001"\} (\S+)$/m),
+    le5: num(/^l7proxy_event_loop_delay_seconds_bucket\{le="0\.005"\} (\S+)$/m),
+  };
 }
 
 /** What paced-producer.mjs prints. */
@@ -82,9 +95,12 @@ async function round(c: KafkaCluster, target: Target, n: number, messages: numbe
   if (got !== messages) throw new Error(`${target}: fetched ${got} of ${messages} messages: ${fetched.stderr}`);
   const pid = c.proxy?.pid;
   if (pid === undefined) throw new Error("the proxy is not running");
+  const loop0 = await loopDelayCounts(c);
   const cpu0 = await startCostWindow(pid);
   const lat = await runIn(c.topo.pod(PRODUCER).netns, process.execPath, [join(REPO_ROOT, "bench", "kafka", "paced-producer.mjs"), c.bootstrap, TOPIC, String(rate), String(seconds), String(connections)], { timeoutMs: 120_000 });
   const cost = await endCostWindow(pid, cpu0);
+  const loop1 = await loopDelayCounts(c);
+  const samples = loop1.count - loop0.count;
   const latency = JSON.parse(lat.stdout.trim().split("\n").pop()!) as PacedResult;
   if (latency.answered < latency.sent || latency.errors > 0) throw new Error(`${target}: ${latency.answered} of ${latency.sent} produce requests answered, ${latency.errors} with an error`);
   return {
@@ -94,6 +110,7 @@ async function round(c: KafkaCluster, target: Target, n: number, messages: numbe
     fetchMsgsPerSec: messages / fetched.seconds,
     latency,
     proxyCpuUsPerRequest: (cost.cpuSeconds * 1e6) / latency.answered,
+    eventLoopDelay: { samples, over1Ms: samples - (loop1.le1 - loop0.le1), over5Ms: samples - (loop1.le5 - loop0.le5) },
   };
 }
 
@@ -132,7 +149,7 @@ async function main(): Promise<number> {
         results.push(r);
         const l = r.latency;
         process.stderr.write(
-          `round ${i} ${t}: produce ${r.produceMsgsPerSec.toFixed(0)} msg/s, fetch ${r.fetchMsgsPerSec.toFixed(0)} msg/s; at ${l.achievedRps?.toFixed(0)} rps p50/p99/p99.9 ${ms(l.p50Ms)}/${ms(l.p99Ms)}/${ms(l.p999Ms)} ms, send lag p99 ${ms(l.sendLag.p99Ms)} ms, proxy ${r.proxyCpuUsPerRequest.toFixed(1)} µs CPU/request\n`,
+          `round ${i} ${t}: produce ${r.produceMsgsPerSec.toFixed(0)} msg/s, fetch ${r.fetchMsgsPerSec.toFixed(0)} msg/s; at ${l.achievedRps?.toFixed(0)} rps p50/p99/p99.9 ${ms(l.p50Ms)}/${ms(l.p99Ms)}/${ms(l.p999Ms)} ms, send lag p99 ${ms(l.sendLag.p99Ms)} ms, proxy ${r.proxyCpuUsPerRequest.toFixed(1)} µs CPU/request, event loop late >1 ms ${r.eventLoopDelay.over1Ms}/${r.eventLoopDelay.samples}\n`,
         );
       }
     }

@@ -15,7 +15,7 @@ import type { Logger } from "pino";
 import { Registry } from "prom-client";
 import type { RunConfig } from "../config/run-config.js";
 import type { FqdnRuntime } from "../datapath/connection-handler.js";
-import { localTopicIds, type TopicIdRuntime } from "../datapath/kafka/topic-ids.js";
+import type { TopicIdRuntime } from "../datapath/kafka/topic-ids.js";
 import type { LearnedName } from "../datapath/dns/fqdn-cache.js";
 import { NO_OBSERVER } from "../datapath/observer.js";
 import { ProxyServer } from "../datapath/proxy-server.js";
@@ -32,7 +32,7 @@ import { startDnsService } from "./dns-service.js";
 import { FqdnLearner } from "./fqdn-learning.js";
 import { FqdnStateDir } from "./fqdn-state.js";
 import { SnapshotHolder } from "./snapshot-holder.js";
-import { persistentTopicIds, TopicIdPersistence } from "./topic-id-persistence.js";
+import { startLocalTopicIds } from "./topic-id-persistence.js";
 
 /** Below this an ordinary burst (a client pool of a few hundred connections opening at once) overflows the queue. */
 const MIN_SAFE_BACKLOG = 1024;
@@ -95,16 +95,6 @@ export function startFqdnLearner(
   });
   learner.restore();
   return learner;
-}
-
-/** A single process's Kafka topic IDs, restored from --state-dir before the proxy is ready. */
-export function startLocalTopicIds(config: RunConfig, logger: Logger): TopicIdRuntime & { close(): void } {
-  const local = localTopicIds();
-  if (config.stateDir === null) return { ...local, close: () => {} };
-  const persistence = new TopicIdPersistence({ table: local.table, stateDir: config.stateDir, logger });
-  const restored = persistence.restore();
-  if (restored > 0) logger.info({ topicIds: restored }, "Kafka topic IDs restored from --state-dir");
-  return persistentTopicIds(local.table, persistence);
 }
 
 type OnLoad = (ok: boolean, revision: number, error?: string) => void;
@@ -235,7 +225,7 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
   }
   const learner = hooks.fqdn !== undefined ? await hooks.fqdn(logger) : startFqdnLearner(config, holder, logger, managesRules);
   // A worker's come from the primary; a single process keeps its own, in --state-dir.
-  const kafkaTopicIds = hooks.kafkaTopicIds !== undefined ? await hooks.kafkaTopicIds(logger) : startLocalTopicIds(config, logger);
+  const kafkaTopicIds = hooks.kafkaTopicIds !== undefined ? await hooks.kafkaTopicIds(logger) : startLocalTopicIds(config.stateDir, logger);
   if (hooks.kafkaTopicIds === undefined) {
     // (A worker's copy is not counted: the primary counts the node's IDs once.)
     const gauge = setInterval(() => telemetry.metrics.kafkaTopicIds.bind().set(kafkaTopicIds.table.size), 1000);

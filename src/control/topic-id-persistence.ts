@@ -7,7 +7,7 @@
 // learned again from the client's next Metadata request).
 
 import type { Logger } from "pino";
-import type { TopicIdEntry, TopicIdRuntime, TopicIdTable } from "../datapath/kafka/topic-ids.js";
+import { localTopicIds, type TopicIdEntry, type TopicIdRuntime, type TopicIdTable } from "../datapath/kafka/topic-ids.js";
 import { TopicIdStateDir } from "./topic-id-state.js";
 
 export interface TopicIdPersistenceOptions {
@@ -91,7 +91,15 @@ export class TopicIdPersistence {
   }
 }
 
-/** A single process's runtime: its table, written to --state-dir whenever an answer teaches it something. */
-export function persistentTopicIds(table: TopicIdTable, persistence: TopicIdPersistence): TopicIdRuntime & { close(): void } {
-  return { table, share: () => persistence.persist(), close: () => persistence.close() };
+/**
+ * A single process's Kafka topic IDs: its own table, restored from `stateDir` (when set)
+ * before the proxy listens, and written there whenever an answer teaches it something.
+ */
+export function startLocalTopicIds(stateDir: string | null, logger: Logger): TopicIdRuntime & { close(): void } {
+  const local = localTopicIds();
+  if (stateDir === null) return { ...local, close: () => {} };
+  const persistence = new TopicIdPersistence({ table: local.table, stateDir, logger });
+  const restored = persistence.restore();
+  if (restored > 0) logger.info({ topicIds: restored }, "Kafka topic IDs restored from --state-dir");
+  return { table: local.table, share: () => persistence.persist(), close: () => persistence.close() };
 }

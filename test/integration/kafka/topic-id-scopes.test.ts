@@ -6,10 +6,15 @@
 // 100, as a broker answers an ID it does not know), and by the real name once a broker of the
 // cluster (any of its pods: they share one identity) answered.
 import { once } from "node:events";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pino from "pino";
 import net, { type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { defaultRunConfig } from "../../../src/config/run-config.js";
 import { SnapshotHolder } from "../../../src/control/snapshot-holder.js";
+import { startLocalTopicIds } from "../../../src/control/topic-id-persistence.js";
 import { startKafka } from "../../../src/datapath/kafka/kafka-handler.js";
 import { encodeResponse } from "../../../src/datapath/kafka/frames.js";
 import type { KafkaStruct } from "../../../src/datapath/kafka/message-reader.js";
@@ -233,6 +238,29 @@ describe("Kafka topic IDs are scoped by the destination's identity", () => {
     expect(denied.ok && denied.body).toMatchObject({ ErrorCode: 29, Responses: [] });
     expect(records.at(-1)!.detail).toMatchObject({ topics: ["deathstar-plans", `<unknown-topic-id:${other}>`], errorCode: 29 });
     expect(b0.fetched).toEqual([]);
+  });
+
+  it("a single process restarted with --state-dir knows the IDs the last one learned; the answer that taught them waited for the write", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "topic-id-restart-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const b0 = await broker({ "empire-announce": ANNOUNCE_ID });
+    cleanups.push(b0.close);
+    const first = startLocalTopicIds(dir, pino({ level: "silent" }));
+    const toFirst = await proxyTo("10.9.0.10", b0.port, first, []);
+    expect(decodeResponse(3, 12, await ask(toFirst, metadata(1))).ok).toBe(true);
+    // Written before the client had the answer.
+    expect(readdirSync(join(dir, "kafka-topic-ids"))).toEqual([`${process.pid}.json`]);
+    first.close();
+
+    // The next process (here: this one again, with the same pid, as in a container).
+    const records: L7Exchange<KafkaDetail>[] = [];
+    const next = startLocalTopicIds(dir, pino({ level: "silent" }));
+    cleanups.push(() => next.close());
+    const toNext = await proxyTo("10.9.0.10", b0.port, next, records);
+    const ok = decodeResponse(1, 13, await ask(toNext, fetchById(2, ANNOUNCE_ID)));
+    expect(ok.ok && ok.body.ErrorCode).toBe(0);
+    expect(b0.fetched).toEqual([[ANNOUNCE_ID]]);
+    expect(records.map((r) => [r.verdict.allowed, r.detail.topics])).toEqual([[true, ["empire-announce"]]]);
   });
 
   it("a Metadata answer that taught something waits for the other processes before it reaches the client", async () => {
