@@ -6,6 +6,7 @@
 // Kafka topic IDs (topic-id-state.ts); what a file holds is its user's to validate.
 
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, watch, writeFileSync, type FSWatcher } from "node:fs";
+import { rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 export interface LoadedStates<T> {
@@ -36,6 +37,13 @@ export class ProcessStateFiles {
     const tmp = `${this.#own}.tmp`;
     writeFileSync(tmp, JSON.stringify(doc));
     renameSync(tmp, this.#own);
+  }
+
+  /** As save, with the file written off the event loop (the caller keeps one save at a time). */
+  async saveAsync(doc: unknown): Promise<void> {
+    const tmp = `${this.#own}.tmp`;
+    await writeFile(tmp, JSON.stringify(doc));
+    await rename(tmp, this.#own);
   }
 
   /**

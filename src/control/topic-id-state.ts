@@ -35,6 +35,10 @@ export class TopicIdStateDir {
     this.#files.save({ version: 1, entries: [...entries] } satisfies StateFile);
   }
 
+  saveAsync(entries: readonly TopicIdEntry[]): Promise<void> {
+    return this.#files.saveAsync({ version: 1, entries: [...entries] } satisfies StateFile);
+  }
+
   /** What other processes wrote (`withOwn`: and what an earlier process with this pid wrote), oldest first in each file. */
   load(withOwn = false): LoadedStates<TopicIdEntry[]> {
     return this.#files.load(validate, withOwn);

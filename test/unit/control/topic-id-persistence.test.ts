@@ -133,7 +133,7 @@ describe("Kafka topic IDs in --state-dir", () => {
     expect(t.resolve(last.scope, last.id)).toEqual({ name: last.name, known: true });
   });
 
-  it("persist: one write per turn, however many answers taught something in it", async () => {
+  it("persist: settles once what was learned before it is on disk, however many answers taught something meanwhile", async () => {
     const dir = stateDir();
     const t = table();
     const p = new TopicIdPersistence({ table: t, stateDir: dir, logger: capture().logger, pid: DEAD });
@@ -141,11 +141,29 @@ describe("Kafka topic IDs in --state-dir", () => {
     t.learn(SCOPE, A, "empire-announce");
     const first = p.persist();
     t.learn(SCOPE, B, "deathstar-plans");
-    expect(p.persist()).toBe(first);
-    await first;
+    await Promise.all([first, p.persist()]);
+    expect(p.holdTimeouts).toBe(0);
     p.close();
     const file = JSON.parse(readFileSync(join(dir, "kafka-topic-ids", `${DEAD}.json`), "utf8")) as { entries: unknown[] };
     expect(file.entries).toHaveLength(2);
+  });
+
+  it("an answer waits for its write at most the hold; the write still happens", async () => {
+    const dir = stateDir();
+    const t = table();
+    const { logger, lines } = capture();
+    // A clock on which every write takes seconds: the next one is spaced far later.
+    let clock = 0;
+    const p = new TopicIdPersistence({ table: t, stateDir: dir, logger, pid: DEAD, holdMs: 20, now: () => (clock += 5_000) });
+    p.restore();
+    t.learn(SCOPE, A, "empire-announce");
+    await p.persist();
+    expect(p.holdTimeouts).toBe(0);
+    t.learn(SCOPE, B, "deathstar-plans");
+    await p.persist();
+    expect(p.holdTimeouts).toBe(1);
+    expect(lines.some((l) => l.msg.startsWith("a Kafka Metadata answer was released before the topic IDs it taught were written"))).toBe(true);
+    p.close();
   });
 
   it("with --workers: the primary's answer to a worker waits for the write too", async () => {
@@ -159,9 +177,9 @@ describe("Kafka topic IDs in --state-dir", () => {
     const worker = { label: "worker 0", send: (m: unknown) => void sent.push(m) };
     fanout.onMessage(worker, { type: "kafka-ids-learn", id: 1, entries: [{ scope: SCOPE, id: A, name: "empire-announce" }] });
     expect(sent).toEqual([]);
-    await new Promise((r) => setImmediate(r));
-    await new Promise((r) => setImmediate(r));
+    while (sent.length === 0) await new Promise((r) => setTimeout(r, 2));
     expect(sent).toEqual([{ type: "kafka-ids-learned", id: 1 }]);
+    expect(persistence.holdTimeouts).toBe(0);
     persistence.close();
     const next = table();
     const again = new TopicIdPersistence({ table: next, stateDir: dir, logger, pid: DEAD2 });
