@@ -150,13 +150,21 @@ export class TopicIdPersistence {
     this.o.logger.warn({ holdMs: this.o.holdMs ?? TOPIC_ID_WRITE_HOLD_MS, holdTimeouts: this.holdTimeouts }, "a Kafka Metadata answer was released before the topic IDs it taught were written to --state-dir");
   }
 
-  /** Stops following the other processes; a spaced write not yet started is dropped (its waiters released). */
+  /** Stops following the other processes; changes no write has taken yet are written now (the process is stopping). */
   close(): void {
     this.#state?.close();
     if (this.#timer !== null) {
       clearTimeout(this.#timer);
       this.#timer = null;
-      this.#dirty?.resolve();
+      this.#writing = false;
+    }
+    if (this.#dirty !== null && !this.#writing) {
+      try {
+        this.#state?.save(this.o.table.entries());
+      } catch (err) {
+        this.o.logger.error({ err }, "writing the Kafka topic-ID state file failed");
+      }
+      this.#dirty.resolve();
       this.#dirty = null;
     }
   }
