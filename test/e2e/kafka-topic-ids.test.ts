@@ -159,6 +159,8 @@ describe.runIf(canRun)("Kafka topic IDs through l7proxy --workers 2", () => {
     await cluster.waitReady();
     const again = await client<{ partitionErrorCodes: number[] }>([`${KAFKA_0}:9092`, "fetch", ANNOUNCE_ID, "4"]);
     expect(again.partitionErrorCodes).toEqual(Array(4).fill(0));
+    // (The gauge is refreshed once a second.)
+    for (let i = 0; i < 30 && !/^l7proxy_kafka_topic_ids [1-9]/m.test((await cluster.admin("/metrics")).body); i++) await new Promise((r) => setTimeout(r, 200));
     expect((await cluster.admin("/metrics")).body).toMatch(/^l7proxy_kafka_topic_ids [1-9]/m);
   }, 120_000);
 });
