@@ -14,6 +14,7 @@
 // depends on what else the machine runs.
 //   node dist-bench/bench/kafka/kafka-bench.js [--rounds N] [--messages N] [--rate RPS] [--seconds S]
 //                                              [--connections N] [--proxy-arg ARG]...   (extra `l7proxy run` arguments)
+//                                              [--proxy-node-arg ARG]...   (Node.js flags for the proxy: --cpu-prof, ...)
 
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -123,6 +124,7 @@ async function main(): Promise<number> {
       seconds: { type: "string", default: "10" },
       connections: { type: "string", default: "1" },
       "proxy-arg": { type: "string", multiple: true },
+      "proxy-node-arg": { type: "string", multiple: true },
     },
   });
   if (!isRoot()) {
@@ -134,7 +136,7 @@ async function main(): Promise<number> {
   const rate = Number(values.rate);
   const seconds = Number(values.seconds);
   const connections = Number(values.connections);
-  const c = new KafkaCluster(`kb${process.pid % 100000}`, ["--log-level", "warn", ...(values["proxy-arg"] ?? [])]);
+  const c = new KafkaCluster(`kb${process.pid % 100000}`, ["--log-level", "warn", ...(values["proxy-arg"] ?? [])], values["proxy-node-arg"] ?? []);
   const results: RoundResult[] = [];
   try {
     await c.start();
