@@ -38,8 +38,27 @@ interface RoundResult {
   latency: PacedResult;
   /** The proxy's CPU time (its process tree) over the latency phase, per request answered. */
   proxyCpuUsPerRequest: number;
+  /** Produce requests the proxy decided in the latency phase, and how many of them took it over 0.5 ms and over 1 ms of its own time. */
+  proxyPhase: { requests: number; over05Ms: number; over1Ms: number };
   /** The proxy's event-loop delay samples (one per ~10 ms timer) over the latency phase: how many, and how many ran over 1 ms and 5 ms late. */
   eventLoopDelay: { samples: number; over1Ms: number; over5Ms: number };
+}
+
+/**
+ * Cumulative counts of the proxy's own time per Produce request
+ * (hubble_kafka_request_duration_seconds{api_key="produce",phase="proxy"}: decoding, deciding
+ * and writing, not the wait to be scheduled): total, and at or below 0.5 ms and 1 ms.
+ */
+async function proxyPhaseCounts(c: KafkaCluster): Promise<{ count: number; le05: number; le1: number }> {
+  const out = { count: 0, le05: 0, le1: 0 };
+  for (const line of (await c.admin("/metrics")).body.split("\n")) {
+    if (!line.startsWith("hubble_kafka_request_duration_seconds") || !line.includes('api_key="produce"') || !line.includes('phase="proxy"')) continue;
+    const v = Number(line.slice(line.lastIndexOf(" ") + 1));
+    if (line.startsWith("hubble_kafka_request_duration_seconds_count")) out.count += v;
+    else if (line.includes('le="0.0005"')) out.le05 += v;
+    else if (line.includes('le="0.001"')) out.le1 += v;
+  }
+  return out;
 }
 
 /** Cumulative counts of l7proxy_event_loop_delay_seconds from /metrics: total, and at or below 1 ms and 5 ms. */
@@ -97,10 +116,13 @@ async function round(c: KafkaCluster, target: Target, n: number, messages: numbe
   const pid = c.proxy?.pid;
   if (pid === undefined) throw new Error("the proxy is not running");
   const loop0 = await loopDelayCounts(c);
+  const phase0 = await proxyPhaseCounts(c);
   const cpu0 = await startCostWindow(pid);
   const lat = await runIn(c.topo.pod(PRODUCER).netns, process.execPath, [join(REPO_ROOT, "bench", "kafka", "paced-producer.mjs"), c.bootstrap, TOPIC, String(rate), String(seconds), String(connections)], { timeoutMs: 120_000 });
   const cost = await endCostWindow(pid, cpu0);
   const loop1 = await loopDelayCounts(c);
+  const phase1 = await proxyPhaseCounts(c);
+  const decided = phase1.count - phase0.count;
   const samples = loop1.count - loop0.count;
   const latency = JSON.parse(lat.stdout.trim().split("\n").pop()!) as PacedResult;
   if (latency.answered < latency.sent || latency.errors > 0) throw new Error(`${target}: ${latency.answered} of ${latency.sent} produce requests answered, ${latency.errors} with an error`);
@@ -111,6 +133,7 @@ async function round(c: KafkaCluster, target: Target, n: number, messages: numbe
     fetchMsgsPerSec: messages / fetched.seconds,
     latency,
     proxyCpuUsPerRequest: (cost.cpuSeconds * 1e6) / latency.answered,
+    proxyPhase: { requests: decided, over05Ms: decided - (phase1.le05 - phase0.le05), over1Ms: decided - (phase1.le1 - phase0.le1) },
     eventLoopDelay: { samples, over1Ms: samples - (loop1.le1 - loop0.le1), over5Ms: samples - (loop1.le5 - loop0.le5) },
   };
 }
@@ -151,7 +174,7 @@ async function main(): Promise<number> {
         results.push(r);
         const l = r.latency;
         process.stderr.write(
-          `round ${i} ${t}: produce ${r.produceMsgsPerSec.toFixed(0)} msg/s, fetch ${r.fetchMsgsPerSec.toFixed(0)} msg/s; at ${l.achievedRps?.toFixed(0)} rps p50/p99/p99.9 ${ms(l.p50Ms)}/${ms(l.p99Ms)}/${ms(l.p999Ms)} ms, send lag p99 ${ms(l.sendLag.p99Ms)} ms, proxy ${r.proxyCpuUsPerRequest.toFixed(1)} µs CPU/request, event loop late >1 ms ${r.eventLoopDelay.over1Ms}/${r.eventLoopDelay.samples}\n`,
+          `round ${i} ${t}: produce ${r.produceMsgsPerSec.toFixed(0)} msg/s, fetch ${r.fetchMsgsPerSec.toFixed(0)} msg/s; at ${l.achievedRps?.toFixed(0)} rps p50/p99/p99.9 ${ms(l.p50Ms)}/${ms(l.p99Ms)}/${ms(l.p999Ms)} ms, send lag p99 ${ms(l.sendLag.p99Ms)} ms, proxy ${r.proxyCpuUsPerRequest.toFixed(1)} µs CPU/request, event loop late >1 ms ${r.eventLoopDelay.over1Ms}/${r.eventLoopDelay.samples}, proxy's own time >0.5 ms ${r.proxyPhase.over05Ms}/${r.proxyPhase.requests} (>1 ms ${r.proxyPhase.over1Ms})\n`,
         );
       }
     }
