@@ -187,7 +187,7 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
   "fqdn-min-ttl": { kind: "number", key: "fqdnMinTtl", default: 0, help: "shortest time (seconds) a learned name keeps allowing its IPs for toFQDNs, whatever the answer's TTL" },
   "fqdn-max-ips-per-name": { kind: "number", key: "fqdnMaxIpsPerName", default: 1000, help: "most IPs kept per learned name (the least recently answered go first)" },
   "fqdn-max-hold-ms": { kind: "number", key: "fqdnMaxHoldMs", default: 100, help: "longest a DNS answer is held until the policy allowing its IPs is in force (Cilium's --tofqdns-proxy-response-max-delay)" },
-  "state-dir": { kind: "string", key: "stateDir", default: null, help: "directory for state that survives a restart (learned DNS names); none when unset" },
+  "state-dir": { kind: "string", key: "stateDir", default: null, help: "directory for state that survives a restart (learned DNS names, learned Kafka topic IDs); none when unset" },
   telemetry: { kind: "boolean", key: "telemetry", default: true, help: "metrics and flow records (--no-telemetry turns both off, e.g. to measure their cost)" },
   "pod-level-metrics": { kind: "boolean", key: "podLevelMetrics", default: false, help: "add pod names to metric labels (higher cardinality)" },
   "flow-sample-rate": { kind: "number", key: "flowSampleRate", default: 1000, help: "most forwarded flow records written per second (the rest are counted)" },

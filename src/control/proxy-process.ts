@@ -32,6 +32,7 @@ import { startDnsService } from "./dns-service.js";
 import { FqdnLearner } from "./fqdn-learning.js";
 import { FqdnStateDir } from "./fqdn-state.js";
 import { SnapshotHolder } from "./snapshot-holder.js";
+import { startLocalTopicIds } from "./topic-id-persistence.js";
 
 /** Below this an ordinary burst (a client pool of a few hundred connections opening at once) overflows the queue. */
 const MIN_SAFE_BACKLOG = 1024;
@@ -223,8 +224,13 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
     return source;
   }
   const learner = hooks.fqdn !== undefined ? await hooks.fqdn(logger) : startFqdnLearner(config, holder, logger, managesRules);
-  // A single process keeps its own (the Kafka handler's).
-  const kafkaTopicIds = hooks.kafkaTopicIds !== undefined ? await hooks.kafkaTopicIds(logger) : null;
+  // A worker's come from the primary; a single process keeps its own, in --state-dir.
+  const kafkaTopicIds = hooks.kafkaTopicIds !== undefined ? await hooks.kafkaTopicIds(logger) : startLocalTopicIds(config.stateDir, logger);
+  if (hooks.kafkaTopicIds === undefined) {
+    // (A worker's copy is not counted: the primary counts the node's IDs once.)
+    const gauge = setInterval(() => telemetry.metrics.kafkaTopicIds.bind().set(kafkaTopicIds.table.size), 1000);
+    gauge.unref();
+  }
   if (learner instanceof FqdnLearner) {
     fqdnLearner = learner;
     // (A worker's copy is not counted: the primary counts the node's names once.)
@@ -263,7 +269,7 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
   // (In plain mode (--upstream) the socket is transparent all the same; that only matters
   // for connections the kernel redirects, and none are.)
   const observer = config.telemetry ? telemetry : NO_OBSERVER;
-  const proxy = new ProxyServer(server, { holder, observer, config, fqdn: learner, ...(kafkaTopicIds !== null ? { kafkaTopicIds } : {}) });
+  const proxy = new ProxyServer(server, { holder, observer, config, fqdn: learner, kafkaTopicIds });
   // With --workers the primary serves UDP DNS; workers get DNS over TCP on the proxy port.
   const dns = role === "single" && dnsEnabled(config) && fqdnLearner !== null ? startDnsService(config, holder, fqdnLearner, observer, logger) : null;
   listening = true;
@@ -279,7 +285,7 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
       dns?.close();
       void proxy.drain(config.drainTimeoutMs).then(async ({ remaining }) => {
         learner.close();
-        kafkaTopicIds?.close();
+        kafkaTopicIds.close();
         // The interception rules stay: until a proxy listens again, traffic to enforced
         // endpoints is refused instead of bypassing policy.
         logger.info({ remaining }, "stopped; interception rules left in place (fail closed)");

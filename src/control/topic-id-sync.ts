@@ -17,7 +17,9 @@
 // An answer is held at most TOPIC_ID_HOLD_MS; a worker that does not ack in time is not
 // waited for (counted, logged at most every 10 s), nor one that exits. Entries keep their
 // scope (the destination identity that taught them) and conflicts travel as conflicts, so
-// every process holds the same trust.
+// every process holds the same trust. With --state-dir the primary keeps the union on disk
+// (topic-id-persistence.ts), read back before the workers start; an answer that taught
+// something also waits for that write.
 
 import type { Logger } from "pino";
 import { TOPIC_ID_LIMITS, TopicIdTable, type TopicIdEntry, type TopicIdRuntime } from "../datapath/kafka/topic-ids.js";
@@ -67,7 +69,15 @@ export class TopicIdFanout {
   /** Answers released without every worker's ack. */
   ackTimeouts = 0;
 
-  constructor(private readonly o: { logger: Logger; holdMs?: number; now?: () => number }) {}
+  constructor(
+    private readonly o: {
+      logger: Logger;
+      holdMs?: number;
+      now?: () => number;
+      /** Writes the union to --state-dir; the answer that taught it waits for the write too. */
+      persist?: () => Promise<void>;
+    },
+  ) {}
 
   /** Handles a worker's message; false when it is not one of this protocol's. */
   onMessage(peer: TopicIdPeer, m: unknown): boolean {
@@ -78,10 +88,22 @@ export class TopicIdFanout {
         this.#synced.add(peer);
         peer.send({ type: "kafka-ids-state", entries: this.table.entries() });
         break;
-      case "kafka-ids-learn":
+      case "kafka-ids-learn": {
         applyAll(this.table, m.entries);
-        this.#fanOut(peer, m.entries, () => peer.send({ type: "kafka-ids-learned", id: m.id }));
+        const learned = (): void => peer.send({ type: "kafka-ids-learned", id: m.id });
+        const written = this.o.persist?.();
+        if (written === undefined) {
+          this.#fanOut(peer, m.entries, learned);
+          break;
+        }
+        let left = 2;
+        const one = (): void => {
+          if (--left === 0) learned();
+        };
+        written.then(one, one);
+        this.#fanOut(peer, m.entries, one);
         break;
+      }
       case "kafka-ids-ack":
         this.#acked(peer, m.seq);
         break;
@@ -91,13 +113,18 @@ export class TopicIdFanout {
     return true;
   }
 
+  /** Entries learned elsewhere (another process's state file), to every synced worker; nobody waits for them. */
+  broadcast(entries: TopicIdEntry[]): void {
+    this.#fanOut(null, entries, () => {});
+  }
+
   /** A worker that exited: nothing more is waited for from it. */
   remove(peer: TopicIdPeer): void {
     this.#synced.delete(peer);
     for (const seq of [...this.#pending.keys()]) this.#acked(peer, seq);
   }
 
-  #fanOut(from: TopicIdPeer, entries: TopicIdEntry[], done: () => void): void {
+  #fanOut(from: TopicIdPeer | null, entries: TopicIdEntry[], done: () => void): void {
     const waiting = new Set([...this.#synced].filter((p) => p !== from));
     if (waiting.size === 0) return done();
     const seq = ++this.#seq;

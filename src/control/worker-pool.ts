@@ -33,6 +33,7 @@ import { FqdnReplica } from "./fqdn-replica.js";
 import { FqdnFanout, type FqdnPeer, type FqdnSyncMessage } from "./fqdn-sync.js";
 import { createProcessTelemetry, dnsEnabled, formatLearned, keepRulesInstalled, startFqdnLearner, startPolicySource, startProxy, startSharedAdmin } from "./proxy-process.js";
 import { SnapshotHolder } from "./snapshot-holder.js";
+import { TopicIdPersistence } from "./topic-id-persistence.js";
 import { TopicIdFanout, TopicIdReplica, type TopicIdPeer, type TopicIdSyncMessage } from "./topic-id-sync.js";
 
 /** How long a starting worker waits for the learned names before it listens anyway. */
@@ -170,12 +171,20 @@ export async function runWorkerPool(config: RunConfig, argv: readonly string[]):
     return source;
   }
   const fanout = new FqdnFanout({ ackTimeoutMs: config.fqdnMaxHoldMs, logger });
-  const topicIds = new TopicIdFanout({ logger });
+  // The union of the workers' topic IDs, kept in --state-dir and read back before they start.
+  let persistence: TopicIdPersistence | null = null;
+  const topicIds = new TopicIdFanout({ logger, ...(config.stateDir !== null ? { persist: () => persistence!.persist() } : {}) });
+  if (config.stateDir !== null) {
+    persistence = new TopicIdPersistence({ table: topicIds.table, stateDir: config.stateDir, logger, onApplied: (entries) => topicIds.broadcast(entries) });
+    const restored = persistence.restore();
+    if (restored > 0) logger.info({ topicIds: restored }, "Kafka topic IDs restored from --state-dir");
+  }
   const fqdn = startFqdnLearner(config, holder, logger, config.installRules, (names) => fanout.publish(names));
   learner = fqdn;
   const gauges = setInterval(() => {
     telemetry.metrics.fqdnLearnedNames.bind().set(fqdn.cache.names);
     telemetry.metrics.fqdnLearnedIps.bind().set(fqdn.cache.ips);
+    telemetry.metrics.kafkaTopicIds.bind().set(topicIds.table.size);
   }, 1000);
   gauges.unref();
   if (config.installRules) {
@@ -231,6 +240,7 @@ export async function runWorkerPool(config: RunConfig, argv: readonly string[]):
       const done = async (): Promise<void> => {
         await source.stop();
         fqdn.close();
+        persistence?.close();
         await admin?.close();
         logger.info("stopped; interception rules left in place (fail closed)");
         await drainLogs();

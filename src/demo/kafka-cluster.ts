@@ -46,8 +46,8 @@ export class KafkaCluster extends NetnsCluster {
   /** The address every pod uses for the broker (what the mock advertises). */
   bootstrap = "";
 
-  constructor(tag: string, proxyArgs: string[] = []) {
-    super(tag, { endpointsFile: join(KAFKA_DIR, "endpoints.yaml"), servers: [], proxyArgs });
+  constructor(tag: string, proxyArgs: string[] = [], proxyNodeArgs: string[] = []) {
+    super(tag, { endpointsFile: join(KAFKA_DIR, "endpoints.yaml"), servers: [], proxyArgs, proxyNodeArgs });
   }
 
   override async start(opts: { proxy?: boolean } = {}): Promise<void> {

@@ -40,6 +40,8 @@ export interface ClusterOptions {
   servers: ServerSpec[];
   services?: ServiceSpec[];
   proxyArgs?: string[];
+  /** Node.js flags for the proxy process (benchmarks: --cpu-prof and the like). */
+  proxyNodeArgs?: string[];
   /** Where the proxy gets policy: the cluster's policy directory (default) or the Kubernetes API. */
   policySource?: "files" | { kubernetes: { kubeconfig: string; nodeName: string } };
   adminPort?: number;
@@ -173,7 +175,7 @@ export class NetnsCluster {
     const child = spawnIn(
       n.netns,
       process.execPath,
-      [CLI, "run", ...sourceArgs, "--admin", `127.0.0.1:${this.adminPort}`, "--log-level", "info", ...(this.opts.proxyArgs ?? []), ...extraArgs],
+      [...(this.opts.proxyNodeArgs ?? []), CLI, "run", ...sourceArgs, "--admin", `127.0.0.1:${this.adminPort}`, "--log-level", "info", ...(this.opts.proxyArgs ?? []), ...extraArgs],
       { env },
     );
     child.stderr?.setEncoding("utf8").on("data", (d: string) => (n.log += d));

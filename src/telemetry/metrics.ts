@@ -102,6 +102,18 @@ export const METRIC_DEFINITIONS = {
     help: "IPs of the learned names (a name's IPs counted once per name)",
     labelNames: [],
   },
+  kafkaTopicIds: {
+    name: "l7proxy_kafka_topic_ids",
+    kind: "gauge",
+    help: "Kafka topic IDs learned from the Metadata answers the proxy forwarded (one per ID and destination identity, distrusted ones included; at most 65,536)",
+    labelNames: [],
+  },
+  kafkaUnknownTopicIdDenialsTotal: {
+    name: "l7proxy_kafka_unknown_topic_id_denials_total",
+    kind: "counter",
+    help: "Kafka Fetch v13+ and Produce v13 requests refused for naming topic IDs the proxy had not learned, answered UNKNOWN_TOPIC_ID (100) so the client refreshes its metadata; by API key",
+    labelNames: ["api_key"],
+  },
   hubbleKafkaRequestsTotal: {
     name: "hubble_kafka_requests_total",
     kind: "counter",

@@ -6,6 +6,13 @@
 // acks=0 Produce expects no response, so the connection is closed (as a broker does, so the
 // producer notices and refreshes its metadata); so is a denied request of an API that has no
 // error shape here.
+//
+// A Fetch v13+ or Produce v13 that policy could allow but that names a topic ID the proxy has
+// not learned (a freshly started proxy, before any Metadata answer taught it) is refused with
+// the error a broker gives an ID it does not know, UNKNOWN_TOPIC_ID (100), on every partition:
+// clients treat it as retriable and refresh their metadata, through the proxy, which learns
+// the ID from that answer. 29 there would be fatal to a Java consumer
+// (TopicAuthorizationException) for a topic it may well be allowed to read.
 
 import type { L7Verdict } from "../../policy/decision.js";
 import { encodeResponse } from "./frames.js";
@@ -16,6 +23,7 @@ export const TOPIC_AUTHORIZATION_FAILED = 29;
 export const GROUP_AUTHORIZATION_FAILED = 30;
 export const CLUSTER_AUTHORIZATION_FAILED = 31;
 export const TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53;
+export const UNKNOWN_TOPIC_ID = 100;
 
 export type KafkaDenial =
   | { kind: "reply"; frame: Buffer; errorCode: number }
@@ -30,16 +38,32 @@ type Builder = (b: KafkaStruct, v: number) => { body: KafkaStruct; errorCode: nu
 const T = TOPIC_AUTHORIZATION_FAILED;
 const G = GROUP_AUTHORIZATION_FAILED;
 
+/** Produce with `code` on every partition (a broker's PartitionResponse(error)); null for acks=0. */
+function produceError(b: KafkaStruct, code: number): { body: KafkaStruct; errorCode: number } | null {
+  if (b.Acks === 0) return null;
+  const Responses = list(b.TopicData).map((t) => ({
+    Name: t.Name ?? "",
+    TopicId: t.TopicId ?? null,
+    PartitionResponses: list(t.PartitionData).map((p) => ({ Index: p.Index ?? 0, ErrorCode: code, BaseOffset: -1n, LogAppendTimeMs: -1n, LogStartOffset: -1n })),
+  }));
+  return { body: { Responses }, errorCode: code };
+}
+
+/**
+ * Fetch v13+ with UNKNOWN_TOPIC_ID on every partition and no top-level error, as a broker
+ * answers IDs it does not know (FetchResponse.partitionResponse(tp, UNKNOWN_TOPIC_ID): high
+ * watermark -1, no records). Session 0: no fetch session is created or kept.
+ */
+function fetchUnknownTopicIds(b: KafkaStruct): { body: KafkaStruct; errorCode: number } {
+  const Responses = list(b.Topics).map((t) => ({
+    TopicId: t.TopicId ?? null,
+    Partitions: list(t.Partitions).map((p) => ({ PartitionIndex: p.Partition ?? 0, ErrorCode: UNKNOWN_TOPIC_ID, HighWatermark: -1n, LastStableOffset: -1n, LogStartOffset: -1n, PreferredReadReplica: -1, Records: null })),
+  }));
+  return { body: { ErrorCode: 0, SessionId: 0, Responses }, errorCode: UNKNOWN_TOPIC_ID };
+}
+
 const BUILDERS: Readonly<Record<number, Builder>> = {
-  0: (b) => {
-    if (b.Acks === 0) return null;
-    const Responses = list(b.TopicData).map((t) => ({
-      Name: t.Name ?? "",
-      TopicId: t.TopicId ?? null,
-      PartitionResponses: list(t.PartitionData).map((p) => ({ Index: p.Index ?? 0, ErrorCode: T, BaseOffset: -1n, LogAppendTimeMs: -1n, LogStartOffset: -1n })),
-    }));
-    return { body: { Responses }, errorCode: T };
-  },
+  0: (b) => produceError(b, T),
   1: (b, v) => {
     // v13+ names topics by ID and answers a failed request with the top-level error only.
     if (v >= 13) return { body: { ErrorCode: T, SessionId: 0, Responses: [] }, errorCode: T };
@@ -96,6 +120,11 @@ const BUILDERS: Readonly<Record<number, Builder>> = {
   18: () => ({ body: { ErrorCode: CLUSTER_AUTHORIZATION_FAILED, ApiKeys: [] }, errorCode: CLUSTER_AUTHORIZATION_FAILED }),
 };
 
+/** The versions whose requests name topics by ID (Fetch v13+, Produce v13), where an unknown ID is answered 100. */
+export function namesTopicsById(apiKey: number, apiVersion: number): boolean {
+  return (apiKey === 0 || apiKey === 1) && apiVersion >= 13;
+}
+
 /** API keys answered with an error response (the others are closed). */
 export const ANSWERED_API_KEYS: readonly number[] = Object.keys(BUILDERS).map(Number);
 
@@ -105,6 +134,18 @@ export const kafkaDenyResponder = {
     const build = BUILDERS[req.apiKey];
     const r = build === undefined ? null : build(req.body, req.apiVersion);
     if (r === null) return { kind: "close", errorCode: req.topicNames.length + req.topicIds.length > 0 || req.apiKey === 0 ? T : CLUSTER_AUTHORIZATION_FAILED };
+    return { kind: "reply", frame: encodeResponse(req.apiKey, req.apiVersion, req.correlationId, r.body), errorCode: r.errorCode };
+  },
+
+  /**
+   * The answer to a request refused only because it names topic IDs the proxy has not
+   * learned: UNKNOWN_TOPIC_ID for the versions that name topics by ID (Fetch v13+, Produce
+   * v13; an acks=0 Produce is closed), the ordinary denial for anything else.
+   */
+  unknownTopicIds(req: KafkaRequest, verdict: L7Verdict): KafkaDenial {
+    if (!namesTopicsById(req.apiKey, req.apiVersion)) return kafkaDenyResponder.deny(req, verdict);
+    const r = req.apiKey === 1 ? fetchUnknownTopicIds(req.body) : produceError(req.body, UNKNOWN_TOPIC_ID);
+    if (r === null) return { kind: "close", errorCode: UNKNOWN_TOPIC_ID };
     return { kind: "reply", frame: encodeResponse(req.apiKey, req.apiVersion, req.correlationId, r.body), errorCode: r.errorCode };
   },
 };

@@ -7,7 +7,7 @@ import { KafkaSession, type KafkaExchangeReport } from "./kafka-session.js";
 import type { FlowVerdict } from "../../policy/decision.js";
 import { localTopicIds, topicIdScope } from "./topic-ids.js";
 
-/** The process's table when nobody gave one (a single process: nobody to share with). */
+/** The table when the caller gave none (the proxy always gives one: control/topic-id-persistence.ts, topic-id-sync.ts). */
 const LOCAL_TOPIC_IDS = localTopicIds();
 
 export function startKafka(conn: L7Connection): ConnectionHandle {

@@ -9,21 +9,25 @@ import type { TopicIdTable } from "./topic-ids.js";
 
 export interface ResolvedFacts {
   facts: KafkaRequestFacts;
-  /** How many of the request's topic IDs the table did not know. */
-  unknownIds: number;
+  /** The request's topic IDs the table did not know (their placeholders are in facts.topics). */
+  unknownIds: string[];
+  /** The topics the request names that are known: by name, or by an ID the table knows. */
+  knownTopics: string[];
 }
 
 /** `scope`: the destination's topic-ID scope (topicIdScope), asked only for a request naming IDs. */
 export function requestFacts(req: KafkaRequest, ids: TopicIdTable, scope: () => string): ResolvedFacts {
-  let unknownIds = 0;
+  const unknownIds: string[] = [];
+  const knownTopics = [...req.topicNames];
   let topics: string[] | null = req.topicNames.length === 0 && req.topicIds.length === 0 ? [] : [...req.topicNames];
   const where = req.topicIds.length === 0 ? "" : scope();
   for (const id of req.topicIds) {
     const r = ids.resolve(where, id);
-    if (!r.known) unknownIds++;
+    if (r.known) knownTopics.push(r.name);
+    else unknownIds.push(id);
     topics!.push(r.name);
   }
   // Metadata with a null topic list asks for every topic: it names none (Cilium's reading).
   if (req.apiKey === 3 && req.body.Topics === null) topics = null;
-  return { facts: { apiKey: req.apiKey, apiVersion: req.apiVersion, clientId: req.clientId, topics }, unknownIds };
+  return { facts: { apiKey: req.apiKey, apiVersion: req.apiVersion, clientId: req.clientId, topics }, unknownIds, knownTopics };
 }

@@ -1,7 +1,10 @@
 // Topic ID -> name, learned from the Metadata responses (v10+) the proxy forwards, so that
 // requests naming topics only by ID (Fetch v13+, Produce v13, Metadata by ID) can be decided
 // on names. An ID the table does not know is decided as a topic no rule can name, so topic
-// rules deny it (fail closed).
+// rules deny it (fail closed); a Fetch or Produce refused for that alone is answered
+// UNKNOWN_TOPIC_ID, as a broker answers an ID it does not know, so the client asks Metadata
+// again and the proxy learns the ID from the answer (denied-reply.ts). The table outlives a
+// restart in --state-dir (control/topic-id-state.ts).
 //
 // Scoped by broker cluster: what a Metadata answer teaches is trusted only for requests to
 // destinations of the same scope (topicIdScope: the destination's security identity), so a
@@ -60,11 +63,16 @@ export class TopicIdTable {
 
   /** Applies an entry another process learned (the same rules as learn). True when the table changed. */
   apply(e: TopicIdEntry): boolean {
-    if (typeof e.scope !== "string" || typeof e.id !== "string" || (e.name !== null && typeof e.name !== "string")) return false;
-    if (typeof e.name === "string") return this.learn(e.scope, e.id, e.name) !== null;
-    if (e.id === NULL_ID || !this.fits(e.scope, e.id) || this.scopes.get(e.scope)?.get(e.id) === CONFLICT) return false;
+    return this.applied(e) !== null;
+  }
+
+  /** As apply; the entry as the table now holds it (name null: distrusted) when it changed, else null. */
+  applied(e: TopicIdEntry): TopicIdEntry | null {
+    if (typeof e.scope !== "string" || typeof e.id !== "string" || (e.name !== null && typeof e.name !== "string")) return null;
+    if (typeof e.name === "string") return this.learn(e.scope, e.id, e.name);
+    if (e.id === NULL_ID || !this.fits(e.scope, e.id) || this.scopes.get(e.scope)?.get(e.id) === CONFLICT) return null;
     this.put(e.scope, e.id, CONFLICT);
-    return true;
+    return { scope: e.scope, id: e.id, name: null };
   }
 
   /** The name `id` has for destinations of `scope`, or a placeholder no rule can allow. */
@@ -143,6 +151,12 @@ export class TopicIdTable {
 /** What an unknown ID is decided and recorded as: '<' and ':' are not topic characters. */
 export function unknownTopicId(id: string): string {
   return `<unknown-topic-id:${id}>`;
+}
+
+/** The flow record's note on a request refused for naming IDs the proxy has not learned. */
+export function unknownIdNote(ids: readonly string[]): string {
+  const shown = ids.length <= 4 ? ids.join(", ") : `${ids.slice(0, 4).join(", ")} and ${ids.length - 4} more`;
+  return `unknown topic ID${ids.length === 1 ? "" : "s"} ${shown}: answered UNKNOWN_TOPIC_ID (100) until a Metadata answer through the proxy names ${ids.length === 1 ? "it" : "them"}`;
 }
 
 /**

@@ -1,6 +1,7 @@
 // Kafka's telemetry: Hubble's Kafka request counts and durations (topic, api_key,
 // error_code), and the `kafka` part of flow records.
 
+import { UNKNOWN_TOPIC_ID } from "../../datapath/kafka/denied-reply.js";
 import type { KafkaDetail, L7Exchange } from "../../datapath/observer.js";
 import { kafkaApiKeyName as tableName } from "../../policy/match/kafka/api-keys.js";
 import type { FlowRecord } from "../flow-record.js";
@@ -35,10 +36,14 @@ class KafkaPairCells {
 }
 
 class KafkaMetrics implements ProtocolMetrics<KafkaDetail> {
+  readonly #unknownIds = new Map<string, CounterCell>();
+
   constructor(private readonly m: L7ProxyMetrics) {}
 
   count(ex: L7Exchange<KafkaDetail>, ctx: CountContext): void {
     const d = ex.detail;
+    // Only the proxy's own answers carry an error code here (0 when the broker answered).
+    if (d.errorCode === UNKNOWN_TOPIC_ID) this.unknownIds(kafkaApiKeyName(d.apiKey)).inc();
     const cells = (ctx.pair.slots[SLOT] ??= new KafkaPairCells()) as KafkaPairCells;
     const apiKey = kafkaApiKeyName(d.apiKey);
     for (const topic of d.topics.length === 0 ? NO_TOPIC : d.topics) {
@@ -47,6 +52,15 @@ class KafkaMetrics implements ProtocolMetrics<KafkaDetail> {
       proxy.observe(ex.proxyLatencySeconds);
       if (ex.upstreamLatencySeconds !== undefined) upstream.observe(ex.upstreamLatencySeconds);
     }
+  }
+
+  private unknownIds(apiKey: string): CounterCell {
+    let cell = this.#unknownIds.get(apiKey);
+    if (cell === undefined) {
+      cell = this.m.kafkaUnknownTopicIdDenialsTotal.bind(apiKey);
+      this.#unknownIds.set(apiKey, cell);
+    }
+    return cell;
   }
 
   private request(pair: PairCells, c: KafkaPairCells, reporter: 0 | 1, topic: string, apiKey: string, error: number): CounterCell {

@@ -155,7 +155,7 @@ describe("Kafka session", () => {
     expect(h.reports.map((r) => [r.correlationId, r.errorCode])).toEqual([[1, 0], [2, 0], [3, 29]]);
   });
 
-  it("learns topic IDs from Metadata v12 responses; a Fetch v13 by an unknown ID is denied", async () => {
+  it("learns topic IDs from Metadata v12 responses; a Fetch v13 by an unknown ID is denied with UNKNOWN_TOPIC_ID until then", async () => {
     const id = "42".repeat(16);
     const broker = await scriptedBroker((k, _v, _c, b): KafkaStruct => {
       if (k === 3) return { Brokers: [], Topics: (b.Topics as KafkaStruct[]).map((t) => ({ ErrorCode: 0, Name: t.Name ?? null, TopicId: id, Partitions: [] })) };
@@ -168,7 +168,7 @@ describe("Kafka session", () => {
     h.client.write(fetch(1, id));
     const [first] = await h.responses(1);
     const r1 = decodeResponse(1, 13, first!);
-    expect(r1.ok && r1.body.ErrorCode).toBe(29);
+    expect(r1.ok && r1.body).toMatchObject({ ErrorCode: 0, Responses: [{ TopicId: id, Partitions: [{ PartitionIndex: 0, ErrorCode: 100 }] }] });
     h.client.write(encodeRequest(3, 12, 2, "c", { Topics: [{ TopicId: "0".repeat(32), Name: "empire-announce" }] }));
     await h.responses(2);
     h.client.write(fetch(3, id));
@@ -177,6 +177,7 @@ describe("Kafka session", () => {
     expect(r3.ok && r3.body.ErrorCode).toBe(0);
     expect(broker.received.map((r) => r.corr)).toEqual([2, 3]);
     expect(h.reports.map((r) => r.topics)).toEqual([[`<unknown-topic-id:${id}>`], ["empire-announce"], ["empire-announce"]]);
+    expect(h.reports.map((r) => [r.verdict.allowed, r.errorCode])).toEqual([[false, 100], [true, 0], [true, 0]]);
   });
 
   it("a Metadata answer held for the other processes keeps the answers after it behind it, in order", async () => {

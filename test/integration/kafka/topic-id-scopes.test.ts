@@ -2,13 +2,19 @@
 // outpost may consume empire-announce from any empire pod on 9092 (so its connections to a
 // rogue pod are Kafka connections too, whose Metadata answers the proxy reads). The rogue pod
 // answers Metadata mapping the ID of deathstar-plans to empire-announce; a Fetch v13 by that
-// ID to the real brokers must still be decided as an unknown ID (error 29), and by the real
-// name once a broker of the cluster (any of its pods: they share one identity) answered.
+// ID to the real brokers must still be decided as an unknown ID (answered UNKNOWN_TOPIC_ID,
+// 100, as a broker answers an ID it does not know), and by the real name once a broker of the
+// cluster (any of its pods: they share one identity) answered.
 import { once } from "node:events";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pino from "pino";
 import net, { type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { defaultRunConfig } from "../../../src/config/run-config.js";
 import { SnapshotHolder } from "../../../src/control/snapshot-holder.js";
+import { startLocalTopicIds } from "../../../src/control/topic-id-persistence.js";
 import { startKafka } from "../../../src/datapath/kafka/kafka-handler.js";
 import { encodeResponse } from "../../../src/datapath/kafka/frames.js";
 import type { KafkaStruct } from "../../../src/datapath/kafka/message-reader.js";
@@ -142,6 +148,14 @@ const metadata = (corr: number) =>
     " 02 00000000000000000000000000000000 10 656d706972652d616e6e6f756e6365 00" + // Topics: 1; null TopicId; Name "empire-announce"; tags
     " 00 00 00"); // AllowAutoTopicCreation, IncludeTopicAuthorizedOperations false; body tags
 
+/** Fetch v13 for partition 0 of each of `ids`. */
+const fetchByIds = (corr: number, ids: string[]) =>
+  frame(`0001 000d ${int32(corr)} 0004 6a617661 00` +
+    " ffffffff 000001f4 00000001 00100000 00 00000000 ffffffff" +
+    ` ${(ids.length + 1).toString(16).padStart(2, "0")}` +
+    ids.map((id) => ` ${id} 02 00000000 ffffffff 0000000000000000 ffffffff ffffffffffffffff 00100000 00 00`).join("") +
+    " 01 01 00");
+
 /** Fetch v13 (the first by topic ID): one partition of the topic `id`. */
 const fetchById = (corr: number, id: string) =>
   frame(`0001 000d ${int32(corr)} 0004 6a617661 00` + // key 1, v13, client "java", no header tags
@@ -176,16 +190,18 @@ describe("Kafka topic IDs are scoped by the destination's identity", () => {
     const atRogue = decodeResponse(1, 13, await ask(toRogue, fetchById(2, PLANS_ID)));
     expect(atRogue.ok && atRogue.body.ErrorCode).toBe(0);
 
-    // The real broker: the ID is unknown there, so denied with Fetch v13's top-level error.
+    // The real broker: the ID is unknown there, so refused as a broker refuses an ID it does
+    // not know (UNKNOWN_TOPIC_ID on the partition: the client asks Metadata again).
     for (const port of [toB0, toB1]) {
       const denied = decodeResponse(1, 13, await ask(port, fetchById(3, PLANS_ID)));
-      expect(denied.ok && denied.body).toMatchObject({ ErrorCode: 29, Responses: [] });
+      expect(denied.ok && denied.body).toMatchObject({ ErrorCode: 0, SessionId: 0, Responses: [{ TopicId: PLANS_ID, Partitions: [{ PartitionIndex: 0, ErrorCode: 100, HighWatermark: -1n }] }] });
     }
     expect(b0.fetched.concat(b1.fetched)).toEqual([]);
-    expect(records.slice(-2).map((r) => [r.detail.topics, r.detail.errorCode])).toEqual([
-      [[`<unknown-topic-id:${PLANS_ID}>`], 29],
-      [[`<unknown-topic-id:${PLANS_ID}>`], 29],
+    expect(records.slice(-2).map((r) => [r.verdict.allowed, r.detail.topics, r.detail.errorCode])).toEqual([
+      [false, [`<unknown-topic-id:${PLANS_ID}>`], 100],
+      [false, [`<unknown-topic-id:${PLANS_ID}>`], 100],
     ]);
+    expect(records.at(-1)!.verdict.logs.at(-1)).toContain(`unknown topic ID ${PLANS_ID}: answered UNKNOWN_TOPIC_ID (100)`);
 
     // broker-0 answers Metadata: the cluster's IDs are known for broker-1 too (one identity).
     await ask(toB0, metadata(4));
@@ -197,6 +213,54 @@ describe("Kafka topic IDs are scoped by the destination's identity", () => {
     expect(plans.ok && plans.body.ErrorCode).toBe(29);
     expect(records.at(-1)!.detail.topics).toEqual(["deathstar-plans"]);
     expect(b1.fetched).toEqual([[ANNOUNCE_ID]]);
+  });
+
+  it("a Fetch naming a known topic and an unknown ID: 100 when the known one is allowed, 29 when policy denies it", async () => {
+    const ids = localTopicIds();
+    const records: L7Exchange<KafkaDetail>[] = [];
+    const b0 = await broker({ "empire-announce": ANNOUNCE_ID, "deathstar-plans": PLANS_ID });
+    cleanups.push(b0.close);
+    const toB0 = await proxyTo("10.9.0.10", b0.port, ids, records);
+    await ask(toB0, metadata(1)); // teaches the broker's topics (the policy allows this Metadata)
+    const other = "0f".repeat(16);
+    const mixed = decodeResponse(1, 13, await ask(toB0, fetchByIds(2, [ANNOUNCE_ID, other])));
+    expect(mixed.ok && mixed.body).toMatchObject({
+      ErrorCode: 0,
+      Responses: [
+        { TopicId: ANNOUNCE_ID, Partitions: [{ ErrorCode: 100 }] },
+        { TopicId: other, Partitions: [{ ErrorCode: 100 }] },
+      ],
+    });
+    expect(records.at(-1)!.detail).toMatchObject({ topics: ["empire-announce", `<unknown-topic-id:${other}>`], errorCode: 100 });
+    // The same answer named the plans (this broker lists every topic): known, and denied by
+    // policy, so no name of the other ID could allow the request.
+    const denied = decodeResponse(1, 13, await ask(toB0, fetchByIds(3, [PLANS_ID, other])));
+    expect(denied.ok && denied.body).toMatchObject({ ErrorCode: 29, Responses: [] });
+    expect(records.at(-1)!.detail).toMatchObject({ topics: ["deathstar-plans", `<unknown-topic-id:${other}>`], errorCode: 29 });
+    expect(b0.fetched).toEqual([]);
+  });
+
+  it("a single process restarted with --state-dir knows the IDs the last one learned; the answer that taught them waited for the write", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "topic-id-restart-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const b0 = await broker({ "empire-announce": ANNOUNCE_ID });
+    cleanups.push(b0.close);
+    const first = startLocalTopicIds(dir, pino({ level: "silent" }));
+    const toFirst = await proxyTo("10.9.0.10", b0.port, first, []);
+    expect(decodeResponse(3, 12, await ask(toFirst, metadata(1))).ok).toBe(true);
+    // Written before the client had the answer.
+    expect(readdirSync(join(dir, "kafka-topic-ids"))).toEqual([`${process.pid}.json`]);
+    first.close();
+
+    // The next process (here: this one again, with the same pid, as in a container).
+    const records: L7Exchange<KafkaDetail>[] = [];
+    const next = startLocalTopicIds(dir, pino({ level: "silent" }));
+    cleanups.push(() => next.close());
+    const toNext = await proxyTo("10.9.0.10", b0.port, next, records);
+    const ok = decodeResponse(1, 13, await ask(toNext, fetchById(2, ANNOUNCE_ID)));
+    expect(ok.ok && ok.body.ErrorCode).toBe(0);
+    expect(b0.fetched).toEqual([[ANNOUNCE_ID]]);
+    expect(records.map((r) => [r.verdict.allowed, r.detail.topics])).toEqual([[true, ["empire-announce"]]]);
   });
 
   it("a Metadata answer that taught something waits for the other processes before it reaches the client", async () => {

@@ -3,7 +3,9 @@
 //   node topic-id-client.mjs HOST:PORT metadata TOPIC   Metadata v12 for TOPIC by name:
 //                                                       {"topics":[{"Name","TopicId","ErrorCode"}]}
 //   node topic-id-client.mjs HOST:PORT fetch ID N       N Fetch v13 by topic ID, each on a new
-//                                                       connection: {"errorCodes":[...]}
+//                                                       connection: {"errorCodes":[...],
+//                                                       "partitionErrorCodes":[...]} (top-level
+//                                                       and partition 0's, one per fetch)
 import net from "node:net";
 import { encodeRequest } from "../../../dist/datapath/kafka/frames.js";
 import { decodeResponse } from "../../../dist/datapath/kafka/response-decoder.js";
@@ -39,13 +41,16 @@ if (mode === "metadata") {
   out({ topics: body.Topics.map((t) => ({ Name: t.Name, TopicId: t.TopicId, ErrorCode: t.ErrorCode })) });
 } else if (mode === "fetch") {
   const errorCodes = [];
+  const partitionErrorCodes = [];
   for (let i = 0; i < Number(countText); i++) {
     const frame = encodeRequest(1, 13, i + 1, "java", {
       ReplicaId: -1, MaxWaitMs: 0, MinBytes: 1, MaxBytes: 1 << 20, IsolationLevel: 0, SessionId: 0, SessionEpoch: -1,
       Topics: [{ TopicId: arg, Partitions: [{ Partition: 0, FetchOffset: 0n, PartitionMaxBytes: 1 << 20 }] }],
       ForgottenTopicsData: [], RackId: "",
     });
-    errorCodes.push((await exchange(1, 13, frame)).ErrorCode);
+    const body = await exchange(1, 13, frame);
+    errorCodes.push(body.ErrorCode);
+    partitionErrorCodes.push(body.Responses[0]?.Partitions[0]?.ErrorCode ?? null);
   }
-  out({ errorCodes });
+  out({ errorCodes, partitionErrorCodes });
 } else throw new Error(`unknown mode ${mode}`);
