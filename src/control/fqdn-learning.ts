@@ -70,13 +70,20 @@ export class FqdnLearner implements FqdnLearning {
   restore(): void {
     const state = this.o.state;
     if (state === null) return;
-    const load = (): void => {
-      const { names, problems } = state.loadOthers();
+    const load = (first: boolean): void => {
+      const { names, problems } = state.loadOthers(first);
       for (const p of problems) this.o.logger.warn({ problem: p }, "ignoring an unreadable FQDN state file");
-      this.cache.restore(names, this.#now());
+      const changed = this.cache.restore(names, this.#now());
+      if (changed === 0) return;
+      // What was restored is this process's to keep from now on: the file it came from is
+      // removed once its process has exited, so a second restart with no DNS answer in
+      // between would otherwise find nothing. Written before the proxy is ready the first
+      // time; while following an older process, with the next batch of saves.
+      if (first) this.#saveNow();
+      else void this.#schedulePersist();
     };
-    load();
-    state.watch(load);
+    load(true);
+    state.watch(() => load(false));
   }
 
   learn(name: string, ips: readonly string[], ttlSeconds: number): Promise<void> | null {
@@ -154,6 +161,14 @@ export class FqdnLearner implements FqdnLearning {
     return batch.done.promise;
   }
 
+  #saveNow(): void {
+    try {
+      this.o.state?.save(this.cache.list(this.#now()));
+    } catch (err) {
+      this.o.logger.error({ err }, "writing the FQDN state file failed");
+    }
+  }
+
   #schedulePersist(): Promise<void> {
     if (this.#persist !== null) return this.#persist.promise;
     const d = deferred();
@@ -161,11 +176,7 @@ export class FqdnLearner implements FqdnLearning {
     // Once per turn of the event loop, however many answers came in it.
     setImmediate(() => {
       this.#persist = null;
-      try {
-        this.o.state?.save(this.cache.list(this.#now()));
-      } catch (err) {
-        this.o.logger.error({ err }, "writing the FQDN state file failed");
-      }
+      this.#saveNow();
       d.resolve();
     });
     return d.promise;

@@ -28,9 +28,13 @@ export class FqdnStateDir {
     this.#files.save({ version: 1, names: [...names] } satisfies StateFile);
   }
 
-  /** Every other process's names; files of processes no longer running are removed after reading. */
-  loadOthers(): { names: LearnedName[]; problems: string[] } {
-    const { states, problems } = this.#files.load(validate);
+  /**
+   * Every other process's names; files of processes no longer running are removed after
+   * reading. `withOwn`: this pid's file too (before this process first saves, it is an
+   * earlier process's that had the same pid, as a container's proxy often has).
+   */
+  loadOthers(withOwn = false): { names: LearnedName[]; problems: string[] } {
+    const { states, problems } = this.#files.load(validate, withOwn);
     return { names: states.flat(), problems };
   }
 

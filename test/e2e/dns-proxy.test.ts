@@ -27,6 +27,7 @@ const WORLD = {
   short: "10.206.1.30",
   late: "10.206.1.31",
   race: "10.206.1.32",
+  twice: "10.206.1.33",
   evil: "10.206.1.66",
   cilium: "10.206.1.40",
   udp: "10.206.1.50",
@@ -100,6 +101,7 @@ describe.runIf(canRun)("DNS proxy and toFQDNs", () => {
       `--host-record=short.example.com,${WORLD.short},2`,
       `--host-record=late.example.com,${WORLD.late},300`,
       `--host-record=race.example.com,${WORLD.race},300`,
+      `--host-record=twice.example.com,${WORLD.twice},300`,
       `--host-record=evil.test,${WORLD.evil},300`,
       `--host-record=cilium.io,${WORLD.cilium},300`,
       `--host-record=udp.example.com,${WORLD.udp},300`,
@@ -222,6 +224,17 @@ describe.runIf(canRun)("DNS proxy and toFQDNs", () => {
     // The restarted proxy answers DNS too.
     expect((await dig("app", "api.example.com")).status).toBe("NOERROR");
   });
+
+  test("restarts with no DNS answer in between keep the connection allowed, however many", async () => {
+    expect(await dig("app", "twice.example.com")).toMatchObject({ status: "NOERROR", answers: [WORLD.twice] });
+    // Each restart's new process must keep what it restored: the state file it came from
+    // goes once a later process finds its writer gone.
+    for (let i = 0; i < 3; i++) {
+      await cluster.restartProxy();
+      await cluster.waitReady();
+    }
+    expect(await httpGet("app", `http://${WORLD.twice}/`)).toBe(200);
+  }, 90_000);
 
   test("malformed queries never crash the proxy: SERVFAIL or dropped, and counted", async () => {
     const send = `

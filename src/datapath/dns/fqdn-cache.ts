@@ -114,14 +114,26 @@ export class FqdnCache {
   }
 
   /** Restores entries (from the state file), dropping what has expired meanwhile. */
-  restore(entries: readonly LearnedName[], nowMs: number): void {
+  /**
+   * Takes in entries another process learned, keeping the later expiry where both know an IP.
+   * Returns how many (name, IP) entries it added or extended: nothing new, nothing to save.
+   */
+  restore(entries: readonly LearnedName[], nowMs: number): number {
+    let changed = 0;
     for (const e of entries) {
       for (const { ip, expiresAtMs } of e.ips) {
         if (expiresAtMs <= nowMs) continue;
+        const key = canonicalIp(ip) ?? ip;
+        const before = this.#names.get(e.name)?.get(key);
+        if (before !== undefined && before >= expiresAtMs) continue;
         this.learn(e.name, [ip], 0, nowMs);
-        this.#names.get(e.name)?.set(canonicalIp(ip) ?? ip, expiresAtMs);
+        const entry = this.#names.get(e.name);
+        if (entry === undefined || !entry.has(key)) continue;
+        entry.set(key, Math.max(expiresAtMs, entry.get(key)!));
+        changed++;
       }
     }
+    return changed;
   }
 
   /** The name's unexpired IPs, least recently answered first (what a worker is sent: fqdn-sync.ts). */

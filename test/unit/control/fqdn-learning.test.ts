@@ -84,4 +84,39 @@ describe("learning from DNS answers", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("learned names survive two restarts with no DNS answer in between", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fqdn-state-"));
+    try {
+      const first = learner(tcpOnly, null, 100, new FqdnStateDir(dir, 111111));
+      await first.learn("late.example.com.", ["192.0.2.9"], 300);
+      first.close();
+      // The second process restores and takes the names over: pid 111111 has exited, so its
+      // file is gone once read.
+      const second = learner(tcpOnly, null, 100, new FqdnStateDir(dir, 222222));
+      second.restore();
+      second.close();
+      const third = learner(tcpOnly, null, 100, new FqdnStateDir(dir, 333333));
+      third.restore();
+      expect(third.namesOf("192.0.2.9")).toEqual(["late.example.com."]);
+      third.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a new process with the pid of the one before it reads that one's names", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fqdn-state-"));
+    try {
+      const old = learner(tcpOnly, null, 100, new FqdnStateDir(dir, 111111));
+      await old.learn("late.example.com.", ["192.0.2.9"], 300);
+      old.close();
+      const next = learner(tcpOnly, null, 100, new FqdnStateDir(dir, 111111));
+      next.restore();
+      expect(next.namesOf("192.0.2.9")).toEqual(["late.example.com."]);
+      next.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
