@@ -150,7 +150,17 @@ export class TopicIdTable {
 
 /** What an unknown ID is decided and recorded as: '<' and ':' are not topic characters. */
 export function unknownTopicId(id: string): string {
-  return `<unknown-topic-id:${id}>`;
+  return `${UNKNOWN_PREFIX}${id}>`;
+}
+
+const UNKNOWN_PREFIX = "<unknown-topic-id:";
+
+/**
+ * A topic as a metric label: every unknown ID is one label value, so IDs a client makes up
+ * cannot grow the series without bound (flow records keep the ID).
+ */
+export function topicLabel(topic: string): string {
+  return topic.startsWith(UNKNOWN_PREFIX) ? "<unknown-topic-id>" : topic;
 }
 
 /** The flow record's note on a request refused for naming IDs the proxy has not learned. */

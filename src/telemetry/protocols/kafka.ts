@@ -2,6 +2,7 @@
 // error_code), and the `kafka` part of flow records.
 
 import { UNKNOWN_TOPIC_ID } from "../../datapath/kafka/denied-reply.js";
+import { topicLabel } from "../../datapath/kafka/topic-ids.js";
 import type { KafkaDetail, L7Exchange } from "../../datapath/observer.js";
 import { kafkaApiKeyName as tableName } from "../../policy/match/kafka/api-keys.js";
 import type { FlowRecord } from "../flow-record.js";
@@ -46,7 +47,8 @@ class KafkaMetrics implements ProtocolMetrics<KafkaDetail> {
     if (d.errorCode === UNKNOWN_TOPIC_ID) this.unknownIds(kafkaApiKeyName(d.apiKey)).inc();
     const cells = (ctx.pair.slots[SLOT] ??= new KafkaPairCells()) as KafkaPairCells;
     const apiKey = kafkaApiKeyName(d.apiKey);
-    for (const topic of d.topics.length === 0 ? NO_TOPIC : d.topics) {
+    for (const name of d.topics.length === 0 ? NO_TOPIC : d.topics) {
+      const topic = topicLabel(name);
       this.request(ctx.pair, cells, ctx.reporter, topic, apiKey, d.errorCode).inc();
       const [proxy, upstream] = this.duration(ctx.pair, cells, ctx.reporter, topic, apiKey);
       proxy.observe(ex.proxyLatencySeconds);

@@ -54,6 +54,16 @@ describe("Kafka telemetry", () => {
     expect(await readMetric(registry, "hubble_kafka_request_duration_seconds_count", { topic: "deathstar-plans", api_key: "fetch", phase: "proxy" })).toBe(2);
   });
 
+  it("all unknown topic IDs share one topic label (made-up IDs cannot add series); flow records keep the ID", async () => {
+    const { registry, t } = setup();
+    const ids = ["00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002"];
+    for (const id of ids) t.l7Request(kafka(false, { apiVersion: 13, topics: [`<unknown-topic-id:${id}>`], errorCode: 100 }));
+    expect(await readMetric(registry, "hubble_kafka_requests_total", { topic: "<unknown-topic-id>", api_key: "fetch", error_code: "100" })).toBe(2);
+    const series = (await registry.getSingleMetric("hubble_kafka_requests_total")!.get()).values;
+    expect(series.filter((v) => String(v.labels.topic).startsWith("<unknown-topic-id"))).toHaveLength(1);
+    expect(t.flows.recent().map((r) => r.kafka?.topics[0])).toEqual(expect.arrayContaining(ids.map((id) => `<unknown-topic-id:${id}>`)));
+  });
+
   it("writes the kafka part of flow records, and observe prints it", () => {
     const { t } = setup();
     t.l7Request(kafka(false));
