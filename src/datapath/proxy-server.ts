@@ -3,7 +3,16 @@
 // (stop accepting, let in-flight requests finish within a bound, then close).
 
 import type { Server, Socket } from "node:net";
+import { acceptQueued } from "../intercept/transparent-socket.js";
 import { handleConnection, type ConnectionContext, type ConnectionHandle } from "./connection-handler.js";
+
+/**
+ * Connections taken from the accept queue per connection libuv hands over (one per event-loop
+ * turn). A turn serves every established connection that has something to read, so new ones
+ * waiting in the queue are served in the same turn too: up to as many as the turn's epoll batch
+ * (libuv's 1024 events), so one turn stays bounded during a storm of connects.
+ */
+export const ACCEPT_BATCH = 1024;
 
 export class ProxyServer {
   readonly #sockets = new Map<Socket, ConnectionHandle>();
@@ -14,11 +23,17 @@ export class ProxyServer {
     readonly ctx: Omit<ConnectionContext, "draining">,
   ) {
     const full: ConnectionContext = { ...ctx, draining: () => this.#draining };
-    server.on("connection", (socket: Socket) => {
+    const accept = (socket: Socket): void => {
       this.#sockets.set(socket, { drain: null });
       socket.once("close", () => this.#sockets.delete(socket));
       const handle = handleConnection(socket, full);
       if (this.#sockets.has(socket)) this.#sockets.set(socket, handle);
+    };
+    server.on("connection", (socket: Socket) => {
+      accept(socket);
+      // A draining proxy accepts nothing more (the listener closes at once anyway).
+      if (this.#draining) return;
+      for (const queued of acceptQueued(server, ACCEPT_BATCH - 1)) accept(queued);
     });
   }
 

@@ -7,6 +7,8 @@
 //   `localAddress`/`localPort` are the connection's original destination (after any DNAT).
 // - connectUpstream: an outgoing connection carrying SO_MARK and, optionally, the client's
 //   own address as source (IP_TRANSPARENT + bind), so the upstream sees the real client.
+// - acceptQueued: the connections waiting in a listener's accept queue, taken at once (libuv
+//   hands over one per event-loop turn).
 
 import { closeSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -25,6 +27,7 @@ interface NativeAddon {
     localPort?: number;
   }): number;
   socketInfo(fd: number): { mark: number; transparent: boolean };
+  acceptQueued(fd: number, max: number): number[];
 }
 
 /** Where node-gyp puts the addon; the same two levels up from src/intercept and dist/intercept. */
@@ -202,6 +205,31 @@ export function connectUpstream(options: UpstreamOptions): net.Socket {
   const socket = new net.Socket(adopt);
   socket.connect({ host: options.host, port: options.port });
   return socket;
+}
+
+/**
+ * Takes up to `max` connections still waiting in `server`'s accept queue and returns them as
+ * net.Sockets, as the server's own 'connection' sockets would be (reading, `allowHalfOpen` as
+ * the server's). Call it from the 'connection' handler: since libuv 1.45 (Node.js 20) the event
+ * loop accepts one connection per turn, and a turn serving a thousand busy connections lasts
+ * tens of milliseconds, so a burst of new connections would wait seconds in the queue while
+ * the established ones are served (docs/performance.md, "Tail causes"). Returns nothing when
+ * the server is closed or not a TCP listener; a descriptor Node refuses is closed.
+ */
+export function acceptQueued(server: net.Server, max: number): net.Socket[] {
+  const fd = (server as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+  if (typeof fd !== "number" || fd < 0 || max <= 0) return [];
+  const sockets: net.Socket[] = [];
+  for (const accepted of native().acceptQueued(fd, max)) {
+    try {
+      // (allowHalfOpen is a net.Server property that @types/node does not list.)
+      const allowHalfOpen = (server as unknown as { allowHalfOpen?: boolean }).allowHalfOpen === true;
+      sockets.push(new net.Socket({ fd: accepted, readable: true, writable: true, allowHalfOpen }));
+    } catch {
+      closeQuietly(accepted);
+    }
+  }
+  return sockets;
 }
 
 /** The mark and transparency a socket carries (for checks and tests). */

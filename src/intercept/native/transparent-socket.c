@@ -277,6 +277,37 @@ static napi_value socket_info(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// acceptQueued(fd, max) -> [fd, ...]: up to max connections taken from a listening socket's
+// accept queue, non-blocking and close-on-exec like libuv's own. Since libuv 1.45 (Node.js 20)
+// the event loop accepts one connection per turn; under load a turn lasts tens of
+// milliseconds, so a burst of new connections waited seconds in the queue while established
+// ones were served (see docs/performance.md, "Tail causes"). The proxy calls this after each
+// connection libuv hands it. It stops at an empty queue (EAGAIN) and at any other error
+// (EMFILE...), which it leaves to libuv's next accept, whose own handling applies.
+static napi_value accept_queued(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value args[2];
+  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
+  int32_t fd = -1;
+  uint32_t max = 0;
+  if (argc < 2 || napi_get_value_int32(env, args[0], &fd) != napi_ok || fd < 0)
+    return throw_type(env, "expected a file descriptor");
+  if (napi_get_value_uint32(env, args[1], &max) != napi_ok) return throw_type(env, "expected a maximum count");
+  napi_value result;
+  napi_create_array(env, &result);
+  uint32_t n = 0;
+  for (uint32_t tries = 0; tries < max; tries++) {
+    int accepted = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (accepted < 0) {
+      // (A connection reset while queued is simply gone; the next one may be fine.)
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      break;
+    }
+    napi_set_element(env, result, n++, fd_value(env, accepted));
+  }
+  return result;
+}
+
 napi_value l7proxy_init_transparent_udp(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -284,6 +315,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"listenTransparent", NULL, listen_transparent, NULL, NULL, NULL, napi_enumerable, NULL},
       {"upstreamSocket", NULL, upstream_socket, NULL, NULL, NULL, napi_enumerable, NULL},
       {"socketInfo", NULL, socket_info, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"acceptQueued", NULL, accept_queued, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   return l7proxy_init_transparent_udp(env, exports);

@@ -6,7 +6,8 @@ import { once } from "node:events";
 import net from "node:net";
 import { afterEach, describe, expect, test } from "vitest";
 import { L7ProxyError } from "../../../src/errors/codes.js";
-import { connectUpstream, listenTransparent, listenTransparentAuto, socketOptions } from "../../../src/intercept/transparent-socket.js";
+import { acceptQueued, connectUpstream, listenTransparent, listenTransparentAuto, socketOptions } from "../../../src/intercept/transparent-socket.js";
+import { queueConnections } from "../../support/queue-connections.js";
 
 const canRun = process.env["CI"] === "true" || process.getuid?.() === 0;
 if (!canRun) process.stderr.write("SKIPPED transparent-socket tests: IP_TRANSPARENT and SO_MARK need root (set CI=true to force)\n");
@@ -138,6 +139,73 @@ describe.runIf(canRun)("listenTransparent", () => {
       code: "L7P_ERR_TRANSPARENT_SOCKET",
       message: expect.stringContaining("numeric IP"),
     });
+  });
+});
+
+function readAll(socket: net.Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    socket.on("data", (d: Buffer) => (text += d.toString()));
+    socket.on("end", () => resolve(text));
+    socket.on("error", reject);
+  });
+}
+
+describe.runIf(canRun)("acceptQueued", () => {
+  test("takes every connection waiting in the queue, as readable sockets like the server's own", async () => {
+    const server = track(await listenTransparent({ host: "127.0.0.1", port: 0, serverOptions: { allowHalfOpen: true } }));
+    const sockets: net.Socket[] = [];
+    let queued = -1;
+    const all = new Promise<void>((resolve) => {
+      server.on("connection", (socket: net.Socket) => {
+        sockets.push(socket);
+        // libuv hands over one connection per event-loop turn; the other four are still queued.
+        if (queued < 0) {
+          const more = acceptQueued(server, 100);
+          queued = more.length;
+          sockets.push(...more);
+        }
+        if (sockets.length === 5) resolve();
+      });
+    });
+    queueConnections(portOf(server), 5);
+    await all;
+    expect(queued).toBe(4);
+    for (const s of sockets) track(s);
+    const texts = await Promise.all(sockets.map(readAll));
+    expect(texts.sort()).toEqual(["c0", "c1", "c2", "c3", "c4"]);
+    for (const s of sockets) {
+      expect(s.remoteAddress).toBe("127.0.0.1");
+      expect(s.localPort).toBe(portOf(server));
+      expect(s.allowHalfOpen).toBe(true);
+    }
+  });
+
+  test("takes no more than asked; libuv delivers the rest as usual", async () => {
+    const server = track(await listenTransparent({ host: "127.0.0.1", port: 0 }));
+    const texts: Array<Promise<string>> = [];
+    let queued = -1;
+    const all = new Promise<void>((resolve) => {
+      server.on("connection", (socket: net.Socket) => {
+        texts.push(readAll(track(socket)));
+        if (queued < 0) {
+          const more = acceptQueued(server, 2);
+          queued = more.length;
+          for (const s of more) texts.push(readAll(track(s)));
+        }
+        if (texts.length === 5) resolve();
+      });
+    });
+    queueConnections(portOf(server), 5);
+    await all;
+    expect(queued).toBe(2);
+    expect((await Promise.all(texts)).sort()).toEqual(["c0", "c1", "c2", "c3", "c4"]);
+  });
+
+  test("returns nothing for a closed server", async () => {
+    const server = await listenTransparent({ host: "127.0.0.1", port: 0 });
+    server.close();
+    expect(acceptQueued(server, 10)).toEqual([]);
   });
 });
 
