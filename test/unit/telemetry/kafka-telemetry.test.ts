@@ -61,7 +61,7 @@ describe("Kafka telemetry", () => {
     expect(await readMetric(registry, "hubble_kafka_requests_total", { topic: "<unknown-topic-id>", api_key: "fetch", error_code: "100" })).toBe(2);
     const series = (await registry.getSingleMetric("hubble_kafka_requests_total")!.get()).values;
     expect(series.filter((v) => String(v.labels.topic).startsWith("<unknown-topic-id"))).toHaveLength(1);
-    expect(t.flows.recent().map((r) => r.kafka?.topics[0])).toEqual(expect.arrayContaining(ids.map((id) => `<unknown-topic-id:${id}>`)));
+    expect(t.flows.recent().map((r) => (r.kafka as { topics: string[] } | undefined)?.topics[0])).toEqual(expect.arrayContaining(ids.map((id) => `<unknown-topic-id:${id}>`)));
   });
 
   it("writes the kafka part of flow records, and observe prints it", () => {
