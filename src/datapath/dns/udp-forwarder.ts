@@ -23,7 +23,7 @@ import dgram from "node:dgram";
 import net from "node:net";
 import { L7ProxyError } from "../../errors/codes.js";
 import { isLocalAddress } from "../../intercept/local-addresses.js";
-import { type PooledSocket, UdpSourcePool } from "./udp-source-pool.js";
+import { type PooledSocket, UdpSourcePool, type UdpSourcePoolEvents } from "./udp-source-pool.js";
 
 export interface PendingQuery {
   /** Called with the answer's bytes, or null on timeout. Return false to keep waiting (not our answer). */
@@ -43,6 +43,8 @@ export interface PreserveSource {
   open(client: string, resolver: { ip: string; port: number }, onAnswer: (msg: Buffer, from: { ip: string; port: number }) => void): ClientSocket;
   maxSockets: number;
   idleMs: number;
+  /** The pool's socket events (metrics). */
+  events?: UdpSourcePoolEvents;
 }
 
 export interface UdpForwarderOptions {
@@ -90,7 +92,12 @@ export class UdpForwarder {
     this.#timeoutMs = o.timeoutMs;
     this.#sweptAt = this.#now();
     this.#preserve = o.preserveSource;
-    this.#pool = o.preserveSource === null ? null : new UdpSourcePool({ maxSockets: o.preserveSource.maxSockets, idleMs: o.preserveSource.idleMs, now: this.#now });
+    this.#pool = o.preserveSource === null ? null : new UdpSourcePool({
+            maxSockets: o.preserveSource.maxSockets,
+            idleMs: o.preserveSource.idleMs,
+            now: this.#now,
+            ...(o.preserveSource.events !== undefined ? { events: o.preserveSource.events } : {}),
+          });
     // One sweep for every pending query (entries are in deadline order: same timeout for all).
     this.#timer = setInterval(() => this.tick(), Math.max(10, Math.min(100, o.timeoutMs / 4)));
     this.#timer.unref();
