@@ -5,14 +5,29 @@
 // dnsmasq). Each runs the same load generator:
 //   - fixed rate (--rate, default 3000/s): latency percentiles (p50, p99) at that rate;
 //   - closed loop (--concurrency in flight): the most queries per second.
-// Options: --seconds N (per phase, default 5), --rate N, --concurrency N, --workers N (the
-// proxy's --workers: with N > 1 the primary answers DNS and keeps the workers' copies of the
-// learned names in step, which every answer refreshes).
+// Rounds (--rounds, default 3) interleave direct and proxied, so a neighbour's load hits both
+// alike; the medians are printed last. Each phase also reports the CPU time the proxy, dnsmasq
+// and the load generator spent per answered query (µs, user + system, from /proc/PID/stat and
+// process.cpuUsage): that figure holds on a busy machine where rates do not.
+//
+// CPU placement: with --pin (the default where there are 2 or more CPUs) the load generator
+// runs on CPU 0 and dnsmasq and the proxy on CPU 1 (every thread, taskset), so the client
+// never takes CPU from the side it measures and both targets get the same one CPU for the
+// server side: direct is dnsmasq alone on it, proxied is dnsmasq plus the proxy. Unpinned
+// (--no-pin), the proxy, dnsmasq and the generator share the CPUs as the scheduler likes,
+// and in the proxied run the generator competes with two busy processes instead of one.
+//
+// Options: --seconds N (per phase, default 5), --rate N, --concurrency N, --rounds N,
+// --no-pin, --workers N (the proxy's --workers: with N > 1 the primary answers DNS and keeps
+// the workers' copies of the learned names in step, which every answer refreshes),
+// --proxy-node-options "..." (NODE_OPTIONS for the proxy alone, e.g. "--cpu-prof
+// --cpu-prof-dir=/tmp/prof" to profile it under this load).
 
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { NetnsCluster } from "../../src/netns/cluster.js";
-import { runIn, spawnIn } from "../../src/netns/exec.js";
+import { run, runIn, spawnIn } from "../../src/netns/exec.js";
 
 const DNS = "10.207.0.53";
 const NAME = "api.example.com";
@@ -47,7 +62,8 @@ s.on("message", (m) => {
 const report = () => {
   lat.sort((a, b) => a - b);
   const p = (x) => lat.length === 0 ? null : lat[Math.min(lat.length - 1, Math.floor(x * lat.length))];
-  console.log(JSON.stringify({ answered, lost: lost + sent.size, qps: answered / Number(seconds), p50: p(0.5), p99: p(0.99) }));
+  const cpu = process.cpuUsage(cpu0);
+  console.log(JSON.stringify({ answered, lost: lost + sent.size, qps: answered / Number(seconds), p50: p(0.5), p99: p(0.99), loadgenCpuUs: cpu.user + cpu.system }));
   process.exit(0);
 };
 // One query answered first: neighbour resolution (ARP) would drop the first burst.
@@ -70,7 +86,8 @@ if (mode === "closed") {
 }
 }
 const warm = dgram.createSocket("udp4");
-warm.on("message", () => { warm.close(); end = Date.now() + Number(seconds) * 1000; start(); });
+let cpu0;
+warm.on("message", () => { warm.close(); end = Date.now() + Number(seconds) * 1000; cpu0 = process.cpuUsage(); start(); });
 warm.send(q, 53, host);
 `;
 
@@ -79,11 +96,48 @@ function arg(argv: string[], name: string, dflt: number): number {
   return i >= 0 ? Number(argv[i + 1]) : dflt;
 }
 
+function textArg(argv: string[], name: string): string | null {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? (argv[i + 1] ?? "") : null;
+}
+
+/** CPU time (user + system) of a process and all its threads, µs; null once it is gone. */
+function cpuMicros(pid: number): number | null {
+  try {
+    // Fields after the command name (which may hold spaces): utime is the 14th field overall.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1e6) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+
+/** USER_HZ: what /proc/PID/stat counts CPU time in (100 on every Linux this runs on). */
+const CLOCK_TICKS = 100;
+
+/** Pins every thread of a process (those it starts later inherit it). */
+async function pin(pid: number, cpus: string): Promise<void> {
+  await run("taskset", ["-a", "-p", "-c", cpus, String(pid)]);
+}
+
+type Phase = Record<string, number | null>;
+
+function median(xs: number[]): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
 async function main(argv: string[]): Promise<void> {
   const seconds = arg(argv, "seconds", 5);
   const rate = arg(argv, "rate", 3000);
   const concurrency = arg(argv, "concurrency", 32);
   const workers = arg(argv, "workers", 1);
+  const rounds = arg(argv, "rounds", 3);
+  const pinned = !argv.includes("--no-pin") && availableParallelism() >= 2;
+  const proxyNodeOptions = textArg(argv, "proxy-node-options");
   const dir = `/tmp/l7proxy-dnsbench-${process.pid}`;
   mkdirSync(dir, { recursive: true });
   const endpoints = join(dir, "endpoints.yaml");
@@ -99,11 +153,25 @@ endpoints:
 `,
   );
   const cluster = new NetnsCluster(`db${process.pid % 100000}`, { endpointsFile: endpoints, adminPort: 9931, servers: [], proxyArgs: ["--log-level", "warn", "--workers", String(workers)] });
-  await cluster.start();
-  const dnsmasq = spawnIn(cluster.topo.pod("coredns").netns, "dnsmasq", [
+  // The proxy is spawned with this process's environment; the load generator and dnsmasq
+  // are started after it is restored.
+  const savedNodeOptions = process.env.NODE_OPTIONS;
+  if (proxyNodeOptions !== null) process.env.NODE_OPTIONS = proxyNodeOptions;
+  try {
+    await cluster.start();
+  } finally {
+    if (savedNodeOptions === undefined) delete process.env.NODE_OPTIONS;
+    else process.env.NODE_OPTIONS = savedNodeOptions;
+  }
+  const dnsmasq = spawnIn(cluster.topo.pod("coredns").netns, pinned ? "taskset" : "dnsmasq", [
+    ...(pinned ? ["-c", "1", "dnsmasq"] : []),
     "-k", "-p", "53", `--listen-address=${DNS}`, "--bind-interfaces", "--no-resolv", "--no-hosts", `--host-record=${NAME},10.207.1.10,300`,
   ]);
+  // `ip netns exec` and taskset exec their command: these are the proxy's and dnsmasq's PIDs.
+  const proxyPid = cluster.proxy?.pid ?? 0;
+  const dnsmasqPid = dnsmasq.pid ?? 0;
   try {
+    if (pinned) await pin(proxyPid, "1");
     await cluster.applyPolicies([
       {
         name: "dns.yaml",
@@ -118,18 +186,53 @@ spec:
 `,
       },
     ]);
-    const run = async (pod: string, mode: string): Promise<Record<string, number | null>> => {
-      const r = await runIn(cluster.topo.pod(pod).netns, process.execPath, ["-e", LOADGEN, mode, DNS, NAME, String(seconds), String(rate), String(concurrency)], {
+    const runPhase = async (pod: string, mode: string): Promise<Phase> => {
+      const gen = [process.execPath, "-e", LOADGEN, mode, DNS, NAME, String(seconds), String(rate), String(concurrency)];
+      const proxyBefore = cpuMicros(proxyPid);
+      const dnsmasqBefore = cpuMicros(dnsmasqPid);
+      const r = await runIn(cluster.topo.pod(pod).netns, pinned ? "taskset" : gen[0]!, pinned ? ["-c", "0", ...gen] : gen.slice(1), {
         timeoutMs: (seconds + 10) * 1000,
       });
-      return JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Record<string, number | null>;
+      const proxyAfter = cpuMicros(proxyPid);
+      const dnsmasqAfter = cpuMicros(dnsmasqPid);
+      const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Phase;
+      const answered = Math.max(1, out.answered ?? 0);
+      const perQuery = (before: number | null, after: number | null): number | null =>
+        before === null || after === null ? null : Math.round(((after - before) / answered) * 100) / 100;
+      // (The proxy's figure counts the warm-up query and the 300 ms drain too: a few µs of
+      // timers over a whole phase, nothing per query.)
+      return {
+        ...out,
+        loadgenCpuUs: perQuery(0, out.loadgenCpuUs ?? null),
+        dnsmasqCpuUs: perQuery(dnsmasqBefore, dnsmasqAfter),
+        proxyCpuUs: pod === "proxied" ? perQuery(proxyBefore, proxyAfter) : null,
+      };
     };
-    const out: Record<string, unknown> = { seconds, rate, concurrency, workers };
-    for (const pod of ["direct", "proxied"]) {
-      out[`${pod}-rate`] = await run(pod, "rate");
-      out[`${pod}-closed`] = await run(pod, "closed");
+    const results: Record<string, Phase[]> = {};
+    for (let round = 0; round < rounds; round++) {
+      for (const pod of ["direct", "proxied"]) {
+        for (const mode of ["rate", "closed"]) {
+          const phase = await runPhase(pod, mode);
+          (results[`${pod}-${mode}`] ??= []).push(phase);
+          process.stderr.write(`round ${round + 1} ${pod}-${mode}: ${JSON.stringify(phase)}\n`);
+        }
+      }
     }
-    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    const medians: Record<string, Record<string, number | null>> = {};
+    for (const [key, phases] of Object.entries(results)) {
+      const fields = ["qps", "p50", "p99", "lost", "proxyCpuUs", "dnsmasqCpuUs", "loadgenCpuUs"];
+      medians[key] = Object.fromEntries(fields.map((f) => [f, median(phases.map((p) => p[f]).filter((v): v is number => typeof v === "number"))]));
+    }
+    const dq = medians["direct-closed"]?.qps ?? null;
+    const pq = medians["proxied-closed"]?.qps ?? null;
+    const d99 = medians["direct-rate"]?.p99 ?? null;
+    const p99 = medians["proxied-rate"]?.p99 ?? null;
+    const summary = {
+      throughputRatio: dq !== null && pq !== null && dq > 0 ? Math.round((pq / dq) * 1000) / 1000 : null,
+      addedP99Ms: d99 !== null && p99 !== null ? Math.round((p99 - d99) * 1000) / 1000 : null,
+    };
+    const load = readFileSync("/proc/loadavg", "utf8").trim();
+    process.stdout.write(`${JSON.stringify({ seconds, rate, concurrency, workers, rounds, pinned, loadavgAfter: load, summary, medians, phases: results }, null, 2)}\n`);
   } finally {
     dnsmasq.kill("SIGKILL");
     await cluster.stop();

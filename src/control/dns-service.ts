@@ -52,8 +52,6 @@ export function startDnsService(
 ): DnsService {
   const fixed = config.upstream === null ? null : { ip: config.upstream.host, port: config.upstream.port };
   const onError = (err: Error): void => logger.debug({ err }, "DNS UDP socket error");
-  // One receive buffer for every client socket: each answer is copied out before the next read.
-  const answerBuffer = Buffer.allocUnsafe(65536);
   const forwarder = new UdpForwarder({
     timeoutMs: config.dnsUpstreamTimeoutMs,
     // As for TCP: plain mode and --no-preserve-source send from the node's address.
@@ -64,7 +62,7 @@ export function startDnsService(
             idleMs: config.dnsUpstreamSocketIdleMs,
             events: upstreamSocketMetrics(metrics),
             open: (client, resolver, onAnswer) =>
-              ClientUdpSocket.open({ host: client, peer: resolver, mark: config.upstreamMark, buffer: answerBuffer }, (d) => onAnswer(d.data, d.from), onError),
+              ClientUdpSocket.open({ host: client, peer: resolver, mark: config.upstreamMark }, (d) => onAnswer(d.data, d.from), onError),
           }
         : null,
   });
