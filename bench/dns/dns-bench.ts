@@ -20,8 +20,8 @@
 // Options: --seconds N (per phase, default 5), --rate N, --concurrency N, --rounds N,
 // --no-pin, --workers N (the proxy's --workers: with N > 1 the primary answers DNS and keeps
 // the workers' copies of the learned names in step, which every answer refreshes),
-// --proxy-node-options "..." (NODE_OPTIONS for the proxy alone, e.g. "--cpu-prof
-// --cpu-prof-dir=/tmp/prof" to profile it under this load).
+// --proxy-node-options "..." (NODE_OPTIONS for the proxy alone, e.g. "--trace-gc"), --profile
+// DIR (a CPU profile of the proxy under this load, written to DIR as it exits).
 
 import { readFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -91,6 +91,25 @@ warm.on("message", () => { warm.close(); end = Date.now() + Number(seconds) * 10
 warm.send(q, 53, host);
 `;
 
+/** Preloaded into the proxy by --profile: a CPU profile of its whole run, written as it exits. */
+const PROFILER = `
+const inspector = require("node:inspector");
+const { mkdirSync, writeFileSync } = require("node:fs");
+const session = new inspector.Session();
+session.connect();
+session.post("Profiler.enable");
+session.post("Profiler.setSamplingInterval", { interval: 200 });
+session.post("Profiler.start");
+process.on("exit", () => {
+  // An in-process session answers synchronously, so this completes before the exit.
+  session.post("Profiler.stop", (err, r) => {
+    if (err) return;
+    mkdirSync(__DIR__, { recursive: true });
+    writeFileSync(require("node:path").join(__DIR__, "proxy-" + process.pid + ".cpuprofile"), JSON.stringify(r.profile));
+  });
+});
+`;
+
 function arg(argv: string[], name: string, dflt: number): number {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 ? Number(argv[i + 1]) : dflt;
@@ -137,9 +156,16 @@ async function main(argv: string[]): Promise<void> {
   const workers = arg(argv, "workers", 1);
   const rounds = arg(argv, "rounds", 3);
   const pinned = !argv.includes("--no-pin") && availableParallelism() >= 2;
-  const proxyNodeOptions = textArg(argv, "proxy-node-options");
+  const profileDir = textArg(argv, "profile");
+  let proxyNodeOptions = textArg(argv, "proxy-node-options");
   const dir = `/tmp/l7proxy-dnsbench-${process.pid}`;
   mkdirSync(dir, { recursive: true });
+  if (profileDir !== null) {
+    // (node refuses --cpu-prof in NODE_OPTIONS; a preloaded inspector session does the same.)
+    const preload = join(dir, "cpu-profile.cjs");
+    writeFileSync(preload, PROFILER.replace("__DIR__", JSON.stringify(profileDir)));
+    proxyNodeOptions = `${proxyNodeOptions ?? ""} --require ${preload}`.trim();
+  }
   const endpoints = join(dir, "endpoints.yaml");
   writeFileSync(
     endpoints,
