@@ -220,16 +220,22 @@ export class ClientUdpSocket {
  * Sockets idle for `idleMs` are closed by sweep(), which the owner calls periodically.
  */
 export class ReplySockets {
-  readonly #sockets = new Map<string, { fd: number; usedAt: number }>();
+  readonly #sockets = new Map<string, { fd: number; usedAt: number; ip: string; port: number }>();
+  /** The socket used last: pods mostly ask one resolver, so most replies skip the lookup's key. */
+  #last: { fd: number; usedAt: number; ip: string; port: number } | null = null;
 
   constructor(private readonly idleMs = 60_000) {}
 
   send(data: Buffer, from: UdpAddress, to: UdpAddress, nowMs = Date.now()): void {
-    const key = `${from.ip}|${from.port}`;
-    let entry = this.#sockets.get(key);
-    if (entry === undefined) {
-      entry = { fd: native().udpReplySocket({ host: from.ip, port: from.port }), usedAt: nowMs };
-      this.#sockets.set(key, entry);
+    let entry = this.#last;
+    if (entry === null || entry.ip !== from.ip || entry.port !== from.port) {
+      const key = `${from.ip}|${from.port}`;
+      entry = this.#sockets.get(key) ?? null;
+      if (entry === null) {
+        entry = { fd: native().udpReplySocket({ host: from.ip, port: from.port }), usedAt: nowMs, ip: from.ip, port: from.port };
+        this.#sockets.set(key, entry);
+      }
+      this.#last = entry;
     }
     entry.usedAt = nowMs;
     native().udpSendTo(entry.fd, data, to.ip, to.port);
@@ -239,6 +245,7 @@ export class ReplySockets {
     for (const [key, entry] of this.#sockets) {
       if (nowMs - entry.usedAt < this.idleMs) continue;
       this.#sockets.delete(key);
+      if (this.#last === entry) this.#last = null;
       closeQuietly(entry.fd);
     }
   }
@@ -250,6 +257,7 @@ export class ReplySockets {
   close(): void {
     for (const entry of this.#sockets.values()) closeQuietly(entry.fd);
     this.#sockets.clear();
+    this.#last = null;
   }
 }
 
