@@ -8,7 +8,8 @@
 // Rounds (--rounds, default 3) interleave direct and proxied, so a neighbour's load hits both
 // alike; the medians are printed last. Each phase also reports the CPU time the proxy, dnsmasq
 // and the load generator spent per answered query (µs, user + system, from /proc/PID/stat and
-// process.cpuUsage): that figure holds on a busy machine where rates do not.
+// process.cpuUsage): that figure holds on a busy machine where rates do not. For the proxied
+// phases the proxy's /metrics add its GC time and how often its event loop ran late.
 //
 // CPU placement: with --pin (the default where there are 2 or more CPUs) the load generator
 // runs on CPU 0 and dnsmasq and the proxy on CPU 1 (every thread, taskset), so the client
@@ -21,7 +22,8 @@
 // --no-pin, --workers N (the proxy's --workers: with N > 1 the primary answers DNS and keeps
 // the workers' copies of the learned names in step, which every answer refreshes),
 // --proxy-node-options "..." (NODE_OPTIONS for the proxy alone, e.g. "--trace-gc"), --profile
-// DIR (a CPU profile of the proxy under this load, written to DIR as it exits).
+// DIR (a CPU profile of the proxy under this load, written to DIR as it exits), --proxy-log
+// FILE (what the proxy wrote to stdout and stderr).
 
 import { readFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -142,6 +144,41 @@ async function pin(pid: number, cpus: string): Promise<void> {
 
 type Phase = Record<string, number | null>;
 
+/** The proxy's own view of a phase, from /metrics: GC time and event-loop delays. */
+function loopAndGc(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const m = /^(nodejs_gc_duration_seconds_(?:sum|count)\{kind="[a-z]+"\}|l7proxy_event_loop_delay_seconds_(?:bucket\{le="[^"]+"\}|count)) ([0-9.e+-]+)$/.exec(line);
+    if (m !== null) out.set(m[1]!, Number(m[2]));
+  }
+  return out;
+}
+
+function sum(m: Map<string, number>, re: RegExp): number {
+  let t = 0;
+  for (const [k, v] of m) if (re.test(k)) t += v;
+  return t;
+}
+
+/** GC ms and event-loop samples later than 2.5 ms, per second of the phase. */
+function proxyView(before: Map<string, number>, after: Map<string, number>, seconds: number): Phase {
+  const d = new Map<string, number>();
+  for (const [k, v] of after) d.set(k, v - (before.get(k) ?? 0));
+  const late = (d.get("l7proxy_event_loop_delay_seconds_count") ?? 0) - (d.get('l7proxy_event_loop_delay_seconds_bucket{le="0.0025"}') ?? 0);
+  const r2 = (x: number): number => Math.round(x * 100) / 100;
+  const kinds: Phase = {};
+  for (const [k, v] of d) {
+    const kind = /^nodejs_gc_duration_seconds_sum\{kind="([a-z]+)"\}$/.exec(k)?.[1];
+    if (kind !== undefined && v > 0) kinds[`gc_${kind}_MsPerSecond`] = r2((v * 1000) / seconds);
+  }
+  return {
+    ...kinds,
+    gcMsPerSecond: r2((sum(d, /^nodejs_gc_duration_seconds_sum/) * 1000) / seconds),
+    gcPerSecond: r2(sum(d, /^nodejs_gc_duration_seconds_count/) / seconds),
+    loopLateOver2_5msPerSecond: r2(late / seconds),
+  };
+}
+
 function median(xs: number[]): number | null {
   if (xs.length === 0) return null;
   const s = [...xs].sort((a, b) => a - b);
@@ -214,6 +251,7 @@ spec:
     ]);
     const runPhase = async (pod: string, mode: string): Promise<Phase> => {
       const gen = [process.execPath, "-e", LOADGEN, mode, DNS, NAME, String(seconds), String(rate), String(concurrency)];
+      const viewBefore = pod === "proxied" ? loopAndGc((await cluster.admin("/metrics")).body) : null;
       const proxyBefore = cpuMicros(proxyPid);
       const dnsmasqBefore = cpuMicros(dnsmasqPid);
       const r = await runIn(cluster.topo.pod(pod).netns, pinned ? "taskset" : gen[0]!, pinned ? ["-c", "0", ...gen] : gen.slice(1), {
@@ -222,6 +260,7 @@ spec:
       const proxyAfter = cpuMicros(proxyPid);
       const dnsmasqAfter = cpuMicros(dnsmasqPid);
       const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Phase;
+      const view = viewBefore === null ? {} : proxyView(viewBefore, loopAndGc((await cluster.admin("/metrics")).body), seconds);
       const answered = Math.max(1, out.answered ?? 0);
       const perQuery = (before: number | null, after: number | null): number | null =>
         before === null || after === null ? null : Math.round(((after - before) / answered) * 100) / 100;
@@ -232,6 +271,7 @@ spec:
         loadgenCpuUs: perQuery(0, out.loadgenCpuUs ?? null),
         dnsmasqCpuUs: perQuery(dnsmasqBefore, dnsmasqAfter),
         proxyCpuUs: pod === "proxied" ? perQuery(proxyBefore, proxyAfter) : null,
+        ...view,
       };
     };
     const results: Record<string, Phase[]> = {};
@@ -246,7 +286,7 @@ spec:
     }
     const medians: Record<string, Record<string, number | null>> = {};
     for (const [key, phases] of Object.entries(results)) {
-      const fields = ["qps", "p50", "p99", "lost", "proxyCpuUs", "dnsmasqCpuUs", "loadgenCpuUs"];
+      const fields = ["qps", "p50", "p99", "lost", "proxyCpuUs", "dnsmasqCpuUs", "loadgenCpuUs", "gcMsPerSecond", "gcPerSecond", "loopLateOver2_5msPerSecond"];
       medians[key] = Object.fromEntries(fields.map((f) => [f, median(phases.map((p) => p[f]).filter((v): v is number => typeof v === "number"))]));
     }
     const dq = medians["direct-closed"]?.qps ?? null;
@@ -262,6 +302,8 @@ spec:
   } finally {
     dnsmasq.kill("SIGKILL");
     await cluster.stop();
+    const proxyLog = textArg(argv, "proxy-log");
+    if (proxyLog !== null) writeFileSync(proxyLog, cluster.proxyLog);
     rmSync(dir, { recursive: true, force: true });
   }
 }

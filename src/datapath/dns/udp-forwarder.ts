@@ -72,11 +72,14 @@ interface Entry {
   socket: string;
   host: string;
   port: number;
+  /** SETTLED once settled: an entry left in the deadline queue must not keep its query alive. */
   pending: PendingQuery;
   deadline: number;
   /** Settled (answered, timed out or closed): its place in the deadline queue is skipped. */
   done: boolean;
 }
+
+const SETTLED: PendingQuery = { settle: () => true };
 
 /** A client socket of the pool, with the queries in flight on it. */
 interface Pooled extends PooledSocket {
@@ -232,6 +235,12 @@ export class UdpForwarder {
     table.set(id, entry);
     this.#queue.push(entry);
     this.#inFlight++;
+    // One query that waits for its timeout holds the head; the settled ones behind it go
+    // once they outnumber those in flight (amortized: one pass per that many queries).
+    if (this.#queue.length - this.#head > 2 * this.#inFlight + COMPACT_AT) {
+      this.#queue = this.#queue.slice(this.#head).filter((e) => !e.done);
+      this.#head = 0;
+    }
     return entry;
   }
 
@@ -239,6 +248,11 @@ export class UdpForwarder {
     if (this.#head < COMPACT_AT || this.#head * 2 < this.#queue.length) return;
     this.#queue = this.#queue.slice(this.#head);
     this.#head = 0;
+  }
+
+  /** Entries in the deadline queue, settled ones included (for the test of its bound). */
+  get queued(): number {
+    return this.#queue.length - this.#head;
   }
 
   #nodeSocket(family: 4 | 6): dgram.Socket {
@@ -268,12 +282,14 @@ export class UdpForwarder {
 
   #finish(entry: Entry, answer: Buffer | null): void {
     if (entry.done) return;
+    const pending = entry.pending;
     this.#remove(entry);
-    entry.pending.settle(answer);
+    pending.settle(answer);
   }
 
   #remove(entry: Entry): void {
     entry.done = true;
+    entry.pending = SETTLED;
     entry.table.delete(entry.id);
     this.#inFlight--;
     if (entry.socket !== "") this.#pool?.release(entry.socket);
