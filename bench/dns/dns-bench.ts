@@ -19,7 +19,7 @@
 // and in the proxied run the generator competes with two busy processes instead of one.
 //
 // Options: --seconds N (per phase, default 5), --rate N, --concurrency N, --rounds N,
-// --no-pin, --workers N (the proxy's --workers: with N > 1 the primary answers DNS and keeps
+// --no-pin, --proxy-args "..." (more `l7proxy run` options, e.g. "--no-telemetry"), --workers N (the proxy's --workers: with N > 1 the primary answers DNS and keeps
 // the workers' copies of the learned names in step, which every answer refreshes),
 // --proxy-node-options "..." (NODE_OPTIONS for the proxy alone, e.g. "--trace-gc"), --profile
 // DIR (a CPU profile of the proxy under this load, written to DIR as it exits), --proxy-log
@@ -215,7 +215,7 @@ endpoints:
   - {name: coredns, namespace: kube-system, labels: {k8s-app: kube-dns}, ips: [${DNS}]}
 `,
   );
-  const cluster = new NetnsCluster(`db${process.pid % 100000}`, { endpointsFile: endpoints, adminPort: 9931, servers: [], proxyArgs: ["--log-level", "warn", "--workers", String(workers)] });
+  const cluster = new NetnsCluster(`db${process.pid % 100000}`, { endpointsFile: endpoints, adminPort: 9931, servers: [], proxyArgs: ["--log-level", "warn", "--workers", String(workers), ...(textArg(argv, "proxy-args") ?? "").split(" ").filter((a) => a !== "")] });
   // The proxy is spawned with this process's environment; the load generator and dnsmasq
   // are started after it is restored.
   const savedNodeOptions = process.env.NODE_OPTIONS;
