@@ -115,16 +115,21 @@ export class FqdnLearner implements FqdnLearning {
     const heldAt = this.#clock();
     const holds = this.o.holds ?? null;
     let timer: NodeJS.Timeout | undefined;
+    // Told once: by whichever comes first, the policy in force or the hold time.
+    let told = false;
     const hold = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
         this.holdTimeouts++;
         this.#warnHold();
+        told = true;
         holds?.released(this.#clock() - heldAt, true);
         resolve();
       }, this.o.holdMs);
     });
     const inForce = Promise.all(waits).then(() => {
       clearTimeout(timer);
+      if (told) return;
+      told = true;
       holds?.released(this.#clock() - heldAt, false);
     });
     return Promise.race([inForce, hold]);

@@ -139,6 +139,26 @@ describe("answer-hold metrics", () => {
     l.close();
   });
 
+  it("an answer released by the hold time is told once, even when the sets are refilled after", async () => {
+    let release!: () => void;
+    const r = recorder();
+    const l = new FqdnLearner({
+      minTtlSeconds: 0,
+      maxIpsPerName: 10,
+      holdMs: 20,
+      snapshot: () => withDatagramFqdn,
+      state: null,
+      applyDatagramRules: () => new Promise<void>((res) => (release = res)),
+      holds: r.holds,
+      logger,
+    });
+    await l.learn("a.example.com.", ["192.0.2.1"], 30);
+    release();
+    await new Promise((res) => setTimeout(res, 10));
+    expect(r.released.map((x) => x.timedOut)).toEqual([true]);
+    l.close();
+  });
+
   it("a worker's held answers (DNS over TCP) are told too: confirmed by the primary, or timed out", async () => {
     const sent: FqdnSyncMessage[] = [];
     const r = recorder();
