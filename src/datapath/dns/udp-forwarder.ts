@@ -101,7 +101,7 @@ export class UdpForwarder {
    * sweep looks at the head only. Lookups by answer go through the per-socket tables, keyed
    * by the ID alone, so a query costs no string key of its own.
    */
-  #queue: Entry[] = [];
+  #queue: (Entry | null)[] = [];
   #head = 0;
   #inFlight = 0;
   readonly #pool: UdpSourcePool<Pooled> | null;
@@ -206,10 +206,10 @@ export class UdpForwarder {
     const t = this.#now();
     const q = this.#queue;
     while (this.#head < q.length) {
-      const e = q[this.#head]!;
-      if (!e.done && e.deadline > t) break;
-      this.#head++;
-      if (!e.done) this.#finish(e, null);
+      const e = q[this.#head];
+      if (e !== null && e !== undefined && !e.done && e.deadline > t) break;
+      q[this.#head++] = null;
+      if (e !== null && e !== undefined && !e.done) this.#finish(e, null);
     }
     this.#compact();
     if (this.#pool !== null && t - this.#sweptAt >= SWEEP_EVERY_MS) {
@@ -224,7 +224,10 @@ export class UdpForwarder {
     for (const s of this.#sockets.values()) s.close();
     this.#sockets.clear();
     const q = this.#queue;
-    for (let i = this.#head; i < q.length; i++) if (!q[i]!.done) this.#finish(q[i]!, null);
+    for (let i = this.#head; i < q.length; i++) {
+      const e = q[i];
+      if (e !== null && e !== undefined && !e.done) this.#finish(e, null);
+    }
     this.#queue = [];
     this.#head = 0;
     this.#pool?.close();
@@ -238,7 +241,7 @@ export class UdpForwarder {
     // One query that waits for its timeout holds the head; the settled ones behind it go
     // once they outnumber those in flight (amortized: one pass per that many queries).
     if (this.#queue.length - this.#head > 2 * this.#inFlight + COMPACT_AT) {
-      this.#queue = this.#queue.slice(this.#head).filter((e) => !e.done);
+      this.#queue = this.#queue.slice(this.#head).filter((e) => e !== null && !e.done);
       this.#head = 0;
     }
     return entry;
@@ -293,6 +296,14 @@ export class UdpForwarder {
     entry.table.delete(entry.id);
     this.#inFlight--;
     if (entry.socket !== "") this.#pool?.release(entry.socket);
+    // Answers mostly come in the order the queries left: the head moves on at once, so a
+    // settled entry is not kept until the next sweep (long enough to survive a scavenge).
+    const q = this.#queue;
+    while (this.#head < q.length) {
+      const e = q[this.#head];
+      if (e !== null && e !== undefined && !e.done) break;
+      q[this.#head++] = null;
+    }
   }
 }
 
