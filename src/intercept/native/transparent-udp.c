@@ -3,7 +3,7 @@
 // - udpListen: an IP_TRANSPARENT UDP socket that receives the datagrams TPROXY redirected,
 //   each with its original destination (IP_RECVORIGDSTADDR / IPV6_RECVORIGDSTADDR, read
 //   with recvmsg), watched by a uv_poll handle on Node's event loop. JS is called when the
-//   socket is readable and reads with udpRecv until it returns null.
+//   socket is readable and reads a burst with udpRecvMany (one recvmmsg); udpRecv reads one.
 // - udpReplySocket + udpSendTo: a transparent UDP socket bound to the original resolver's
 //   address and port, so a reply reaches the client from the address it asked. It is never
 //   connected: an unconnected socket is not an "established" match for TPROXY's socket
