@@ -11,7 +11,9 @@ import { DnsUdpProxy } from "../datapath/dns/dns-udp-proxy.js";
 import { observerReporter } from "../datapath/dns/dns-reporting.js";
 import { UdpForwarder } from "../datapath/dns/udp-forwarder.js";
 import type { DatapathObserver } from "../datapath/observer.js";
+import type { UdpSourcePoolEvents } from "../datapath/dns/udp-source-pool.js";
 import { ClientUdpSocket, ReplySockets, TransparentUdpListener } from "../intercept/transparent-udp.js";
+import type { L7ProxyMetrics } from "../telemetry/metrics.js";
 import type { FqdnLearner } from "./fqdn-learning.js";
 import type { SnapshotHolder } from "./snapshot-holder.js";
 
@@ -19,11 +21,37 @@ export interface DnsService {
   close(): void;
 }
 
-export function startDnsService(config: RunConfig, holder: SnapshotHolder, learner: FqdnLearner, observer: DatapathObserver, logger: Logger): DnsService {
+/** The source-preserving pool's events as its metrics. */
+export function upstreamSocketMetrics(m: L7ProxyMetrics): UdpSourcePoolEvents {
+  const open = m.dnsUpstreamSockets.bind();
+  const opened = m.dnsUpstreamSocketsOpenedTotal.bind();
+  const closed = { idle: m.dnsUpstreamSocketsClosedTotal.bind("idle"), evicted: m.dnsUpstreamSocketsClosedTotal.bind("evicted") };
+  const failed = { open: m.dnsUpstreamSocketFailuresTotal.bind("open"), exhausted: m.dnsUpstreamSocketFailuresTotal.bind("exhausted") };
+  return {
+    opened(size) {
+      opened.inc();
+      open.set(size);
+    },
+    closed(reason, size) {
+      closed[reason].inc();
+      open.set(size);
+    },
+    failed(reason) {
+      failed[reason].inc();
+    },
+  };
+}
+
+export function startDnsService(
+  config: RunConfig,
+  holder: SnapshotHolder,
+  learner: FqdnLearner,
+  observer: DatapathObserver,
+  metrics: L7ProxyMetrics,
+  logger: Logger,
+): DnsService {
   const fixed = config.upstream === null ? null : { ip: config.upstream.host, port: config.upstream.port };
   const onError = (err: Error): void => logger.debug({ err }, "DNS UDP socket error");
-  // One receive buffer for every client socket: each answer is copied out before the next read.
-  const answerBuffer = Buffer.allocUnsafe(65536);
   const forwarder = new UdpForwarder({
     timeoutMs: config.dnsUpstreamTimeoutMs,
     // As for TCP: plain mode and --no-preserve-source send from the node's address.
@@ -32,8 +60,9 @@ export function startDnsService(config: RunConfig, holder: SnapshotHolder, learn
         ? {
             maxSockets: config.dnsUpstreamSockets,
             idleMs: config.dnsUpstreamSocketIdleMs,
+            events: upstreamSocketMetrics(metrics),
             open: (client, resolver, onAnswer) =>
-              ClientUdpSocket.open({ host: client, peer: resolver, mark: config.upstreamMark, buffer: answerBuffer }, (d) => onAnswer(d.data, d.from), onError),
+              ClientUdpSocket.open({ host: client, peer: resolver, mark: config.upstreamMark }, (d) => onAnswer(d.data, d.from), onError),
           }
         : null,
   });

@@ -32,8 +32,28 @@ export interface FqdnLearnerOptions {
    * them. Null in a single process.
    */
   publish?: ((names: LearnedName[]) => Promise<void>) | null;
+  /** Told how long each held answer waited (metrics). */
+  holds?: FqdnHoldEvents | null;
   logger: Logger;
   now?: () => number;
+  /** Monotonic milliseconds for hold times (default performance.now). */
+  clock?: () => number;
+}
+
+/** Answers held until the policy allowing their addresses was in force (here or in a worker). */
+export interface FqdnHoldEvents {
+  /** An answer was released after `heldMs`; `timedOut`: by --fqdn-max-hold-ms, not because all was in force. */
+  released(heldMs: number, timedOut: boolean): void;
+}
+
+/** The Prometheus side of FqdnHoldEvents. */
+export function holdMetrics(cells: { seconds: { observe(v: number): void }; timeouts: { inc(): void } }): FqdnHoldEvents {
+  return {
+    released(heldMs, timedOut) {
+      cells.seconds.observe(heldMs / 1000);
+      if (timedOut) cells.timeouts.inc();
+    },
+  };
 }
 
 interface Deferred {
@@ -50,6 +70,7 @@ function deferred(): Deferred {
 export class FqdnLearner implements FqdnLearning {
   readonly cache: FqdnCache;
   readonly #now: () => number;
+  readonly #clock: () => number;
   #persist: Deferred | null = null;
   #rulesNext: Deferred | null = null;
   #rulesRunning = false;
@@ -62,6 +83,7 @@ export class FqdnLearner implements FqdnLearning {
   constructor(private readonly o: FqdnLearnerOptions) {
     this.cache = new FqdnCache({ minTtlSeconds: o.minTtlSeconds, maxIpsPerName: o.maxIpsPerName });
     this.#now = o.now ?? Date.now;
+    this.#clock = o.clock ?? (() => performance.now());
     this.#sweeper = setInterval(() => this.sweep(), 1000);
     this.#sweeper.unref();
   }
@@ -97,15 +119,27 @@ export class FqdnLearner implements FqdnLearning {
     const snapshot = this.o.snapshot();
     if (this.o.applyDatagramRules !== null && snapshot?.hasDatagramFqdnPeers() === true) waits.push(this.#scheduleRules());
     if (waits.length === 0) return null;
+    const heldAt = this.#clock();
+    const holds = this.o.holds ?? null;
     let timer: NodeJS.Timeout | undefined;
+    // Told once: by whichever comes first, the policy in force or the hold time.
+    let told = false;
     const hold = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
         this.holdTimeouts++;
         this.#warnHold();
+        told = true;
+        holds?.released(this.#clock() - heldAt, true);
         resolve();
       }, this.o.holdMs);
     });
-    return Promise.race([Promise.all(waits).then(() => clearTimeout(timer)), hold]);
+    const inForce = Promise.all(waits).then(() => {
+      clearTimeout(timer);
+      if (told) return;
+      told = true;
+      holds?.released(this.#clock() - heldAt, false);
+    });
+    return Promise.race([inForce, hold]);
   }
 
   namesOf(ip: string): string[] {

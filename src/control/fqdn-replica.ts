@@ -7,6 +7,7 @@
 import type { Logger } from "pino";
 import { FqdnCache, type LearnedName } from "../datapath/dns/fqdn-cache.js";
 import type { FqdnRuntime } from "../datapath/connection-handler.js";
+import type { FqdnHoldEvents } from "./fqdn-learning.js";
 import { isFqdnSyncMessage, type FqdnSyncMessage } from "./fqdn-sync.js";
 
 export interface FqdnReplicaOptions {
@@ -16,13 +17,18 @@ export interface FqdnReplicaOptions {
   /** Sends to the primary; false when the channel is gone. */
   send: (m: FqdnSyncMessage) => boolean;
   logger: Logger;
+  /** Told how long each held answer waited (metrics). */
+  holds?: FqdnHoldEvents | null;
   now?: () => number;
+  /** Monotonic milliseconds for hold times (default performance.now). */
+  clock?: () => number;
 }
 
 export class FqdnReplica implements FqdnRuntime {
   readonly cache: FqdnCache;
   readonly #now: () => number;
-  readonly #waiting = new Map<number, { resolve: () => void; timer: NodeJS.Timeout }>();
+  readonly #waiting = new Map<number, { resolve: () => void; timer: NodeJS.Timeout; heldAt: number }>();
+  readonly #clock: () => number;
   readonly #sweeper: NodeJS.Timeout;
   #nextId = 0;
   #onState: (() => void) | null = null;
@@ -30,6 +36,7 @@ export class FqdnReplica implements FqdnRuntime {
   constructor(private readonly o: FqdnReplicaOptions) {
     this.cache = new FqdnCache({ minTtlSeconds: o.minTtlSeconds, maxIpsPerName: o.maxIpsPerName });
     this.#now = o.now ?? Date.now;
+    this.#clock = o.clock ?? (() => performance.now());
     // Expiry is by the clock (namesOf checks it), as in the primary; this only frees memory.
     this.#sweeper = setInterval(() => this.cache.sweep(this.#now()), 1000);
     this.#sweeper.unref();
@@ -74,6 +81,7 @@ export class FqdnReplica implements FqdnRuntime {
         if (w !== undefined) {
           clearTimeout(w.timer);
           this.#waiting.delete(m.id);
+          this.o.holds?.released(this.#clock() - w.heldAt, false);
           w.resolve();
         }
         break;
@@ -94,13 +102,15 @@ export class FqdnReplica implements FqdnRuntime {
       // Nothing new here, so nothing new in the primary either (this copy follows it): no wait.
       return null;
     }
+    const heldAt = this.#clock();
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.#waiting.delete(id);
         this.o.logger.debug({ name }, "the primary did not confirm a learned DNS name in time; answer released");
+        this.o.holds?.released(this.#clock() - heldAt, true);
         resolve();
       }, this.o.holdMs);
-      this.#waiting.set(id, { resolve, timer });
+      this.#waiting.set(id, { resolve, timer, heldAt });
     });
   }
 

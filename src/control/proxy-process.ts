@@ -25,11 +25,12 @@ import { listenTransparent, listenTransparentAuto } from "../intercept/transpare
 import type { PolicySnapshot } from "../policy/decision.js";
 import { startAdminServer, type AdminServer } from "../telemetry/admin-server.js";
 import type { FlowRing } from "../telemetry/flow-ring.js";
+import type { L7ProxyMetrics } from "../telemetry/metrics.js";
 import { createProxyLoggers, PIPE_BUF, SOLE_WRITER_BATCH_BYTES } from "../telemetry/logger.js";
 import { Telemetry } from "../telemetry/telemetry.js";
 import { FileSource } from "./file-source.js";
 import { startDnsService } from "./dns-service.js";
-import { FqdnLearner } from "./fqdn-learning.js";
+import { FqdnLearner, holdMetrics, type FqdnHoldEvents } from "./fqdn-learning.js";
 import { FqdnStateDir } from "./fqdn-state.js";
 import { SnapshotHolder } from "./snapshot-holder.js";
 import { startLocalTopicIds } from "./topic-id-persistence.js";
@@ -75,6 +76,11 @@ export function dnsEnabled(config: RunConfig): boolean {
   return config.dnsProxyPort !== 0;
 }
 
+/** The answer-hold metrics of a process's telemetry. */
+export function fqdnHoldMetrics(metrics: L7ProxyMetrics): FqdnHoldEvents {
+  return holdMetrics({ seconds: metrics.fqdnAnswerHoldSeconds.bind(), timeouts: metrics.fqdnAnswerHoldTimeoutsTotal.bind() });
+}
+
 /** The node's learned-name cache, restored from --state-dir before the proxy is ready. */
 export function startFqdnLearner(
   config: RunConfig,
@@ -82,6 +88,7 @@ export function startFqdnLearner(
   logger: Logger,
   managesRules: boolean,
   publish: ((names: LearnedName[]) => Promise<void>) | null = null,
+  holds: FqdnHoldEvents | null = null,
 ): FqdnLearner {
   const learner: FqdnLearner = new FqdnLearner({
     minTtlSeconds: config.fqdnMinTtl,
@@ -91,6 +98,7 @@ export function startFqdnLearner(
     state: config.stateDir === null ? null : new FqdnStateDir(config.stateDir),
     applyDatagramRules: managesRules ? () => updateEnforcedIps(interceptSpecFor(config, holder.current, learner)) : null,
     publish,
+    holds,
     logger,
   });
   learner.restore();
@@ -223,7 +231,7 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
     await admin?.close();
     return source;
   }
-  const learner = hooks.fqdn !== undefined ? await hooks.fqdn(logger) : startFqdnLearner(config, holder, logger, managesRules);
+  const learner = hooks.fqdn !== undefined ? await hooks.fqdn(logger) : startFqdnLearner(config, holder, logger, managesRules, null, fqdnHoldMetrics(telemetry.metrics));
   // A worker's come from the primary; a single process keeps its own, in --state-dir.
   const kafkaTopicIds = hooks.kafkaTopicIds !== undefined ? await hooks.kafkaTopicIds(logger) : startLocalTopicIds(config.stateDir, logger);
   if (hooks.kafkaTopicIds === undefined) {
@@ -271,7 +279,7 @@ export async function startProxy(config: RunConfig, role: "single" | "worker" = 
   const observer = config.telemetry ? telemetry : NO_OBSERVER;
   const proxy = new ProxyServer(server, { holder, observer, config, fqdn: learner, kafkaTopicIds });
   // With --workers the primary serves UDP DNS; workers get DNS over TCP on the proxy port.
-  const dns = role === "single" && dnsEnabled(config) && fqdnLearner !== null ? startDnsService(config, holder, fqdnLearner, observer, logger) : null;
+  const dns = role === "single" && dnsEnabled(config) && fqdnLearner !== null ? startDnsService(config, holder, fqdnLearner, observer, telemetry.metrics, logger) : null;
   listening = true;
   hooks.onListening?.();
   logger.info({ port: config.proxyPort, admin: config.admin, revision: holder.current?.revision, role, policyAuditMode: config.policyAuditMode, backlog }, "l7proxy ready");

@@ -25,13 +25,14 @@ import type { RunConfig } from "../config/run-config.js";
 import { WORKER_ENV } from "../config/run-config.js";
 import { NO_OBSERVER } from "../datapath/observer.js";
 import type { FlowRecord } from "../telemetry/flow-record.js";
+import type { L7ProxyMetrics } from "../telemetry/metrics.js";
 import { PIPE_BUF } from "../telemetry/logger.js";
 import { Telemetry } from "../telemetry/telemetry.js";
 import { startDnsService, type DnsService } from "./dns-service.js";
 import type { FqdnLearner } from "./fqdn-learning.js";
 import { FqdnReplica } from "./fqdn-replica.js";
 import { FqdnFanout, type FqdnPeer, type FqdnSyncMessage } from "./fqdn-sync.js";
-import { createProcessTelemetry, dnsEnabled, formatLearned, keepRulesInstalled, startFqdnLearner, startPolicySource, startProxy, startSharedAdmin } from "./proxy-process.js";
+import { createProcessTelemetry, dnsEnabled, formatLearned, fqdnHoldMetrics, keepRulesInstalled, startFqdnLearner, startPolicySource, startProxy, startSharedAdmin } from "./proxy-process.js";
 import { SnapshotHolder } from "./snapshot-holder.js";
 import { TopicIdPersistence } from "./topic-id-persistence.js";
 import { TopicIdFanout, TopicIdReplica, type TopicIdPeer, type TopicIdSyncMessage } from "./topic-id-sync.js";
@@ -57,6 +58,8 @@ export async function runWorker(config: RunConfig): Promise<{ exitCode: number }
     process.send(m);
     return true;
   };
+  // Set by the telemetry hook, which startProxy calls before the fqdn hook.
+  let metrics: L7ProxyMetrics | null = null;
   const result = await startProxy(config, "worker", {
     fqdn: async (logger) => {
       const replica = new FqdnReplica({
@@ -65,6 +68,7 @@ export async function runWorker(config: RunConfig): Promise<{ exitCode: number }
         holdMs: config.fqdnMaxHoldMs,
         send,
         logger,
+        holds: metrics === null ? null : fqdnHoldMetrics(metrics),
       });
       process.on("message", (m: unknown) => replica.onMessage(m));
       // Before listening: a connection to an address learned before this worker started
@@ -82,6 +86,7 @@ export async function runWorker(config: RunConfig): Promise<{ exitCode: number }
     },
     onListening: () => send({ type: "listening" }),
     telemetry: (t: Telemetry, registry: Registry) => {
+      metrics = t.metrics;
       t.flows.subscribe((record) => send({ type: "flow", record }));
       process.on("message", (m: Message) => {
         if (m.type === "metrics?") void registry.getMetricsAsJSON().then((metrics) => send({ type: "metrics", id: m.id, metrics }));
@@ -179,7 +184,7 @@ export async function runWorkerPool(config: RunConfig, argv: readonly string[]):
     const restored = persistence.restore();
     if (restored > 0) logger.info({ topicIds: restored }, "Kafka topic IDs restored from --state-dir");
   }
-  const fqdn = startFqdnLearner(config, holder, logger, config.installRules, (names) => fanout.publish(names));
+  const fqdn = startFqdnLearner(config, holder, logger, config.installRules, (names) => fanout.publish(names), fqdnHoldMetrics(telemetry.metrics));
   learner = fqdn;
   const gauges = setInterval(() => {
     telemetry.metrics.fqdnLearnedNames.bind().set(fqdn.cache.names);
@@ -191,7 +196,7 @@ export async function runWorkerPool(config: RunConfig, argv: readonly string[]):
     await keepRulesInstalled(config, holder, logger, fqdn);
     rulesReady = true;
   }
-  if (dnsEnabled(config)) dns = startDnsService(config, holder, fqdn, config.telemetry ? telemetry : NO_OBSERVER, logger);
+  if (dnsEnabled(config)) dns = startDnsService(config, holder, fqdn, config.telemetry ? telemetry : NO_OBSERVER, telemetry.metrics, logger);
 
   const start = (index: number): void => {
     const w = fork(process.argv[1]!, [...argv], {

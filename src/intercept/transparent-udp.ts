@@ -18,6 +18,8 @@ type RecvResult = [length: number, srcHost: string, srcPort: number, dstHost: st
 interface UdpAddon {
   udpListen(options: { host: string; port: number; reusePort: boolean }, onReadable: (err?: string) => void): object;
   udpRecv(handle: object, buffer: Buffer): RecvResult | null;
+  udpRecvMany(handle: object, area: Buffer, slot: number, meta: Int32Array): string[] | null;
+  udpSendConnected(handle: object, buffer: Buffer): number;
   udpClose(handle: object): void;
   udpReplySocket(options: { host: string; port: number }): number;
   udpSendTo(fd: number, buffer: Buffer, host: string, port: number): number;
@@ -44,7 +46,7 @@ function native(): UdpAddon {
     error.cause = cause;
     throw error;
   }
-  if (typeof addon.udpListen !== "function" || typeof addon.udpUpstream !== "function") {
+  if (typeof addon.udpListen !== "function" || typeof addon.udpUpstream !== "function" || typeof addon.udpRecvMany !== "function") {
     throw new L7ProxyError("L7P_ERR_TRANSPARENT_SOCKET", `the native addon ${ADDON_PATH} predates UDP support: rebuild it (npx node-gyp rebuild)`);
   }
   return addon;
@@ -64,10 +66,56 @@ export interface Datagram {
 
 /** Most datagrams read in one turn of the event loop, so one busy socket cannot starve the rest. */
 const BATCH = 64;
+/** Room for each: any UDP datagram fits (a cut one could not be forwarded whole). */
+const SLOT = 65536;
+
+/**
+ * Where udpRecvMany puts a burst of datagrams (one recvmmsg), shared by every socket: each
+ * burst is copied out before any of it is handled. Allocated outside Node's pool so the
+ * pages that are never written (most of each slot) never become resident.
+ */
+let receiveArea: { area: Buffer; meta: Int32Array } | null = null;
+
+function area(): { area: Buffer; meta: Int32Array } {
+  receiveArea ??= { area: Buffer.allocUnsafeSlow(BATCH * SLOT), meta: new Int32Array(BATCH * 4) };
+  return receiveArea;
+}
+
+/**
+ * Reads what is waiting on `handle` (up to BATCH datagrams, one native call) and hands each
+ * whole datagram to `deliver`; a cut one (longer than 64 KiB, not a DNS message) is dropped.
+ * What is left past BATCH is read on the next turn (the poll is level-triggered).
+ */
+function readBurst(handle: object, deliver: (d: Datagram) => void, onError: (err: Error) => void, redirected: boolean, isClosed: () => boolean): void {
+  const { area: buf, meta } = area();
+  let hosts: string[] | null;
+  try {
+    hosts = native().udpRecvMany(handle, buf, SLOT, meta);
+  } catch (cause) {
+    // ECONNREFUSED and the like, queued on the socket by ICMP errors: not fatal.
+    onError(cause as Error);
+    return;
+  }
+  if (hosts === null) return;
+  const count = hosts.length >> 1;
+  const burst: Datagram[] = [];
+  for (let i = 0; i < count; i++) {
+    if (meta[i * 4 + 3] !== 0) continue;
+    const start = i * SLOT;
+    const data = Buffer.from(buf.subarray(start, start + meta[i * 4]!));
+    burst.push({ data, from: { ip: hosts[i * 2]!, port: meta[i * 4 + 1]! }, to: redirected ? { ip: hosts[i * 2 + 1]!, port: meta[i * 4 + 2]! } : NOT_REDIRECTED });
+  }
+  for (const d of burst) {
+    deliver(d);
+    if (isClosed()) return;
+  }
+}
+
+/** The `to` of a datagram on a client socket (frozen: shared by all of them). */
+const NOT_REDIRECTED: UdpAddress = Object.freeze({ ip: "", port: 0 });
 
 export class TransparentUdpListener {
   #handle: object | null = null;
-  readonly #buffer = Buffer.allocUnsafe(65536);
   #closed = false;
 
   private constructor(
@@ -99,23 +147,7 @@ export class TransparentUdpListener {
       this.onError(new Error(`UDP poll error ${err}`));
       return;
     }
-    const n = native();
-    for (let i = 0; i < BATCH; i++) {
-      let r: RecvResult | null;
-      try {
-        r = n.udpRecv(this.#handle, this.#buffer);
-      } catch (cause) {
-        // ECONNREFUSED and the like, queued on the socket by ICMP errors: not fatal.
-        this.onError(cause as Error);
-        continue;
-      }
-      if (r === null) return;
-      // A datagram longer than 64 KiB cannot be a DNS message: dropped (never forwarded cut).
-      if (r[5]) continue;
-      const data = Buffer.from(this.#buffer.subarray(0, r[0]));
-      this.onDatagram({ data, from: { ip: r[1], port: r[2] }, to: { ip: r[3], port: r[4] } });
-      if (this.#closed) return;
-    }
+    readBurst(this.#handle, this.onDatagram, this.onError, true, () => this.#closed);
   }
 
   close(): void {
@@ -138,14 +170,12 @@ export class ClientUdpSocket {
   private constructor(
     private readonly onDatagram: (d: Datagram) => void,
     private readonly onError: (err: Error) => void,
-    /** Shared by every socket of one owner: each datagram is copied out before the next read. */
-    private readonly buffer: Buffer,
     readonly peer: UdpAddress,
   ) {}
 
   /** Throws L7P_ERR_UPSTREAM_SOURCE when the socket cannot be made or bound. */
-  static open(options: { host: string; mark: number; peer: UdpAddress; buffer?: Buffer }, onDatagram: (d: Datagram) => void, onError: (err: Error) => void): ClientUdpSocket {
-    const socket = new ClientUdpSocket(onDatagram, onError, options.buffer ?? Buffer.allocUnsafe(65536), options.peer);
+  static open(options: { host: string; mark: number; peer: UdpAddress }, onDatagram: (d: Datagram) => void, onError: (err: Error) => void): ClientUdpSocket {
+    const socket = new ClientUdpSocket(onDatagram, onError, options.peer);
     try {
       const peer = { host: options.peer.ip, port: options.peer.port };
       socket.#handle = native().udpUpstream({ host: options.host, mark: options.mark, peer }, (err) => socket.#readable(err));
@@ -160,7 +190,7 @@ export class ClientUdpSocket {
   /** Sends to the peer; throws (a system error) when the datagram cannot be sent. */
   send(data: Buffer): void {
     if (this.#handle === null || this.#closed) throw new L7ProxyError("L7P_ERR_INTERNAL", "send on a closed UDP socket");
-    native().udpSend(this.#handle, data, this.peer.ip, this.peer.port);
+    native().udpSendConnected(this.#handle, data);
   }
 
   info(): UdpSocketInfo {
@@ -174,22 +204,8 @@ export class ClientUdpSocket {
       this.onError(new Error(`UDP poll error ${err}`));
       return;
     }
-    const n = native();
-    for (let i = 0; i < BATCH; i++) {
-      let r: RecvResult | null;
-      try {
-        r = n.udpRecv(this.#handle, this.buffer);
-      } catch (cause) {
-        // ECONNREFUSED: the resolver's port was unreachable (an ICMP error, on a connected socket).
-        this.onError(cause as Error);
-        continue;
-      }
-      if (r === null) return;
-      if (r[5]) continue;
-      const data = Buffer.from(this.buffer.subarray(0, r[0]));
-      this.onDatagram({ data, from: { ip: r[1], port: r[2] }, to: { ip: "", port: 0 } });
-      if (this.#closed) return;
-    }
+    // (ECONNREFUSED: the resolver's port was unreachable, an ICMP error on a connected socket.)
+    readBurst(this.#handle, this.onDatagram, this.onError, false, () => this.#closed);
   }
 
   close(): void {
@@ -204,16 +220,22 @@ export class ClientUdpSocket {
  * Sockets idle for `idleMs` are closed by sweep(), which the owner calls periodically.
  */
 export class ReplySockets {
-  readonly #sockets = new Map<string, { fd: number; usedAt: number }>();
+  readonly #sockets = new Map<string, { fd: number; usedAt: number; ip: string; port: number }>();
+  /** The socket used last: pods mostly ask one resolver, so most replies skip the lookup's key. */
+  #last: { fd: number; usedAt: number; ip: string; port: number } | null = null;
 
   constructor(private readonly idleMs = 60_000) {}
 
   send(data: Buffer, from: UdpAddress, to: UdpAddress, nowMs = Date.now()): void {
-    const key = `${from.ip}|${from.port}`;
-    let entry = this.#sockets.get(key);
-    if (entry === undefined) {
-      entry = { fd: native().udpReplySocket({ host: from.ip, port: from.port }), usedAt: nowMs };
-      this.#sockets.set(key, entry);
+    let entry = this.#last;
+    if (entry === null || entry.ip !== from.ip || entry.port !== from.port) {
+      const key = `${from.ip}|${from.port}`;
+      entry = this.#sockets.get(key) ?? null;
+      if (entry === null) {
+        entry = { fd: native().udpReplySocket({ host: from.ip, port: from.port }), usedAt: nowMs, ip: from.ip, port: from.port };
+        this.#sockets.set(key, entry);
+      }
+      this.#last = entry;
     }
     entry.usedAt = nowMs;
     native().udpSendTo(entry.fd, data, to.ip, to.port);
@@ -223,6 +245,7 @@ export class ReplySockets {
     for (const [key, entry] of this.#sockets) {
       if (nowMs - entry.usedAt < this.idleMs) continue;
       this.#sockets.delete(key);
+      if (this.#last === entry) this.#last = null;
       closeQuietly(entry.fd);
     }
   }
@@ -234,6 +257,7 @@ export class ReplySockets {
   close(): void {
     for (const entry of this.#sockets.values()) closeQuietly(entry.fd);
     this.#sockets.clear();
+    this.#last = null;
   }
 }
 

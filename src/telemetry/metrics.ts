@@ -114,6 +114,43 @@ export const METRIC_DEFINITIONS = {
     help: "Kafka Fetch v13+ and Produce v13 requests refused for naming topic IDs the proxy had not learned, answered UNKNOWN_TOPIC_ID (100) so the client refreshes its metadata; by API key",
     labelNames: ["api_key"],
   },
+  fqdnAnswerHoldSeconds: {
+    name: "l7proxy_fqdn_answer_hold_seconds",
+    kind: "histogram",
+    help: "How long DNS answers that brought new addresses were held until the policy allowing them was in force (state file, UDP/SCTP sets, workers' copies); its _count is the answers held",
+    labelNames: [],
+    buckets: DURATION_BUCKETS,
+  },
+  fqdnAnswerHoldTimeoutsTotal: {
+    name: "l7proxy_fqdn_answer_hold_timeouts_total",
+    kind: "counter",
+    help: "DNS answers released after --fqdn-max-hold-ms before the policy allowing their addresses was in force everywhere",
+    labelNames: [],
+  },
+  dnsUpstreamSockets: {
+    name: "l7proxy_dns_upstream_sockets",
+    kind: "gauge",
+    help: "UDP sockets open from clients' own addresses to resolvers (the DNS proxy's source-preserving pool, bounded by --dns-upstream-sockets)",
+    labelNames: [],
+  },
+  dnsUpstreamSocketsOpenedTotal: {
+    name: "l7proxy_dns_upstream_sockets_opened_total",
+    kind: "counter",
+    help: "UDP sockets the DNS proxy opened from a client's address to a resolver",
+    labelNames: [],
+  },
+  dnsUpstreamSocketsClosedTotal: {
+    name: "l7proxy_dns_upstream_sockets_closed_total",
+    kind: "counter",
+    help: "UDP upstream sockets closed, by reason: idle (no query for --dns-upstream-socket-idle-ms) or evicted (the pool was full and a new client needed one)",
+    labelNames: ["reason"],
+  },
+  dnsUpstreamSocketFailuresTotal: {
+    name: "l7proxy_dns_upstream_socket_failures_total",
+    kind: "counter",
+    help: "DNS queries over UDP answered SERVFAIL because no socket from the client's address could be had, by reason: open (the socket could not be made) or exhausted (every pooled socket had queries in flight)",
+    labelNames: ["reason"],
+  },
   hubbleKafkaRequestsTotal: {
     name: "hubble_kafka_requests_total",
     kind: "counter",

@@ -167,6 +167,11 @@ describe.runIf(canRun)("DNS proxy and toFQDNs", () => {
     const app = cluster.topo.pod("app").ip;
     expect(await dig("app", "src-udp.example.com")).toMatchObject({ status: "NOERROR", answers: [WORLD.api], tcp: false });
     expect(dnsmasq!.clientsOf("src-udp.example.com")).toEqual([app]);
+    // From a socket of the source-preserving pool, which /metrics counts.
+    const m = await metrics();
+    expect(m).toMatch(/\nl7proxy_dns_upstream_sockets [1-9]/);
+    expect(m).toMatch(/\nl7proxy_dns_upstream_sockets_opened_total [1-9]/);
+    expect(m).toMatch(/\nl7proxy_dns_upstream_socket_failures_total\{reason="exhausted"\} 0\n/);
     expect(await dig("app", "src-tcp.example.com", ["+tcp"])).toMatchObject({ status: "NOERROR", answers: [WORLD.api], tcp: true });
     expect(dnsmasq!.clientsOf("src-tcp.example.com")).toEqual([app]);
   });
@@ -300,6 +305,10 @@ describe.runIf(canRun)("DNS proxy and toFQDNs", () => {
         });`;
       const r = await runIn(ns("app"), process.execPath, ["-e", script], { allowFail: true });
       expect(r.stdout.trim()).toBe("echo:right-after");
+      // That answer was held until the sets were refilled: counted, and not timed out.
+      const m = await metrics();
+      expect(m).toMatch(/\nl7proxy_fqdn_answer_hold_seconds_count [1-9]/);
+      expect(m).toMatch(/\nl7proxy_fqdn_answer_hold_timeouts_total 0\n/);
     } finally {
       udp.stop();
       await cluster.applyPolicies([EXAMPLE_COM]);

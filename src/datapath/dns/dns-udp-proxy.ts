@@ -45,24 +45,53 @@ interface CachedFlow {
   names: Map<string, L7Verdict>;
 }
 
+interface ResolverFlows {
+  ip: string;
+  port: number;
+  /** By the pod's address. */
+  flows: Map<string, CachedFlow>;
+}
+
 export class DnsUdpProxy {
   /**
    * Verdicts per (pod, resolver, port) and per name, for the snapshot they were made on: a
    * new snapshot decides everything again. (The client's port is never part of a decision.)
+   * Kept by resolver, then pod: pods mostly ask one resolver, which #last holds, so a query
+   * costs one lookup by the pod's address and no key of its own.
    */
-  readonly #flows = new Map<string, CachedFlow>();
+  readonly #byResolver = new Map<string, ResolverFlows>();
+  #last: ResolverFlows | null = null;
+  #flowCount = 0;
 
   constructor(private readonly o: DnsUdpProxyOptions) {}
 
   #flowFor(snapshot: PolicySnapshot, q: FlowQuery): CachedFlow {
-    const key = `${q.srcIp}|${q.dstIp}|${q.dstPort}`;
-    let c = this.#flows.get(key);
+    let r = this.#last;
+    if (r === null || r.ip !== q.dstIp || r.port !== q.dstPort) r = this.#resolver(q.dstIp, q.dstPort);
+    let c = r.flows.get(q.srcIp);
     if (c === undefined || c.snapshot !== snapshot) {
-      if (this.#flows.size >= MAX_FLOWS) this.#flows.clear();
+      if (c === undefined && this.#flowCount >= MAX_FLOWS) {
+        this.#byResolver.clear();
+        this.#flowCount = 0;
+        r = this.#resolver(q.dstIp, q.dstPort);
+      }
+      const fresh = c === undefined;
       c = { snapshot, flow: snapshot.decideFlow(q), names: new Map() };
-      this.#flows.set(key, c);
+      r.flows.set(q.srcIp, c);
+      if (fresh) this.#flowCount++;
     }
     return c;
+  }
+
+  #resolver(ip: string, port: number): ResolverFlows {
+    const key = `${ip}|${port}`;
+    let r = this.#byResolver.get(key);
+    if (r === undefined) {
+      r = { ip, port, flows: new Map() };
+      this.#byResolver.set(key, r);
+    }
+    this.#last = r;
+    return r;
   }
 
   #verdictFor(c: CachedFlow, q: FlowQuery, qname: string): L7Verdict {

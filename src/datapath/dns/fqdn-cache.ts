@@ -43,7 +43,9 @@ export class FqdnCache {
     }
     const added: string[] = [];
     for (const raw of ips) {
-      const ip = canonicalIp(raw) ?? raw;
+      // An IP the name already has is spelled canonically (it is its key): the same answer
+      // again, which is most answers, costs no parse.
+      const ip = entry.has(raw) ? raw : (canonicalIp(raw) ?? raw);
       const before = entry.get(ip);
       if (before === undefined || before <= nowMs) added.push(ip);
       // Re-inserted so the order stays least recently answered first; a shorter TTL in a

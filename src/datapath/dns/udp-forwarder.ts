@@ -23,7 +23,7 @@ import dgram from "node:dgram";
 import net from "node:net";
 import { L7ProxyError } from "../../errors/codes.js";
 import { isLocalAddress } from "../../intercept/local-addresses.js";
-import { type PooledSocket, UdpSourcePool } from "./udp-source-pool.js";
+import { type PooledSocket, UdpSourcePool, type UdpSourcePoolEvents } from "./udp-source-pool.js";
 
 export interface PendingQuery {
   /** Called with the answer's bytes, or null on timeout. Return false to keep waiting (not our answer). */
@@ -43,6 +43,8 @@ export interface PreserveSource {
   open(client: string, resolver: { ip: string; port: number }, onAnswer: (msg: Buffer, from: { ip: string; port: number }) => void): ClientSocket;
   maxSockets: number;
   idleMs: number;
+  /** The pool's socket events (metrics). */
+  events?: UdpSourcePoolEvents;
 }
 
 export interface UdpForwarderOptions {
@@ -61,21 +63,48 @@ export interface SendFailure {
   message: string;
 }
 
+/** One query in flight. */
 interface Entry {
-  key: string;
-  /** The pool's key of the socket the query left on (client|resolver|port); "" for the node's. */
+  id: number;
+  /** The queries in flight on the socket this one left from, by ID (this one among them). */
+  table: Map<number, Entry>;
+  /** The pool's key of that socket (client|resolver|port); "" for the node's. */
   socket: string;
+  host: string;
+  port: number;
+  /** SETTLED once settled: an entry left in the deadline queue must not keep its query alive. */
   pending: PendingQuery;
   deadline: number;
+  /** Settled (answered, timed out or closed): its place in the deadline queue is skipped. */
+  done: boolean;
+}
+
+const SETTLED: PendingQuery = { settle: () => true };
+
+/** A client socket of the pool, with the queries in flight on it. */
+interface Pooled extends PooledSocket {
+  socket: ClientSocket;
+  table: Map<number, Entry>;
 }
 
 /** How often idle client sockets are looked for. */
 const SWEEP_EVERY_MS = 1000;
+/** Settled entries at the head of the deadline queue past which it is compacted. */
+const COMPACT_AT = 1024;
 
 export class UdpForwarder {
   readonly #sockets = new Map<4 | 6, dgram.Socket>();
-  readonly #pending = new Map<string, Entry>();
-  readonly #pool: UdpSourcePool<ClientSocket> | null;
+  /** Queries sent from the node's sockets, by resolver (host|port), then ID. */
+  readonly #nodeTables = new Map<string, Map<number, Entry>>();
+  /**
+   * Every query in flight, in deadline order (one timeout for all, so send order): the
+   * sweep looks at the head only. Lookups by answer go through the per-socket tables, keyed
+   * by the ID alone, so a query costs no string key of its own.
+   */
+  #queue: (Entry | null)[] = [];
+  #head = 0;
+  #inFlight = 0;
+  readonly #pool: UdpSourcePool<Pooled> | null;
   readonly #preserve: PreserveSource | null;
   readonly #timer: NodeJS.Timeout;
   readonly #now: () => number;
@@ -90,14 +119,22 @@ export class UdpForwarder {
     this.#timeoutMs = o.timeoutMs;
     this.#sweptAt = this.#now();
     this.#preserve = o.preserveSource;
-    this.#pool = o.preserveSource === null ? null : new UdpSourcePool({ maxSockets: o.preserveSource.maxSockets, idleMs: o.preserveSource.idleMs, now: this.#now });
+    this.#pool =
+      o.preserveSource === null
+        ? null
+        : new UdpSourcePool<Pooled>({
+            maxSockets: o.preserveSource.maxSockets,
+            idleMs: o.preserveSource.idleMs,
+            now: this.#now,
+            ...(o.preserveSource.events !== undefined ? { events: o.preserveSource.events } : {}),
+          });
     // One sweep for every pending query (entries are in deadline order: same timeout for all).
     this.#timer = setInterval(() => this.tick(), Math.max(10, Math.min(100, o.timeoutMs / 4)));
     this.#timer.unref();
   }
 
   get inFlight(): number {
-    return this.#pending.size;
+    return this.#inFlight;
   }
 
   /** Client sockets open. */
@@ -108,7 +145,9 @@ export class UdpForwarder {
   /** The address a query from `client` to `host` leaves from: the client's, or "" for the node's. */
   sourceFor(client: string, host: string): string {
     if (this.#pool === null || client === host || client === "" || this.#isLocal(host)) return "";
-    return net.isIP(client) === net.isIP(host) ? client : "";
+    // (Both are addresses as the kernel spells them: the family shows in a colon, and
+    // net.isIP's regular expressions would cost more than the rest of this per query.)
+    return client.includes(":") === host.includes(":") ? client : "";
   }
 
   /**
@@ -118,50 +157,61 @@ export class UdpForwarder {
   send(client: string, host: string, port: number, build: (id: number) => Buffer, pending: PendingQuery): SendFailure | null {
     if (this.#closed) return { code: null, message: "the forwarder is closed" };
     const source = this.sourceFor(client, host);
-    const socketKey = source === "" ? "" : `${source}|${host}|${port}`;
-    let id = 0;
-    let key = "";
-    // Random IDs (never sequential): an off-path spoofer must guess one among those free.
-    for (let tries = 0; tries < 8; tries++) {
-      id = randomInt(65536);
-      key = `${socketKey}|${host}|${port}|${id}`;
-      if (!this.#pending.has(key)) break;
-    }
-    if (this.#pending.has(key)) return { code: null, message: "no free query ID" };
     if (source === "") {
-      const socket = this.#nodeSocket(net.isIPv6(host) ? 6 : 4);
-      this.#pending.set(key, { key, socket: "", pending, deadline: this.#now() + this.#timeoutMs });
-      socket.send(build(id), port, host, (err) => {
-        if (err !== null && err !== undefined) this.#finish(key, null);
+      const tableKey = `${host}|${port}`;
+      let table = this.#nodeTables.get(tableKey);
+      if (table === undefined) {
+        table = new Map();
+        this.#nodeTables.set(tableKey, table);
+      }
+      const id = freeId(table);
+      if (id < 0) return { code: null, message: "no free query ID" };
+      const entry = this.#add(id, table, "", host, port, pending);
+      this.#nodeSocket(net.isIPv6(host) ? 6 : 4).send(build(id), port, host, (err) => {
+        if (err !== null && err !== undefined) this.#finish(entry, null);
       });
       return null;
     }
-    const pool = this.#pool as UdpSourcePool<ClientSocket>;
+    const socketKey = `${source}|${host}|${port}`;
+    const pool = this.#pool as UdpSourcePool<Pooled>;
     const preserve = this.#preserve as PreserveSource;
-    let socket: ClientSocket;
+    let pooled: Pooled;
     try {
-      socket = pool.acquire(socketKey, () => preserve.open(source, { ip: host, port }, (msg, from) => this.#answer(socketKey, msg, from.ip, from.port)));
+      pooled = pool.acquire(socketKey, () => {
+        const table = new Map<number, Entry>();
+        const socket = preserve.open(source, { ip: host, port }, (msg, from) => this.#answer(table, msg, from.ip, from.port));
+        return { socket, table, close: () => socket.close() };
+      });
     } catch (err) {
       return { code: "L7P_ERR_UPSTREAM_SOURCE", message: err instanceof Error ? err.message : String(err) };
     }
+    const id = freeId(pooled.table);
+    if (id < 0) {
+      pool.release(socketKey);
+      return { code: null, message: "no free query ID" };
+    }
     try {
-      socket.send(build(id));
+      pooled.socket.send(build(id));
     } catch (err) {
       pool.release(socketKey);
       const code = err instanceof L7ProxyError ? err.code : ((err as NodeJS.ErrnoException).code ?? "");
       return { code: "L7P_ERR_UPSTREAM_CONNECT", message: `sending a DNS query from ${source} to ${host}:${port}: ${code || String(err)}` };
     }
-    this.#pending.set(key, { key, socket: socketKey, pending, deadline: this.#now() + this.#timeoutMs });
+    this.#add(id, pooled.table, socketKey, host, port, pending);
     return null;
   }
 
   /** Expires unanswered queries and closes idle client sockets (run by the forwarder's own timer). */
   tick(): void {
     const t = this.#now();
-    for (const e of this.#pending.values()) {
-      if (e.deadline > t) break;
-      this.#finish(e.key, null);
+    const q = this.#queue;
+    while (this.#head < q.length) {
+      const e = q[this.#head];
+      if (e !== null && e !== undefined && !e.done && e.deadline > t) break;
+      q[this.#head++] = null;
+      if (e !== null && e !== undefined && !e.done) this.#finish(e, null);
     }
+    this.#compact();
     if (this.#pool !== null && t - this.#sweptAt >= SWEEP_EVERY_MS) {
       this.#sweptAt = t;
       this.#pool.sweep();
@@ -173,8 +223,39 @@ export class UdpForwarder {
     clearInterval(this.#timer);
     for (const s of this.#sockets.values()) s.close();
     this.#sockets.clear();
-    for (const e of [...this.#pending.values()]) this.#finish(e.key, null);
+    const q = this.#queue;
+    for (let i = this.#head; i < q.length; i++) {
+      const e = q[i];
+      if (e !== null && e !== undefined && !e.done) this.#finish(e, null);
+    }
+    this.#queue = [];
+    this.#head = 0;
     this.#pool?.close();
+  }
+
+  #add(id: number, table: Map<number, Entry>, socket: string, host: string, port: number, pending: PendingQuery): Entry {
+    const entry: Entry = { id, table, socket, host, port, pending, deadline: this.#now() + this.#timeoutMs, done: false };
+    table.set(id, entry);
+    this.#queue.push(entry);
+    this.#inFlight++;
+    // One query that waits for its timeout holds the head; the settled ones behind it go
+    // once they outnumber those in flight (amortized: one pass per that many queries).
+    if (this.#queue.length - this.#head > 2 * this.#inFlight + COMPACT_AT) {
+      this.#queue = this.#queue.slice(this.#head).filter((e) => e !== null && !e.done);
+      this.#head = 0;
+    }
+    return entry;
+  }
+
+  #compact(): void {
+    if (this.#head < COMPACT_AT || this.#head * 2 < this.#queue.length) return;
+    this.#queue = this.#queue.slice(this.#head);
+    this.#head = 0;
+  }
+
+  /** Entries in the deadline queue, settled ones included (for the test of its bound). */
+  get queued(): number {
+    return this.#queue.length - this.#head;
   }
 
   #nodeSocket(family: 4 | 6): dgram.Socket {
@@ -183,30 +264,54 @@ export class UdpForwarder {
     // Every forwarded query's answer comes back here: a larger buffer rides out a short stall
     // of the event loop (the kernel caps it at net.core.rmem_max).
     s = dgram.createSocket({ type: family === 6 ? "udp6" : "udp4", recvBufferSize: 4 << 20 });
-    s.on("message", (msg, rinfo) => this.#answer("", msg, rinfo.address, rinfo.port));
+    s.on("message", (msg, rinfo) => {
+      const table = this.#nodeTables.get(`${rinfo.address}|${rinfo.port}`);
+      if (table !== undefined) this.#answer(table, msg, rinfo.address, rinfo.port);
+    });
     // ICMP errors (port unreachable) surface as socket errors; the query then times out.
     s.on("error", () => {});
     this.#sockets.set(family, s);
     return s;
   }
 
-  #answer(socketKey: string, msg: Buffer, fromIp: string, fromPort: number): void {
+  /** An answer on the socket whose queries `table` holds, from fromIp:fromPort. */
+  #answer(table: Map<number, Entry>, msg: Buffer, fromIp: string, fromPort: number): void {
     if (msg.length < 2) return;
-    const key = `${socketKey}|${fromIp}|${fromPort}|${msg.readUInt16BE(0)}`;
-    const entry = this.#pending.get(key);
-    if (entry === undefined) return;
+    const entry = table.get(msg.readUInt16BE(0));
+    // Only from the resolver and port the query went to (a connected socket sees no other).
+    if (entry === undefined || entry.host !== fromIp || entry.port !== fromPort) return;
     if (entry.pending.settle(msg)) this.#remove(entry);
   }
 
-  #finish(key: string, answer: Buffer | null): void {
-    const entry = this.#pending.get(key);
-    if (entry === undefined) return;
+  #finish(entry: Entry, answer: Buffer | null): void {
+    if (entry.done) return;
+    const pending = entry.pending;
     this.#remove(entry);
-    entry.pending.settle(answer);
+    pending.settle(answer);
   }
 
   #remove(entry: Entry): void {
-    this.#pending.delete(entry.key);
+    entry.done = true;
+    entry.pending = SETTLED;
+    entry.table.delete(entry.id);
+    this.#inFlight--;
     if (entry.socket !== "") this.#pool?.release(entry.socket);
+    // Answers mostly come in the order the queries left: the head moves on at once, so a
+    // settled entry is not kept until the next sweep (long enough to survive a scavenge).
+    const q = this.#queue;
+    while (this.#head < q.length) {
+      const e = q[this.#head];
+      if (e !== null && e !== undefined && !e.done) break;
+      q[this.#head++] = null;
+    }
   }
+}
+
+/** A random ID no query in flight on that socket has (never sequential: an off-path spoofer must guess one among those free), or -1. */
+function freeId(table: Map<number, Entry>): number {
+  for (let tries = 0; tries < 8; tries++) {
+    const id = randomInt(65536);
+    if (!table.has(id)) return id;
+  }
+  return -1;
 }

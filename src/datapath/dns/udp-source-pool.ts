@@ -14,12 +14,21 @@ export interface PooledSocket {
   close(): void;
 }
 
+/** What happens to the pool's sockets, for its metrics (called after the change: `size` is current). */
+export interface UdpSourcePoolEvents {
+  opened(size: number): void;
+  closed(reason: "idle" | "evicted", size: number): void;
+  /** A socket could not be had: open threw, or every socket had queries in flight. */
+  failed(reason: "open" | "exhausted"): void;
+}
+
 export interface UdpSourcePoolOptions {
   /** Most sockets open at once. */
   maxSockets: number;
   /** A socket with no query in flight for this long is closed by sweep(). */
   idleMs: number;
   now?: () => number;
+  events?: UdpSourcePoolEvents;
 }
 
 interface Entry<S> {
@@ -55,9 +64,19 @@ export class UdpSourcePool<S extends PooledSocket> {
       this.#entries.delete(key);
     } else {
       if (this.#entries.size >= this.o.maxSockets && !this.#evictOne()) {
+        this.o.events?.failed("exhausted");
         throw new L7ProxyError("L7P_ERR_UPSTREAM_SOURCE", `no UDP socket for ${key}: all ${this.o.maxSockets} (--dns-upstream-sockets) have queries in flight`);
       }
-      entry = { socket: open(), busy: 0, usedAt: now };
+      let socket: S;
+      try {
+        socket = open();
+      } catch (err) {
+        this.o.events?.failed("open");
+        throw err;
+      }
+      entry = { socket, busy: 0, usedAt: now };
+      this.#entries.set(key, entry);
+      this.o.events?.opened(this.#entries.size);
     }
     entry.busy += 1;
     entry.usedAt = now;
@@ -82,6 +101,7 @@ export class UdpSourcePool<S extends PooledSocket> {
       this.#entries.delete(key);
       entry.socket.close();
       closed += 1;
+      this.o.events?.closed("idle", this.#entries.size);
     }
     return closed;
   }
@@ -96,6 +116,7 @@ export class UdpSourcePool<S extends PooledSocket> {
       if (entry.busy > 0) continue;
       this.#entries.delete(key);
       entry.socket.close();
+      this.o.events?.closed("evicted", this.#entries.size);
       return true;
     }
     return false;

@@ -3,7 +3,7 @@
 // - udpListen: an IP_TRANSPARENT UDP socket that receives the datagrams TPROXY redirected,
 //   each with its original destination (IP_RECVORIGDSTADDR / IPV6_RECVORIGDSTADDR, read
 //   with recvmsg), watched by a uv_poll handle on Node's event loop. JS is called when the
-//   socket is readable and reads with udpRecv until it returns null.
+//   socket is readable and reads a burst with udpRecvMany (one recvmmsg); udpRecv reads one.
 // - udpReplySocket + udpSendTo: a transparent UDP socket bound to the original resolver's
 //   address and port, so a reply reaches the client from the address it asked. It is never
 //   connected: an unconnected socket is not an "established" match for TPROXY's socket
@@ -317,6 +317,124 @@ static napi_value udp_recv(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// Most datagrams one udpRecvMany call reads (one recvmmsg).
+#define RECV_MANY_MAX 64
+
+// udpRecvMany(handle, area, slot, meta) -> null when nothing is waiting, else the hosts of the
+// datagrams read, [src0, origDst0, src1, origDst1, ...]: one recvmmsg call reads up to
+// min(area.length / slot, meta.length / 4, 64) datagrams, datagram i into area at i * slot,
+// with meta (an Int32Array) [length, srcPort, origDstPort, truncated] at i * 4. One call and
+// one system call for a burst, where udpRecv takes one of each per datagram plus one more to
+// find the socket empty. An error with nothing read is thrown; one after some datagrams
+// stays queued on the socket for the next call.
+static napi_value udp_recv_many(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value args[4];
+  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
+  udp_listener_t* l = argc >= 4 ? unwrap_listener(env, args[0]) : NULL;
+  if (l == NULL || l->closed) return udp_throw_type(env, "expected (an open udp handle, area, slot, meta)");
+  void* area = NULL;
+  size_t area_len = 0;
+  bool is_buffer = false;
+  napi_is_buffer(env, args[1], &is_buffer);
+  if (!is_buffer || napi_get_buffer_info(env, args[1], &area, &area_len) != napi_ok) return udp_throw_type(env, "area must be a Buffer");
+  uint32_t slot = 0;
+  if (napi_get_value_uint32(env, args[2], &slot) != napi_ok || slot == 0) return udp_throw_type(env, "slot must be a positive integer");
+  bool is_typed = false;
+  napi_is_typedarray(env, args[3], &is_typed);
+  napi_typedarray_type meta_type;
+  size_t meta_len = 0;
+  void* meta_data = NULL;
+  if (!is_typed || napi_get_typedarray_info(env, args[3], &meta_type, &meta_len, &meta_data, NULL, NULL) != napi_ok || meta_type != napi_int32_array)
+    return udp_throw_type(env, "meta must be an Int32Array");
+  int32_t* meta = (int32_t*)meta_data;
+  size_t max = area_len / slot;
+  if (meta_len / 4 < max) max = meta_len / 4;
+  if (max > RECV_MANY_MAX) max = RECV_MANY_MAX;
+  if (max == 0) return udp_throw_type(env, "area and meta must hold at least one datagram");
+
+  struct mmsghdr msgs[RECV_MANY_MAX];
+  struct iovec iovs[RECV_MANY_MAX];
+  struct sockaddr_storage froms[RECV_MANY_MAX];
+  char controls[RECV_MANY_MAX][128];
+  memset(msgs, 0, sizeof(struct mmsghdr) * max);
+  for (size_t i = 0; i < max; i++) {
+    iovs[i].iov_base = (char*)area + i * slot;
+    iovs[i].iov_len = slot;
+    msgs[i].msg_hdr.msg_name = &froms[i];
+    msgs[i].msg_hdr.msg_namelen = sizeof froms[i];
+    msgs[i].msg_hdr.msg_iov = &iovs[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_control = controls[i];
+    msgs[i].msg_hdr.msg_controllen = sizeof controls[i];
+  }
+  int n;
+  do {
+    n = recvmmsg(l->fd, msgs, (unsigned int)max, MSG_DONTWAIT, NULL);
+  } while (n < 0 && errno == EINTR);
+  napi_value result;
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      napi_get_null(env, &result);
+      return result;
+    }
+    return udp_throw_errno(env, errno, "recvmmsg", "udp socket");
+  }
+  if (n == 0) {
+    napi_get_null(env, &result);
+    return result;
+  }
+  napi_create_array_with_length(env, (size_t)n * 2, &result);
+  for (int i = 0; i < n; i++) {
+    struct msghdr* msg = &msgs[i].msg_hdr;
+    struct sockaddr_storage orig;
+    memset(&orig, 0, sizeof orig);
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+      if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR && c->cmsg_len >= CMSG_LEN(sizeof(struct sockaddr_in)))
+        memcpy(&orig, CMSG_DATA(c), sizeof(struct sockaddr_in));
+      else if (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_ORIGDSTADDR && c->cmsg_len >= CMSG_LEN(sizeof(struct sockaddr_in6)))
+        memcpy(&orig, CMSG_DATA(c), sizeof(struct sockaddr_in6));
+    }
+    char src_host[HOST_LEN] = "", dst_host[HOST_LEN] = "";
+    uint32_t src_port = 0, dst_port = 0;
+    from_sockaddr(&froms[i], src_host, &src_port);
+    from_sockaddr(&orig, dst_host, &dst_port);
+    meta[i * 4] = (int32_t)msgs[i].msg_len;
+    meta[i * 4 + 1] = (int32_t)src_port;
+    meta[i * 4 + 2] = (int32_t)dst_port;
+    meta[i * 4 + 3] = (msg->msg_flags & MSG_TRUNC) != 0;
+    napi_value src, dst;
+    napi_create_string_latin1(env, src_host, NAPI_AUTO_LENGTH, &src);
+    napi_create_string_latin1(env, dst_host, NAPI_AUTO_LENGTH, &dst);
+    napi_set_element(env, result, (uint32_t)i * 2, src);
+    napi_set_element(env, result, (uint32_t)i * 2 + 1, dst);
+  }
+  return result;
+}
+
+// udpSendConnected(handle, buffer) -> bytes sent, on a udpUpstream socket (connected to its
+// resolver: no address to pass or parse per query).
+static napi_value udp_send_connected(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value args[2];
+  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
+  udp_listener_t* l = argc >= 2 ? unwrap_listener(env, args[0]) : NULL;
+  if (l == NULL || l->closed) return udp_throw_type(env, "expected (an open udp handle, buffer)");
+  void* data = NULL;
+  size_t length = 0;
+  bool is_buffer = false;
+  napi_is_buffer(env, args[1], &is_buffer);
+  if (!is_buffer || napi_get_buffer_info(env, args[1], &data, &length) != napi_ok) return udp_throw_type(env, "expected a Buffer");
+  ssize_t sent;
+  do {
+    sent = send(l->fd, data, length, 0);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0) return udp_throw_errno(env, errno, "send", "udp upstream socket");
+  napi_value result;
+  napi_create_int64(env, sent, &result);
+  return result;
+}
+
 // udpClose(handle): stops watching and closes the socket (once).
 static napi_value udp_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -504,6 +622,8 @@ napi_value l7proxy_init_transparent_udp(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"udpListen", NULL, udp_listen, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpRecv", NULL, udp_recv, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"udpRecvMany", NULL, udp_recv_many, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"udpSendConnected", NULL, udp_send_connected, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpClose", NULL, udp_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpReplySocket", NULL, udp_reply_socket, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpSendTo", NULL, udp_send_to, NULL, NULL, NULL, napi_enumerable, NULL},

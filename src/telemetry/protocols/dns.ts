@@ -25,6 +25,20 @@ class DnsPairCells {
   /** [reporter] -> label key -> cell */
   readonly queries: [Map<string, CounterCell>, Map<string, CounterCell>] = [new Map(), new Map()];
   readonly responses: [Map<string, CounterCell>, Map<string, CounterCell>] = [new Map(), new Map()];
+  /**
+   * The cells of the last query with one question type, per reporter: a pod asks the same
+   * kind of question over and over, so most queries find their cells here, without building
+   * the label key.
+   */
+  readonly last: [LastCells | null, LastCells | null] = [null, null];
+}
+
+interface LastCells {
+  qtype: string;
+  rcode: string;
+  ips: number;
+  query: CounterCell;
+  response: CounterCell;
 }
 
 function ipsLabel(n: number): string {
@@ -37,8 +51,15 @@ class DnsMetrics implements ProtocolMetrics<DnsDetail> {
   count(ex: L7Exchange<DnsDetail>, ctx: CountContext): void {
     const d = ex.detail;
     const cells = (ctx.pair.slots[SLOT] ??= new DnsPairCells()) as DnsPairCells;
-    const qtypes = d.qtypes.join(",");
     const r = ctx.reporter;
+    const last = cells.last[r];
+    const ipsCount = Math.min(d.ips.length, MAX_IPS_LABEL + 1);
+    if (last !== null && d.qtypes.length === 1 && d.qtypes[0] === last.qtype && d.rcode === last.rcode && ipsCount === last.ips) {
+      last.query.inc();
+      last.response.inc();
+      return;
+    }
+    const qtypes = d.qtypes.join(",");
     // Hubble counts the query (no rcode yet) and then its response.
     let q = cells.queries[r].get(qtypes);
     if (q === undefined) {
@@ -54,6 +75,7 @@ class DnsMetrics implements ProtocolMetrics<DnsDetail> {
       cells.responses[r].set(key, a);
     }
     a.inc();
+    if (d.qtypes.length === 1) cells.last[r] = { qtype: qtypes, rcode: d.rcode, ips: ipsCount, query: q, response: a };
   }
 }
 

@@ -3,7 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
-import { FqdnLearner } from "../../../src/control/fqdn-learning.js";
+import { FqdnLearner, holdMetrics } from "../../../src/control/fqdn-learning.js";
+import { FqdnReplica } from "../../../src/control/fqdn-replica.js";
+import type { FqdnSyncMessage } from "../../../src/control/fqdn-sync.js";
 import { FqdnStateDir } from "../../../src/control/fqdn-state.js";
 import type { PolicySnapshot } from "../../../src/policy/decision.js";
 
@@ -118,5 +120,105 @@ describe("learning from DNS answers", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("answer-hold metrics", () => {
+  function recorder() {
+    const released: { heldMs: number; timedOut: boolean }[] = [];
+    return { released, holds: { released: (heldMs: number, timedOut: boolean) => released.push({ heldMs, timedOut }) } };
+  }
+
+  it("an answer held until the sets are refilled is told with the time it waited; one bringing nothing new is not", async () => {
+    let clock = 0;
+    let release!: () => void;
+    const r = recorder();
+    const l = new FqdnLearner({
+      minTtlSeconds: 0,
+      maxIpsPerName: 10,
+      holdMs: 10_000,
+      snapshot: () => withDatagramFqdn,
+      state: null,
+      applyDatagramRules: () => new Promise<void>((res) => (release = res)),
+      holds: r.holds,
+      logger,
+      clock: () => clock,
+    });
+    const held = l.learn("a.example.com.", ["192.0.2.1"], 30)!;
+    await new Promise((res) => setTimeout(res, 0));
+    clock = 7;
+    release();
+    await held;
+    expect(r.released).toEqual([{ heldMs: 7, timedOut: false }]);
+    expect(l.learn("a.example.com.", ["192.0.2.1"], 30)).toBeNull();
+    expect(r.released).toHaveLength(1);
+    l.close();
+  });
+
+  it("an answer released by the hold time is told as timed out", async () => {
+    const r = recorder();
+    const l = new FqdnLearner({
+      minTtlSeconds: 0,
+      maxIpsPerName: 10,
+      holdMs: 20,
+      snapshot: () => withDatagramFqdn,
+      state: null,
+      applyDatagramRules: () => new Promise<void>(() => {}),
+      holds: r.holds,
+      logger,
+    });
+    await l.learn("a.example.com.", ["192.0.2.1"], 30);
+    expect(r.released).toHaveLength(1);
+    expect(r.released[0]!.timedOut).toBe(true);
+    expect(r.released[0]!.heldMs).toBeGreaterThanOrEqual(19);
+    l.close();
+  });
+
+  it("an answer released by the hold time is told once, even when the sets are refilled after", async () => {
+    let release!: () => void;
+    const r = recorder();
+    const l = new FqdnLearner({
+      minTtlSeconds: 0,
+      maxIpsPerName: 10,
+      holdMs: 20,
+      snapshot: () => withDatagramFqdn,
+      state: null,
+      applyDatagramRules: () => new Promise<void>((res) => (release = res)),
+      holds: r.holds,
+      logger,
+    });
+    await l.learn("a.example.com.", ["192.0.2.1"], 30);
+    release();
+    await new Promise((res) => setTimeout(res, 10));
+    expect(r.released.map((x) => x.timedOut)).toEqual([true]);
+    l.close();
+  });
+
+  it("a worker's held answers (DNS over TCP) are told too: confirmed by the primary, or timed out", async () => {
+    const sent: FqdnSyncMessage[] = [];
+    const r = recorder();
+    let clock = 100;
+    const replica = new FqdnReplica({ minTtlSeconds: 0, maxIpsPerName: 10, holdMs: 20, send: (m) => sent.push(m) > 0, logger, holds: r.holds, clock: () => clock });
+    const confirmed = replica.learn("a.example.com.", ["192.0.2.1"], 30)!;
+    const learnMsg = sent.find((m) => m.type === "fqdn-learn") as Extract<FqdnSyncMessage, { type: "fqdn-learn" }>;
+    clock = 103;
+    replica.onMessage({ type: "fqdn-learned", id: learnMsg.id });
+    await confirmed;
+    await replica.learn("b.example.com.", ["192.0.2.2"], 30);
+    expect(r.released).toEqual([
+      { heldMs: 3, timedOut: false },
+      { heldMs: 0, timedOut: true },
+    ]);
+    replica.close();
+  });
+
+  it("holdMetrics observes seconds and counts timeouts", () => {
+    const seconds: number[] = [];
+    let timeouts = 0;
+    const h = holdMetrics({ seconds: { observe: (v) => seconds.push(v) }, timeouts: { inc: () => timeouts++ } });
+    h.released(250, false);
+    h.released(100, true);
+    expect(seconds).toEqual([0.25, 0.1]);
+    expect(timeouts).toBe(1);
   });
 });

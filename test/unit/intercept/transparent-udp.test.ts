@@ -5,7 +5,7 @@ import dgram from "node:dgram";
 import { once } from "node:events";
 import { afterEach, describe, expect, test } from "vitest";
 import { L7ProxyError } from "../../../src/errors/codes.js";
-import { ClientUdpSocket } from "../../../src/intercept/transparent-udp.js";
+import { ClientUdpSocket, type Datagram, TransparentUdpListener } from "../../../src/intercept/transparent-udp.js";
 
 const canRun = process.env["CI"] === "true" || process.getuid?.() === 0;
 if (!canRun) process.stderr.write("SKIPPED transparent-udp tests: IP_TRANSPARENT and SO_MARK need root (set CI=true to force)\n");
@@ -81,5 +81,63 @@ describe.runIf(canRun)("ClientUdpSocket", () => {
     s.close();
     s.close();
     expect(() => s.send(Buffer.from("x"))).toThrow(/closed/);
+  });
+});
+
+// Reads take bursts (one recvmmsg for up to 64 datagrams): nothing may be lost, cut, reordered
+// or attributed to the wrong sender across the bursts.
+describe.runIf(canRun)("reading bursts", () => {
+  async function sendAll(from: dgram.Socket, port: number, datagrams: Buffer[]): Promise<void> {
+    for (const d of datagrams) await new Promise<void>((resolve, reject) => from.send(d, port, "127.0.0.1", (err) => (err ? reject(err) : resolve())));
+  }
+
+  async function until(cond: () => boolean): Promise<void> {
+    for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  test("a client socket gets every answer of a burst longer than one read, whole and in order, a 60,000-byte one too", async () => {
+    const peer = dgram.createSocket("udp4");
+    peer.bind(0, "127.0.0.1");
+    await once(peer, "listening");
+    cleanup.push(() => peer.close());
+    const got: Datagram[] = [];
+    const s = ClientUdpSocket.open({ host: "127.0.0.1", mark: 0, peer: { ip: "127.0.0.1", port: (peer.address() as { port: number }).port } }, (d) => got.push(d), () => {});
+    cleanup.push(() => s.close());
+    const small = Array.from({ length: 100 }, (_, i) => Buffer.from(`answer ${i}`));
+    const big = Buffer.alloc(60_000, 0x61);
+    await sendAll(peer, s.info().port, [...small, big]);
+    await until(() => got.length === 101);
+    expect(got.map((d) => d.data.length > 100 ? `big ${d.data.length}` : d.data.toString())).toEqual([...small.map((b) => b.toString()), "big 60000"]);
+    expect(got[100]!.data.equals(big)).toBe(true);
+    expect(got.every((d) => d.from.ip === "127.0.0.1" && d.from.port === (peer.address() as { port: number }).port && d.to.ip === "")).toBe(true);
+  });
+
+  test("the listener gets every query of bursts from two senders, each with its own sender", async () => {
+    const got: Datagram[] = [];
+    const probe = dgram.createSocket("udp4");
+    probe.bind(0, "127.0.0.1");
+    await once(probe, "listening");
+    const port = (probe.address() as { port: number }).port;
+    probe.close();
+    const l = TransparentUdpListener.open({ host: "127.0.0.1", port }, (d) => got.push(d), () => {});
+    cleanup.push(() => l.close());
+    const a = dgram.createSocket("udp4");
+    const b = dgram.createSocket("udp4");
+    cleanup.push(() => a.close(), () => b.close());
+    a.bind(0, "127.0.0.1");
+    b.bind(0, "127.0.0.1");
+    await Promise.all([once(a, "listening"), once(b, "listening")]);
+    await Promise.all([
+      sendAll(a, port, Array.from({ length: 80 }, (_, i) => Buffer.from(`a${i}`))),
+      sendAll(b, port, Array.from({ length: 80 }, (_, i) => Buffer.from(`b${i}`))),
+    ]);
+    await until(() => got.length === 160);
+    const portOf = (s: dgram.Socket) => (s.address() as { port: number }).port;
+    for (const [sock, tag] of [[a, "a"], [b, "b"]] as const) {
+      const mine = got.filter((d) => d.from.port === portOf(sock));
+      expect(mine.map((d) => d.data.toString())).toEqual(Array.from({ length: 80 }, (_, i) => `${tag}${i}`));
+    }
+    // Sent to the listener directly: the destination in the header is the listener's own.
+    expect(got.every((d) => d.from.ip === "127.0.0.1" && d.to.port === port)).toBe(true);
   });
 });

@@ -47,4 +47,26 @@ describe("DNS telemetry", () => {
     expect(text).toContain('hubble_dns_responses_total{rcode="NOERROR",qtypes="A",ips_returned="2",reporter="client"');
     expect(text).toContain('hubble_dns_responses_total{rcode="REFUSED",qtypes="A",ips_returned="0",reporter="client"');
   });
+
+  it("repeated and alternating answers are each counted under their own labels (the last cells are a shortcut only)", async () => {
+    const registry = new Registry();
+    const m = createMetrics(registry);
+    const counter = dnsTelemetry.metrics(m);
+    const pair = new PairCells(m, "default", "app", "kube-system", "coredns", "app", "coredns");
+    const ok = (ips: string[]) => exchange({ rcode: "NOERROR", query: "api.example.com.", ips, ttl: 30 });
+    const many = Array.from({ length: 20 }, (_, i) => `192.0.2.${i + 1}`);
+    const seq = [ok(["192.0.2.1"]), ok(["192.0.2.1"]), exchange({}), ok(["192.0.2.1"]), ok(["192.0.2.1", "192.0.2.2"]), exchange({ qtypes: ["AAAA"] }), ok(many), ok(many.slice(0, 17))];
+    for (const ex of seq) counter.count(ex, { pair, reporter: 0 });
+    counter.count(ok(["192.0.2.1"]), { pair, reporter: 1 });
+    const text = await registry.metrics();
+    const value = (name: string, labels: string) => new RegExp(`${name}\\{${labels},reporter="client"[^}]*\\} (\\d+)`).exec(text)?.[1];
+    expect(value("hubble_dns_responses_total", 'rcode="NOERROR",qtypes="A",ips_returned="1"')).toBe("3");
+    expect(value("hubble_dns_responses_total", 'rcode="NOERROR",qtypes="A",ips_returned="2"')).toBe("1");
+    expect(value("hubble_dns_responses_total", 'rcode="NOERROR",qtypes="A",ips_returned="16\\+"')).toBe("2");
+    expect(value("hubble_dns_responses_total", 'rcode="REFUSED",qtypes="A",ips_returned="0"')).toBe("1");
+    expect(value("hubble_dns_responses_total", 'rcode="REFUSED",qtypes="AAAA",ips_returned="0"')).toBe("1");
+    expect(value("hubble_dns_queries_total", 'rcode="",qtypes="A",ips_returned="0"')).toBe("7");
+    expect(value("hubble_dns_queries_total", 'rcode="",qtypes="AAAA",ips_returned="0"')).toBe("1");
+    expect(text).toMatch(/hubble_dns_responses_total\{rcode="NOERROR",qtypes="A",ips_returned="1",reporter="server"[^}]*\} 1/);
+  });
 });

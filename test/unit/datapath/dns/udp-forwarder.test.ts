@@ -200,6 +200,23 @@ describe("UdpForwarder: which address a query leaves from", () => {
     expect(f.clientSockets).toBe(0);
   });
 
+  test("one query waiting for its timeout does not keep the thousands answered after it (bounded queue), and still times out", () => {
+    const { f, socket, advance } = setup();
+    const stuck = pending();
+    f.send("10.0.0.5", "10.0.1.53", 53, (id) => answer(id, "q"), stuck);
+    const s = socket("10.0.0.5", "10.0.1.53");
+    for (let i = 0; i < 5000; i++) {
+      f.send("10.0.0.5", "10.0.1.53", 53, (id) => answer(id, "q"), pending());
+      s.deliver(answer(s.sent.at(-1)!.readUInt16BE(0), "ok"), { ip: "10.0.1.53", port: 53 });
+    }
+    expect(f.inFlight).toBe(1);
+    expect(f.queued).toBeLessThanOrEqual(2 + 1024 + 1);
+    advance(1000);
+    f.tick();
+    expect(stuck.settled).toEqual([null]);
+    expect(f.inFlight).toBe(0);
+  });
+
   test("close settles what is pending with null and closes every socket", () => {
     const { f, opened } = setup();
     const q = pending();

@@ -13,7 +13,17 @@ class FakeSocket {
 function pool(maxSockets: number, idleMs = 1000, failFor: string[] = []) {
   let now = 0;
   const opened: FakeSocket[] = [];
-  const inner = new UdpSourcePool<FakeSocket>({ maxSockets, idleMs, now: () => now });
+  const events: string[] = [];
+  const inner = new UdpSourcePool<FakeSocket>({
+    maxSockets,
+    idleMs,
+    now: () => now,
+    events: {
+      opened: (size) => events.push(`opened ${size}`),
+      closed: (reason, size) => events.push(`closed ${reason} ${size}`),
+      failed: (reason) => events.push(`failed ${reason}`),
+    },
+  });
   const open = (ip: string) => (): FakeSocket => {
     if (failFor.includes(ip)) throw new Error(`EADDRNOTAVAIL ${ip}`);
     const s = new FakeSocket(ip);
@@ -30,7 +40,7 @@ function pool(maxSockets: number, idleMs = 1000, failFor: string[] = []) {
       return inner.size;
     },
   };
-  return { p, opened, advance: (ms: number) => (now += ms) };
+  return { p, opened, events, advance: (ms: number) => (now += ms) };
 }
 
 describe("UdpSourcePool", () => {
@@ -126,5 +136,38 @@ describe("UdpSourcePool", () => {
     p.close();
     expect(opened.every((s) => s.closed)).toBe(true);
     expect(p.size).toBe(0);
+  });
+
+  test("tells its events (the metrics): opened, closed idle or evicted, failed open or exhausted, with the size after each", () => {
+    const { p, events, advance } = pool(2, 1000, ["10.0.0.9"]);
+    p.acquire("10.0.0.1");
+    p.acquire("10.0.0.1");
+    p.acquire("10.0.0.2");
+    expect(() => p.acquire("10.0.0.3")).toThrow();
+    p.release("10.0.0.2");
+    p.acquire("10.0.0.3");
+    expect(() => p.acquire("10.0.0.9")).toThrow(/have queries in flight/);
+    p.release("10.0.0.1");
+    p.release("10.0.0.1");
+    p.release("10.0.0.3");
+    advance(1000);
+    p.sweep();
+    expect(events).toEqual([
+      "opened 1",
+      "opened 2",
+      "failed exhausted",
+      "closed evicted 1",
+      "opened 2",
+      // At the bound with .1 and .3 busy: nothing to evict for .9, before open is even tried.
+      "failed exhausted",
+      "closed idle 1",
+      "closed idle 0",
+    ]);
+  });
+
+  test("an open that throws is told as failed open", () => {
+    const { p, events } = pool(4, 1000, ["10.0.0.9"]);
+    expect(() => p.acquire("10.0.0.9")).toThrow(/EADDRNOTAVAIL/);
+    expect(events).toEqual(["failed open"]);
   });
 });
