@@ -13,18 +13,15 @@ import net from "node:net";
 import { L7ProxyError } from "../errors/codes.js";
 import { ADDON_PATH } from "./transparent-socket.js";
 
-type RecvResult = [length: number, srcHost: string, srcPort: number, dstHost: string, dstPort: number, truncated: boolean];
 
 interface UdpAddon {
   udpListen(options: { host: string; port: number; reusePort: boolean }, onReadable: (err?: string) => void): object;
-  udpRecv(handle: object, buffer: Buffer): RecvResult | null;
   udpRecvMany(handle: object, area: Buffer, slot: number, meta: Int32Array): string[] | null;
   udpSendConnected(handle: object, buffer: Buffer): number;
   udpClose(handle: object): void;
   udpReplySocket(options: { host: string; port: number }): number;
   udpSendTo(fd: number, buffer: Buffer, host: string, port: number): number;
   udpUpstream(options: { host: string; mark: number; peer: { host: string; port: number } }, onReadable: (err?: string) => void): object;
-  udpSend(handle: object, buffer: Buffer, host: string, port: number): number;
   udpInfo(handle: object): UdpSocketInfo;
 }
 

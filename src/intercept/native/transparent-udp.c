@@ -3,7 +3,7 @@
 // - udpListen: an IP_TRANSPARENT UDP socket that receives the datagrams TPROXY redirected,
 //   each with its original destination (IP_RECVORIGDSTADDR / IPV6_RECVORIGDSTADDR, read
 //   with recvmsg), watched by a uv_poll handle on Node's event loop. JS is called when the
-//   socket is readable and reads a burst with udpRecvMany (one recvmmsg); udpRecv reads one.
+//   socket is readable and reads a burst with udpRecvMany (one recvmmsg).
 // - udpReplySocket + udpSendTo: a transparent UDP socket bound to the original resolver's
 //   address and port, so a reply reaches the client from the address it asked. It is never
 //   connected: an unconnected socket is not an "established" match for TPROXY's socket
@@ -213,7 +213,7 @@ static napi_value watch(napi_env env, int fd, napi_value callback, const char* w
   return handle;
 }
 
-// udpListen({ host, port, reusePort }, onReadable) -> handle (an object; pass it to udpRecv/udpClose).
+// udpListen({ host, port, reusePort }, onReadable) -> handle (an object; pass it to udpRecvMany/udpClose).
 static napi_value udp_listen(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value args[2];
@@ -260,63 +260,6 @@ static udp_listener_t* unwrap_listener(napi_env env, napi_value handle) {
   return (udp_listener_t*)data;
 }
 
-// udpRecv(handle, buffer) -> null when nothing is waiting, else
-// [length, srcHost, srcPort, origDstHost, origDstPort, truncated]. A datagram longer than the
-// buffer is cut (truncated = true): the caller must not treat it as whole.
-static napi_value udp_recv(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value args[2];
-  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
-  udp_listener_t* l = argc >= 2 ? unwrap_listener(env, args[0]) : NULL;
-  if (l == NULL || l->closed) return udp_throw_type(env, "expected an open udp handle");
-  void* data = NULL;
-  size_t length = 0;
-  bool is_buffer = false;
-  napi_is_buffer(env, args[1], &is_buffer);
-  if (!is_buffer || napi_get_buffer_info(env, args[1], &data, &length) != napi_ok) return udp_throw_type(env, "expected a Buffer");
-
-  struct sockaddr_storage from;
-  char control[256];
-  struct iovec iov = {.iov_base = data, .iov_len = length};
-  struct msghdr msg = {
-      .msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
-  ssize_t n;
-  do {
-    n = recvmsg(l->fd, &msg, 0);
-  } while (n < 0 && errno == EINTR);
-  napi_value result;
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      napi_get_null(env, &result);
-      return result;
-    }
-    return udp_throw_errno(env, errno, "recvmsg", "udp listener");
-  }
-  struct sockaddr_storage orig;
-  memset(&orig, 0, sizeof orig);
-  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR && c->cmsg_len >= CMSG_LEN(sizeof(struct sockaddr_in)))
-      memcpy(&orig, CMSG_DATA(c), sizeof(struct sockaddr_in));
-    else if (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_ORIGDSTADDR && c->cmsg_len >= CMSG_LEN(sizeof(struct sockaddr_in6)))
-      memcpy(&orig, CMSG_DATA(c), sizeof(struct sockaddr_in6));
-  }
-  char src_host[HOST_LEN] = "", dst_host[HOST_LEN] = "";
-  uint32_t src_port = 0, dst_port = 0;
-  from_sockaddr(&from, src_host, &src_port);
-  // No original destination (a datagram sent to the socket directly, not redirected): "".
-  from_sockaddr(&orig, dst_host, &dst_port);
-  napi_value items[6];
-  napi_create_uint32(env, (uint32_t)n, &items[0]);
-  napi_create_string_utf8(env, src_host, NAPI_AUTO_LENGTH, &items[1]);
-  napi_create_uint32(env, src_port, &items[2]);
-  napi_create_string_utf8(env, dst_host, NAPI_AUTO_LENGTH, &items[3]);
-  napi_create_uint32(env, dst_port, &items[4]);
-  napi_get_boolean(env, (msg.msg_flags & MSG_TRUNC) != 0, &items[5]);
-  napi_create_array_with_length(env, 6, &result);
-  for (uint32_t i = 0; i < 6; i++) napi_set_element(env, result, i, items[i]);
-  return result;
-}
-
 // Most datagrams one udpRecvMany call reads (one recvmmsg).
 #define RECV_MANY_MAX 64
 
@@ -324,8 +267,9 @@ static napi_value udp_recv(napi_env env, napi_callback_info info) {
 // datagrams read, [src0, origDst0, src1, origDst1, ...]: one recvmmsg call reads up to
 // min(area.length / slot, meta.length / 4, 64) datagrams, datagram i into area at i * slot,
 // with meta (an Int32Array) [length, srcPort, origDstPort, truncated] at i * 4. One call and
-// one system call for a burst, where udpRecv takes one of each per datagram plus one more to
-// find the socket empty. An error with nothing read is thrown; one after some datagrams
+// one system call for a burst, rather than one of each per datagram plus one more to find the
+// socket empty. A datagram longer than the slot is cut (truncated): never treat it as whole.
+// No original destination (a datagram sent to the socket directly, not redirected): "". An error with nothing read is thrown; one after some datagrams
 // stays queued on the socket for the next call.
 static napi_value udp_recv_many(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -529,7 +473,8 @@ static napi_value udp_send_to(napi_env env, napi_callback_info info) {
 // host cannot see) may use the same port with any other peer, and their replies still reach
 // the client. SO_MARK (the proxy's upstream mark) keeps the interception rules off its
 // packets, and lets them tell the answers for it from anything else (`socket mark`).
-// Answers are read with udpRecv (no original destination: "") and queries sent with udpSend.
+// Answers are read with udpRecvMany (no original destination: "") and queries sent with
+// udpSendConnected.
 static napi_value udp_upstream(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value args[2];
@@ -574,16 +519,6 @@ static napi_value udp_upstream(napi_env env, napi_callback_info info) {
   return watch(env, fd, args[1], host);
 }
 
-// udpSend(handle, buffer, host, port) -> bytes sent (from a udpUpstream or udpListen socket).
-static napi_value udp_send(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value args[4];
-  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
-  udp_listener_t* l = argc >= 4 ? unwrap_listener(env, args[0]) : NULL;
-  if (l == NULL || l->closed) return udp_throw_type(env, "expected (an open udp handle, buffer, host, port)");
-  return send_datagram(env, l->fd, &args[1]);
-}
-
 // udpInfo(handle) -> { host, port, mark, transparent }: what the socket is bound to and carries.
 static napi_value udp_info(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -621,14 +556,12 @@ static napi_value udp_info(napi_env env, napi_callback_info info) {
 napi_value l7proxy_init_transparent_udp(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"udpListen", NULL, udp_listen, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"udpRecv", NULL, udp_recv, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpRecvMany", NULL, udp_recv_many, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpSendConnected", NULL, udp_send_connected, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpClose", NULL, udp_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpReplySocket", NULL, udp_reply_socket, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpSendTo", NULL, udp_send_to, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpUpstream", NULL, udp_upstream, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"udpSend", NULL, udp_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpInfo", NULL, udp_info, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
