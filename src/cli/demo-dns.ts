@@ -6,6 +6,7 @@
 import { CLI } from "../netns/cluster.js";
 import { runIn } from "../netns/exec.js";
 import { ExampleComCluster, WORLD, type Lookup } from "../demo/example-com-cluster.js";
+import { Story, bold, green, red, say } from "./demo-narration.js";
 
 export const DNS_HELP = `Usage: l7proxy demo dns
 
@@ -23,13 +24,6 @@ commands (Debian: apt-get install nftables iproute2 curl dnsmasq-base dnsutils).
 
 export const DNS_TOOLS = ["nft", "ip", "curl", "dnsmasq", "dig"];
 
-const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
-const green = (s: string): string => (process.stdout.isTTY ? `\x1b[32m${s}\x1b[0m` : s);
-const red = (s: string): string => (process.stdout.isTTY ? `\x1b[31m${s}\x1b[0m` : s);
-
-function say(line = ""): void {
-  process.stdout.write(`${line}\n`);
-}
 
 function describeLookup(name: string, r: Lookup): string {
   return r.status === "NOERROR" ? `${name}: ${r.addresses.join(", ") || "(no address)"}` : `${name}: ${r.status}`;
@@ -37,13 +31,13 @@ function describeLookup(name: string, r: Lookup): string {
 
 export async function dnsDemo(): Promise<number> {
   const cluster = new ExampleComCluster(`ex${process.pid % 100000}`);
-  let failures = 0;
+  const story = new Story();
   const lookup = async (name: string, want: "NOERROR" | "REFUSED"): Promise<void> => {
     say(`$ kubectl exec app -- dig +short ${name}`);
     const r = await cluster.lookup(name);
     const ok = r.status === want && (want !== "NOERROR" || r.addresses.length > 0);
     say(r.status === "NOERROR" ? green(describeLookup(name, r)) : red(describeLookup(name, r)));
-    if (!ok) failures += 1;
+    if (!ok) story.fail();
   };
   const fetch = async (url: string, reachable: boolean): Promise<void> => {
     say(`$ kubectl exec app -- curl -s ${url}`);
@@ -51,9 +45,9 @@ export async function dnsDemo(): Promise<number> {
     if (r.status === 200) say(green(r.body.trimEnd()));
     else if (r.code === 6) say(red("(curl: could not resolve the host)"));
     else say(red("(no answer: the connection was blocked)"));
-    if ((r.status === 200) !== reachable) failures += 1;
+    if ((r.status === 200) !== reachable) story.fail();
   };
-  try {
+  return story.tell(cluster, "The story held: the app reaches exactly the example.com names it resolved, and evil.test not at all.", async () => {
     say(bold("Setting up: a node namespace running l7proxy, kube-dns (dnsmasq), app"));
     say(`(outside the cluster: api.example.com ${WORLD.api}, docs.example.com ${WORLD.docs}, evil.test ${WORLD.evil})`);
     await cluster.start();
@@ -87,20 +81,7 @@ export async function dnsDemo(): Promise<number> {
     for (const n of learned) say(`${n.name}  ${n.ips.map((i) => `${i.ip} (until ${i.expiresAt})`).join(", ")}`);
     if (learned.length === 0) {
       say(red("(none)"));
-      failures += 1;
+      story.fail();
     }
-  } catch (err) {
-    process.stderr.write(`demo failed: ${(err as Error).message}\n`);
-    failures += 1;
-  } finally {
-    say();
-    say(bold("Cleaning up (proxy stopped, rules removed, namespaces deleted)."));
-    await cluster.stop();
-  }
-  if (failures > 0) {
-    say(red(`${failures} step(s) did not turn out as the story says.`));
-    return 1;
-  }
-  say(green("The story held: the app reaches exactly the example.com names it resolved, and evil.test not at all."));
-  return 0;
+  });
 }

@@ -6,6 +6,7 @@ import { CLI } from "../netns/cluster.js";
 import { runIn } from "../netns/exec.js";
 import { CloudCityCluster } from "../demo/cloudcity-cluster.js";
 import type { DoorCallResult, DoorMethod } from "../demo/cloudcity.js";
+import { Story, bold, green, red, say } from "./demo-narration.js";
 
 export const GRPC_HELP = `Usage: l7proxy demo grpc
 
@@ -21,13 +22,6 @@ Everything is removed at the end. Needs root, the nft and ip commands, and the d
 dependencies (@grpc/grpc-js, @grpc/proto-loader: npm ci).
 `;
 
-const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
-const green = (s: string): string => (process.stdout.isTTY ? `\x1b[32m${s}\x1b[0m` : s);
-const red = (s: string): string => (process.stdout.isTTY ? `\x1b[31m${s}\x1b[0m` : s);
-
-function say(line = ""): void {
-  process.stdout.write(`${line}\n`);
-}
 
 function describeCall(r: DoorCallResult): string {
   if (r.ok) return `${r.method}: ${JSON.stringify(r.reply)}`;
@@ -37,14 +31,14 @@ function describeCall(r: DoorCallResult): string {
 
 export async function grpcDemo(): Promise<number> {
   const cluster = new CloudCityCluster(`cc${process.pid % 100000}`);
-  let failures = 0;
+  const story = new Story();
   const call = async (method: DoorMethod, expectOk: boolean): Promise<void> => {
     say(`$ kubectl exec terminal-87 -- cc_door_client ${method} 1`);
     const r = await cluster.call(method);
     say(r.ok ? green(describeCall(r)) : red(describeCall(r)));
-    if (r.ok !== expectOk || (!expectOk && r.status !== "PERMISSION_DENIED")) failures += 1;
+    if (r.ok !== expectOk || (!expectOk && r.status !== "PERMISSION_DENIED")) story.fail();
   };
-  try {
+  return story.tell(cluster, "The story held: the terminal still reads and maintains doors, but cannot set an access code.", async () => {
     say(bold("Setting up: a node namespace running l7proxy, cc-door-mgr (gRPC on 50051), terminal-87"));
     say("(cc_door_client is a @grpc/grpc-js client of cloudcity.DoorManager running in terminal-87)");
     await cluster.start();
@@ -62,18 +56,5 @@ export async function grpcDemo(): Promise<number> {
     say("$ l7proxy observe --last 4");
     const observed = await runIn(cluster.topo.nodeNetns, process.execPath, [CLI, "observe", "--admin", `127.0.0.1:${cluster.adminPort}`, "--last", "4"]);
     process.stdout.write(observed.stdout);
-  } catch (err) {
-    process.stderr.write(`demo failed: ${(err as Error).message}\n`);
-    failures += 1;
-  } finally {
-    say();
-    say(bold("Cleaning up (proxy stopped, rules removed, namespaces deleted)."));
-    await cluster.stop();
-  }
-  if (failures > 0) {
-    say(red(`${failures} step(s) did not turn out as the story says.`));
-    return 1;
-  }
-  say(green("The story held: the terminal still reads and maintains doors, but cannot set an access code."));
-  return 0;
+  });
 }

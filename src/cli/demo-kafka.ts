@@ -5,6 +5,7 @@
 import { CLI } from "../netns/cluster.js";
 import { run, runIn } from "../netns/exec.js";
 import { KafkaCluster, type KcatResult } from "../demo/kafka-cluster.js";
+import { Story, bold, green, red, say } from "./demo-narration.js";
 
 export const KAFKA_HELP = `Usage: l7proxy demo kafka
 
@@ -22,13 +23,6 @@ Everything is removed at the end. Needs root and the nft, ip, kcat and gcc comma
 (Debian: apt-get install nftables iproute2 kcat librdkafka-dev build-essential).
 `;
 
-const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
-const green = (s: string): string => (process.stdout.isTTY ? `\x1b[32m${s}\x1b[0m` : s);
-const red = (s: string): string => (process.stdout.isTTY ? `\x1b[31m${s}\x1b[0m` : s);
-
-function say(line = ""): void {
-  process.stdout.write(`${line}\n`);
-}
 
 function show(r: KcatResult, expectOk: boolean): boolean {
   for (const l of r.lines) say(green(l));
@@ -50,11 +44,11 @@ export async function missingKafkaTools(): Promise<string[]> {
 
 export async function kafkaDemo(): Promise<number> {
   const cluster = new KafkaCluster(`kd${process.pid % 100000}`);
-  let failures = 0;
+  const story = new Story();
   const expect = (ok: boolean): void => {
-    if (!ok) failures += 1;
+    if (!ok) story.fail();
   };
-  try {
+  return story.tell(cluster, "The story held: the outposts read the announcements and never the plans.", async () => {
     say(bold("Setting up: a node namespace running l7proxy, the empire's Kafka broker, empire-hq, two outposts, a backup"));
     await cluster.start();
     say(`kafka-broker-0 (${cluster.topo.pod("kafka-broker-0").ip}:9092), every pod sees it as ${cluster.bootstrap}; topics deathstar-plans, empire-announce`);
@@ -87,18 +81,5 @@ export async function kafkaDemo(): Promise<number> {
       CLI, "observe", "--admin", `127.0.0.1:${cluster.adminPort}`, "--verdict", "DROPPED", "--protocol", "kafka", "--last", "4",
     ]);
     process.stdout.write(observed.stdout);
-  } catch (err) {
-    process.stderr.write(`demo failed: ${(err as Error).message}\n`);
-    failures += 1;
-  } finally {
-    say();
-    say(bold("Cleaning up (proxy stopped, rules removed, namespaces deleted)."));
-    await cluster.stop();
-  }
-  if (failures > 0) {
-    say(red(`${failures} step(s) did not turn out as the story says.`));
-    return 1;
-  }
-  say(green("The story held: the outposts read the announcements and never the plans."));
-  return 0;
+  });
 }

@@ -8,6 +8,7 @@ import { SERVICE_HOST, StarWarsCluster, type ShotResult } from "../demo/starwars
 import { GRPC_HELP, grpcDemo } from "./demo-grpc.js";
 import { KAFKA_HELP, kafkaDemo, missingKafkaTools } from "./demo-kafka.js";
 import { DNS_HELP, DNS_TOOLS, dnsDemo } from "./demo-dns.js";
+import { Story, bold, green, red, say } from "./demo-narration.js";
 
 const HELP = `Usage: l7proxy demo [starwars | grpc | kafka | dns]
 
@@ -26,13 +27,6 @@ Everything is removed at the end. Needs root (network namespaces, nftables) and 
 nft, ip and curl commands.
 `;
 
-const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
-const green = (s: string): string => (process.stdout.isTTY ? `\x1b[32m${s}\x1b[0m` : s);
-const red = (s: string): string => (process.stdout.isTTY ? `\x1b[31m${s}\x1b[0m` : s);
-
-function say(line = ""): void {
-  process.stdout.write(`${line}\n`);
-}
 
 function describeShot(r: ShotResult): string {
   if (r.curlExit === 0) return r.body.trimEnd() || `(HTTP ${r.status})`;
@@ -96,11 +90,11 @@ export async function main(argv: string[]): Promise<number> {
   if (story === "dns") return dnsDemo();
   if (story === "grpc") return grpcDemo();
   const cluster = new StarWarsCluster(`sw${process.pid % 100000}`);
-  let failures = 0;
+  const narration = new Story();
   const expect = (ok: boolean): void => {
-    if (!ok) failures += 1;
+    if (!ok) narration.fail();
   };
-  try {
+  return narration.tell(cluster, "The story held: L3/L4 kept the xwing out, L7 kept the tiefighter away from the exhaust port.", async () => {
     say(bold("Setting up: two nodes, each running l7proxy; deathstar x2 (one per node), tiefighter, xwing"));
     await cluster.start();
     for (const n of cluster.topo.nodes) {
@@ -142,18 +136,5 @@ export async function main(argv: string[]): Promise<number> {
       const observed = await runIn(n.netns, process.execPath, [CLI, "observe", "--admin", `127.0.0.1:${cluster.adminPort}`, "--last", "3"]);
       process.stdout.write(observed.stdout);
     }
-  } catch (err) {
-    process.stderr.write(`demo failed: ${(err as Error).message}\n`);
-    failures += 1;
-  } finally {
-    say();
-    say(bold("Cleaning up (proxy stopped, rules removed, namespaces deleted)."));
-    await cluster.stop();
-  }
-  if (failures > 0) {
-    say(red(`${failures} step(s) did not turn out as the story says.`));
-    return 1;
-  }
-  say(green("The story held: L3/L4 kept the xwing out, L7 kept the tiefighter away from the exhaust port."));
-  return 0;
+  });
 }
