@@ -208,7 +208,8 @@ class ClientSession implements Http2Session {
    */
   #responseEnded(id: number): void {
     const stream = this.#streams.get(id);
-    if (stream === undefined) return;
+    // The usual case, a request already complete, costs nothing more.
+    if (stream === undefined || this.#ledger.has(id) || stream.readableEnded) return;
     setImmediate(() => {
       if (stream.closed || stream.destroyed) return;
       if (this.#ledger.has(id) || stream.readableEnded) return;
